@@ -1,0 +1,99 @@
+// Package activity holds logged activities, their evidence files and the
+// confirmation workflow: the logging school's coordinator logs, the
+// counterpart school's principal confirms or disputes, the logger amends a
+// disputed activity (pending again) or withdraws it. Confirmed is final.
+package activity
+
+import (
+	"context"
+	"time"
+
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/pairing"
+	"github.com/twinning-platform/twinning/internal/validation"
+)
+
+// Statuses of an activity.
+const (
+	Pending   = "pending"
+	Confirmed = "confirmed"
+	Disputed  = "disputed"
+	Withdrawn = "withdrawn"
+)
+
+// Activity is one logged visit, lesson, lecture, secondment...
+type Activity struct {
+	ID               int64      `json:"id" gorm:"primaryKey"`
+	PairID           int64      `json:"pair_id"`
+	Category         string     `json:"category"`
+	Title            string     `json:"title"`
+	OccurredOn       date.Date  `json:"occurred_on"`
+	Hours            float64    `json:"hours"`
+	Persons          int        `json:"persons"`
+	Description      string     `json:"description"`
+	Location         string     `json:"location"`
+	LoggedByUserID   int64      `json:"logged_by_user_id"`
+	LoggedBySchoolID int64      `json:"logged_by_school_id"`
+	LoggedAt         time.Time  `json:"logged_at"`
+	LoggedOn         date.Date  `json:"logged_on"`
+	Imported         bool       `json:"imported"`
+	Status           string     `json:"status"`
+	DecidedByUserID  *int64     `json:"decided_by_user_id"`
+	DecidedAt        *time.Time `json:"decided_at"`
+	DisputeReason    string     `json:"dispute_reason"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+
+	// Derived for readers, not stored.
+	Term     *string    `json:"term" gorm:"-"` // the term key of occurred_on, null when outside every term
+	Evidence []Evidence `json:"evidence" gorm:"-"`
+}
+
+// Evidence is a stored file attached to an activity.
+type Evidence struct {
+	ID          int64     `json:"id" gorm:"primaryKey"`
+	ActivityID  int64     `json:"activity_id"`
+	FileName    string    `json:"file_name"`
+	ContentType string    `json:"content_type"`
+	Size        int64     `json:"size"`
+	StorageKey  string    `json:"-"`
+	SHA256      string    `json:"sha256" gorm:"column:sha256"`
+	UploadedBy  int64     `json:"uploaded_by"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func (Evidence) TableName() string { return "evidence" }
+
+// Pairs is what the workflow needs of the pairing package.
+type Pairs interface {
+	Pair(ctx context.Context, a auth.Actor, id int64) (pairing.Pair, error)
+}
+
+// Terms gives the calendar, to name the term an activity falls in.
+type Terms interface {
+	Calendar(ctx context.Context) (calendar.Calendar, error)
+}
+
+// Service runs the workflow.
+type Service struct {
+	db          *database.DB
+	val         *validation.Validator
+	pairs       Pairs
+	terms       Terms
+	files       *Files
+	loc         *time.Location
+	now         func() time.Time
+	maxEvidence int64
+}
+
+// NewService wires the service. maxEvidence is the per-file size limit.
+func NewService(db *database.DB, val *validation.Validator, pairs Pairs, terms Terms, files *Files,
+	loc *time.Location, now func() time.Time, maxEvidence int64) *Service {
+	return &Service{db: db, val: val, pairs: pairs, terms: terms, files: files, loc: loc, now: now, maxEvidence: maxEvidence}
+}
+
+// today is the current local date of the programme.
+func (s *Service) today() date.Date { return date.Of(s.now(), s.loc) }

@@ -1,0 +1,179 @@
+package activity
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/twinning-platform/twinning/internal/audit"
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/errs"
+)
+
+// Files stores evidence under a directory. Stored names are random; the
+// original name is kept only in the database.
+type Files struct{ dir string }
+
+// NewFiles stores under dir (created on demand).
+func NewFiles(dir string) *Files { return &Files{dir: dir} }
+
+// allowed maps sniffed content types to extensions: photos from phones and
+// scanned documents.
+var allowed = map[string]string{
+	"image/jpeg":      ".jpg",
+	"image/png":       ".png",
+	"image/gif":       ".gif",
+	"image/webp":      ".webp",
+	"application/pdf": ".pdf",
+}
+
+// maxEvidencePerActivity keeps one activity from filling the disk.
+const maxEvidencePerActivity = 20
+
+// put streams r into a new file, checking the size limit and the sniffed
+// content type. It returns the storage key, type, size and SHA-256.
+func (f *Files) put(r io.Reader, limit int64) (key, ctype string, size int64, sum string, err error) {
+	br := bufio.NewReaderSize(r, 512)
+	head, _ := br.Peek(512)
+	ctype = http.DetectContentType(head)
+	if i := strings.IndexByte(ctype, ';'); i >= 0 {
+		ctype = ctype[:i]
+	}
+	ext, ok := allowed[ctype]
+	if !ok {
+		return "", "", 0, "", errs.Field("file", "must be an image (JPEG, PNG, GIF, WebP) or a PDF; this looks like "+ctype)
+	}
+	var rnd [16]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", "", 0, "", err
+	}
+	key = filepath.Join(hex.EncodeToString(rnd[:1]), hex.EncodeToString(rnd[:])+ext)
+	full := filepath.Join(f.dir, key)
+	if err := os.MkdirAll(filepath.Dir(full), 0o750); err != nil {
+		return "", "", 0, "", err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(full), ".upload-*")
+	if err != nil {
+		return "", "", 0, "", err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	h := sha256.New()
+	size, err = io.Copy(io.MultiWriter(tmp, h), io.LimitReader(br, limit+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", "", 0, "", err
+	}
+	if size > limit {
+		return "", "", 0, "", errs.TooLarge("file", fmt.Sprintf("must be at most %d MiB", limit>>20))
+	}
+	if err := os.Rename(tmp.Name(), full); err != nil {
+		return "", "", 0, "", err
+	}
+	return key, ctype, size, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Open opens a stored file.
+func (f *Files) Open(key string) (*os.File, error) {
+	if strings.Contains(key, "..") {
+		return nil, errors.New("bad storage key")
+	}
+	return os.Open(filepath.Join(f.dir, key))
+}
+
+func (f *Files) remove(key string) { _ = os.Remove(filepath.Join(f.dir, key)) }
+
+// cleanName keeps a displayable original file name.
+func cleanName(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	if !utf8.ValidString(name) || name == "." || name == "/" {
+		name = "evidence"
+	}
+	if len(name) > 200 {
+		name = name[len(name)-200:]
+	}
+	return name
+}
+
+// AddEvidence stores a file for a pending or disputed activity of the
+// actor's own. The file is written first and removed again if the database
+// write fails, so no row ever points at a missing file.
+func (s *Service) AddEvidence(ctx context.Context, a auth.Actor, activityID int64, name string, r io.Reader) (Evidence, error) {
+	act, _, err := s.load(ctx, a, activityID)
+	if err != nil {
+		return Evidence{}, err
+	}
+	if err := s.mustBeLogger(a, act); err != nil {
+		return Evidence{}, err
+	}
+	if act.Status != Pending && act.Status != Disputed {
+		return Evidence{}, errs.Conflict("wrong_status", "status", "evidence can only be added while the activity is pending or disputed")
+	}
+	key, ctype, size, sum, err := s.files.put(r, s.maxEvidence)
+	if err != nil {
+		return Evidence{}, err
+	}
+	ev := Evidence{ActivityID: act.ID, FileName: cleanName(name), ContentType: ctype, Size: size,
+		StorageKey: key, SHA256: sum, UploadedBy: a.UserID, CreatedAt: s.now().UTC()}
+	err = s.db.WithTx(ctx, func(ctx context.Context) error {
+		conn := s.db.Conn(ctx)
+		var n int64
+		if err := conn.Model(&Evidence{}).Where("activity_id = ?", act.ID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n >= maxEvidencePerActivity {
+			return errs.Conflict("too_many_files", "file", fmt.Sprintf("an activity can have at most %d files", maxEvidencePerActivity))
+		}
+		// re-check under the transaction: a confirmation may have landed
+		res := conn.Model(&Activity{}).Where("id = ? AND status IN ?", act.ID, []string{Pending, Disputed}).Update("updated_at", s.now().UTC())
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errs.Conflict("wrong_status", "status", "the activity was decided meanwhile")
+		}
+		if err := conn.Create(&ev).Error; err != nil {
+			return err
+		}
+		return audit.Record(ctx, conn, s.now(), a.UserID, "evidence.add", "activity", act.ID,
+			map[string]any{"evidence_id": ev.ID, "file_name": ev.FileName, "size": size, "sha256": sum})
+	})
+	if err != nil {
+		s.files.remove(key)
+		return Evidence{}, err
+	}
+	return ev, nil
+}
+
+// OpenEvidence returns the evidence row and its file, if a may see the
+// activity.
+func (s *Service) OpenEvidence(ctx context.Context, a auth.Actor, id int64) (Evidence, *os.File, error) {
+	var ev Evidence
+	err := s.db.Conn(ctx).First(&ev, id).Error
+	if database.IsNotFound(err) {
+		return ev, nil, errs.NotFound("evidence")
+	}
+	if err != nil {
+		return ev, nil, err
+	}
+	if _, _, err := s.load(ctx, a, ev.ActivityID); err != nil {
+		if errs.Is(err, errs.KindNotFound) {
+			return ev, nil, errs.NotFound("evidence")
+		}
+		return ev, nil, err
+	}
+	f, err := s.files.Open(ev.StorageKey)
+	return ev, f, err
+}

@@ -1,0 +1,459 @@
+package activity
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/twinning-platform/twinning/internal/audit"
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/category"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/pairing"
+)
+
+// Input is what a coordinator logs or amends.
+type Input struct {
+	Category    string    `json:"category" validate:"required"`
+	Title       string    `json:"title" validate:"required,max=200"`
+	OccurredOn  date.Date `json:"occurred_on"`
+	Hours       *float64  `json:"hours"`
+	Persons     *int      `json:"persons"`
+	Description string    `json:"description" validate:"max=5000"`
+	Location    string    `json:"location" validate:"max=200"`
+}
+
+// check validates in against the pair as of today.
+func (in Input) check(p pairing.Pair, today date.Date) error {
+	f := errs.Fields{}
+	if !category.Valid(in.Category) {
+		f.Add("category", "unknown category; one of "+strings.Join(category.All(), ", "))
+	}
+	switch {
+	case in.OccurredOn.IsZero():
+		f.Add("occurred_on", "is required")
+	case in.OccurredOn.After(today):
+		f.Add("occurred_on", "must not be in the future (today is "+today.String()+")")
+	case !p.Covers(in.OccurredOn):
+		span := p.StartsOn.String() + " to " + p.EndsOn.String()
+		if p.EndsOn.IsZero() {
+			span = "from " + p.StartsOn.String()
+		}
+		f.Add("occurred_on", "must lie within the pair's span ("+span+")")
+	}
+	if in.Hours != nil {
+		h := *in.Hours
+		switch {
+		case math.IsNaN(h) || h < 0:
+			f.Add("hours", "must not be negative")
+		case h > 1000:
+			f.Add("hours", "must be at most 1000")
+		case h*100 != math.Trunc(h*100):
+			f.Add("hours", "must have at most two decimals")
+		}
+	}
+	if in.Persons != nil && (*in.Persons < 1 || *in.Persons > 10000) {
+		f.Add("persons", "must be between 1 and 10000")
+	}
+	if strings.TrimSpace(in.Title) == "" {
+		f.Add("title", "is required")
+	}
+	return f.Err()
+}
+
+func (in Input) apply(a *Activity) {
+	a.Category = in.Category
+	a.Title = strings.TrimSpace(in.Title)
+	a.OccurredOn = in.OccurredOn
+	a.Hours = 0
+	if in.Hours != nil {
+		a.Hours = *in.Hours
+	}
+	a.Persons = 1
+	if in.Persons != nil {
+		a.Persons = *in.Persons
+	}
+	a.Description = strings.TrimSpace(in.Description)
+	a.Location = strings.TrimSpace(in.Location)
+}
+
+// idempotencyRow remembers the first answer to a keyed POST.
+type idempotencyRow struct {
+	ID          int64 `gorm:"primaryKey"`
+	UserID      int64
+	IdemKey     string
+	RequestHash string
+	StatusCode  int
+	Response    string
+	CreatedAt   time.Time
+}
+
+func (idempotencyRow) TableName() string { return "idempotency_keys" }
+
+// Log records a new pending activity. With a non-empty idempotency key, a
+// retry of the same request returns the first result (replayed = true)
+// instead of logging twice; the same key with a different request is an
+// error. The key row is written in the same transaction as the activity, so
+// a concurrent duplicate fails on the unique key and then reads the winner.
+func (s *Service) Log(ctx context.Context, a auth.Actor, pairID int64, in Input, idemKey string) (act Activity, replayed bool, err error) {
+	if err := s.val.Validate(in); err != nil {
+		return Activity{}, false, err
+	}
+	if len(idemKey) > 255 {
+		return Activity{}, false, errs.Field("Idempotency-Key", "must be at most 255 characters")
+	}
+	hash := requestHash(pairID, in)
+	if idemKey != "" {
+		if act, ok, err := s.replay(ctx, a.UserID, idemKey, hash); ok || err != nil {
+			return act, ok, err
+		}
+	}
+	err = s.db.WithTx(ctx, func(ctx context.Context) error {
+		p, err := s.pairs.Pair(ctx, a, pairID)
+		if err != nil {
+			return err
+		}
+		if a.Role != auth.RoleCoordinator || p.Counterpart(a.SchoolID) == 0 {
+			return errs.Forbidden("only a coordinator of one of the pair's schools may log activities")
+		}
+		if p.Status != pairing.Active {
+			return errs.Conflict("pair_not_active", "pair_id", "the pair is "+p.Status+"; activities can only be logged on an active pair")
+		}
+		if err := in.check(p, s.today()); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		act = Activity{PairID: p.ID, LoggedByUserID: a.UserID, LoggedBySchoolID: a.SchoolID,
+			LoggedAt: now, LoggedOn: date.Of(now, s.loc), Status: Pending}
+		in.apply(&act)
+		conn := s.db.Conn(ctx)
+		if err := conn.Create(&act).Error; err != nil {
+			return err
+		}
+		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
+			return err
+		}
+		if idemKey != "" {
+			body, err := json.Marshal(act)
+			if err != nil {
+				return err
+			}
+			row := idempotencyRow{UserID: a.UserID, IdemKey: idemKey, RequestHash: hash, StatusCode: 201, Response: string(body), CreatedAt: now}
+			if err := conn.Create(&row).Error; err != nil {
+				return err
+			}
+		}
+		return audit.Record(ctx, conn, now, a.UserID, "activity.log", "activity", act.ID, in)
+	})
+	if idemKey != "" && database.IsDuplicate(err) {
+		// a concurrent request with the same key won: answer as it did
+		return s.replay(ctx, a.UserID, idemKey, hash)
+	}
+	return act, false, err
+}
+
+func (s *Service) replay(ctx context.Context, userID int64, key, hash string) (Activity, bool, error) {
+	var row idempotencyRow
+	err := s.db.Conn(ctx).Where("user_id = ? AND idem_key = ?", userID, key).Take(&row).Error
+	if database.IsNotFound(err) {
+		return Activity{}, false, nil
+	}
+	if err != nil {
+		return Activity{}, false, err
+	}
+	if row.RequestHash != hash {
+		return Activity{}, false, errs.Conflict("idempotency_key_reused", "Idempotency-Key", "this key was already used for a different request")
+	}
+	var act Activity
+	if err := json.Unmarshal([]byte(row.Response), &act); err != nil {
+		return Activity{}, false, err
+	}
+	return act, true, nil
+}
+
+func requestHash(pairID int64, in Input) string {
+	b, _ := json.Marshal(struct {
+		PairID int64
+		In     Input
+	}{pairID, in})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// ImportInput is an audited historical record entered by an admin or a
+// bureau. Imported activities are exempt from the no-back-filling rule.
+type ImportInput struct {
+	Input
+	LoggedBySchoolID int64     `json:"logged_by_school_id" validate:"required"`
+	LoggedByUserID   int64     `json:"logged_by_user_id"`
+	LoggedOn         date.Date `json:"logged_on"`
+	Status           string    `json:"status" validate:"required"`
+	DisputeReason    string    `json:"dispute_reason" validate:"max=1000"`
+}
+
+// Import records a historical activity as of its LoggedOn date.
+func (s *Service) Import(ctx context.Context, a auth.Actor, pairID int64, in ImportInput) (Activity, error) {
+	if !a.IsAdmin() && !a.IsBureau() {
+		return Activity{}, errs.Forbidden("only an admin or a bureau may import historical records")
+	}
+	if err := s.val.Validate(in); err != nil {
+		return Activity{}, err
+	}
+	var act Activity
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		p, err := s.pairs.Pair(ctx, a, pairID)
+		if err != nil {
+			return err
+		}
+		f := errs.Fields{}
+		if p.Counterpart(in.LoggedBySchoolID) == 0 {
+			f.Add("logged_by_school_id", "must be one of the pair's schools")
+		}
+		switch in.Status {
+		case Pending, Confirmed, Withdrawn:
+		case Disputed:
+			if strings.TrimSpace(in.DisputeReason) == "" {
+				f.Add("dispute_reason", "is required for a disputed record")
+			}
+		default:
+			f.Add("status", "must be pending, confirmed, disputed or withdrawn")
+		}
+		loggedOn := in.LoggedOn
+		if loggedOn.IsZero() {
+			loggedOn = s.today()
+		}
+		if loggedOn.Before(in.OccurredOn) || loggedOn.After(s.today()) {
+			f.Add("logged_on", "must lie between occurred_on and today")
+		}
+		if err := f.Err(); err != nil {
+			return err
+		}
+		if err := in.check(p, s.today()); err != nil {
+			return err
+		}
+		conn := s.db.Conn(ctx)
+		logger := a.UserID
+		if in.LoggedByUserID != 0 {
+			var n int64
+			if err := conn.Table("users").Where("id = ? AND school_id = ?", in.LoggedByUserID, in.LoggedBySchoolID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return errs.Field("logged_by_user_id", "must be a user of the logging school")
+			}
+			logger = in.LoggedByUserID
+		}
+		// the record is dated on its own day, mid-morning local time
+		loggedAt := time.Date(loggedOn.Year(), loggedOn.Month(), loggedOn.Day(), 10, 0, 0, 0, s.loc).UTC()
+		act = Activity{PairID: p.ID, LoggedByUserID: logger, LoggedBySchoolID: in.LoggedBySchoolID,
+			LoggedAt: loggedAt, LoggedOn: loggedOn, Imported: true, Status: in.Status}
+		in.Input.apply(&act)
+		if in.Status == Confirmed || in.Status == Disputed {
+			act.DecidedAt = &loggedAt
+			act.DisputeReason = strings.TrimSpace(in.DisputeReason)
+		}
+		if err := conn.Create(&act).Error; err != nil {
+			return err
+		}
+		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, conn, s.now(), a.UserID, "activity.import", "activity", act.ID, in)
+	})
+	return act, err
+}
+
+// load reads an activity and its pair as visible to a.
+func (s *Service) load(ctx context.Context, a auth.Actor, id int64) (Activity, pairing.Pair, error) {
+	var act Activity
+	err := s.db.Conn(ctx).First(&act, id).Error
+	if database.IsNotFound(err) {
+		return act, pairing.Pair{}, errs.NotFound("activity")
+	}
+	if err != nil {
+		return act, pairing.Pair{}, err
+	}
+	p, err := s.pairs.Pair(ctx, a, act.PairID)
+	if errs.Is(err, errs.KindNotFound) {
+		return act, p, errs.NotFound("activity")
+	}
+	return act, p, err
+}
+
+// transition moves an activity from one of the allowed statuses with a
+// conditional UPDATE, so two concurrent decisions cannot both win.
+func (s *Service) transition(ctx context.Context, act *Activity, from []string, set map[string]any) error {
+	set["updated_at"] = s.now().UTC()
+	res := s.db.Conn(ctx).Model(&Activity{}).Where("id = ? AND status IN ?", act.ID, from).Updates(set)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		var cur string
+		s.db.Conn(ctx).Model(&Activity{}).Select("status").Where("id = ?", act.ID).Scan(&cur)
+		return errs.Conflict("wrong_status", "status", "the activity is "+cur+", not "+strings.Join(from, " or "))
+	}
+	return s.db.Conn(ctx).First(act, act.ID).Error
+}
+
+func (s *Service) mustBeLogger(a auth.Actor, act Activity) error {
+	if a.UserID != act.LoggedByUserID || a.Role != auth.RoleCoordinator {
+		return errs.Forbidden("only the coordinator who logged this activity may change it")
+	}
+	return nil
+}
+
+// Amend changes a pending or disputed activity; a disputed one becomes
+// pending again, awaiting a new decision.
+func (s *Service) Amend(ctx context.Context, a auth.Actor, id int64, in Input) (Activity, error) {
+	if err := s.val.Validate(in); err != nil {
+		return Activity{}, err
+	}
+	var act Activity
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		var p pairing.Pair
+		var err error
+		if act, p, err = s.load(ctx, a, id); err != nil {
+			return err
+		}
+		if err := s.mustBeLogger(a, act); err != nil {
+			return err
+		}
+		if act.Status == Confirmed {
+			return errs.Conflict("immutable", "status", "a confirmed activity cannot be changed")
+		}
+		if err := in.check(p, s.today()); err != nil {
+			return err
+		}
+		in.apply(&act)
+		if err := s.transition(ctx, &act, []string{Pending, Disputed}, map[string]any{
+			"category": act.Category, "title": act.Title, "occurred_on": act.OccurredOn, "hours": act.Hours,
+			"persons": act.Persons, "description": act.Description, "location": act.Location,
+			"status": Pending, "decided_by_user_id": nil, "decided_at": nil, "dispute_reason": "",
+		}); err != nil {
+			return err
+		}
+		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "activity.amend", "activity", act.ID, in)
+	})
+	return act, err
+}
+
+// decide is confirm or dispute by the counterpart school's principal.
+func (s *Service) decide(ctx context.Context, a auth.Actor, id int64, to, reason string) (Activity, error) {
+	var act Activity
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		var p pairing.Pair
+		var err error
+		if act, p, err = s.load(ctx, a, id); err != nil {
+			return err
+		}
+		if a.Role != auth.RolePrincipal || a.SchoolID == 0 || p.Counterpart(act.LoggedBySchoolID) != a.SchoolID {
+			return errs.Forbidden("only the principal of the counterpart school may confirm or dispute this activity")
+		}
+		now := s.now().UTC()
+		if err := s.transition(ctx, &act, []string{Pending}, map[string]any{
+			"status": to, "decided_by_user_id": a.UserID, "decided_at": now, "dispute_reason": reason,
+		}); err != nil {
+			return err
+		}
+		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, s.db.Conn(ctx), now, a.UserID, "activity."+map[string]string{Confirmed: "confirm", Disputed: "dispute"}[to],
+			"activity", act.ID, map[string]string{"reason": reason})
+	})
+	return act, err
+}
+
+// Confirm accepts a pending activity; it then counts and is immutable.
+func (s *Service) Confirm(ctx context.Context, a auth.Actor, id int64) (Activity, error) {
+	return s.decide(ctx, a, id, Confirmed, "")
+}
+
+// DisputeInput is the body of a dispute.
+type DisputeInput struct {
+	Reason string `json:"reason" validate:"required,max=1000"`
+}
+
+// Dispute rejects a pending activity with a reason.
+func (s *Service) Dispute(ctx context.Context, a auth.Actor, id int64, in DisputeInput) (Activity, error) {
+	in.Reason = strings.TrimSpace(in.Reason)
+	if err := s.val.Validate(in); err != nil {
+		return Activity{}, err
+	}
+	return s.decide(ctx, a, id, Disputed, in.Reason)
+}
+
+// Withdraw takes back a pending or disputed activity.
+func (s *Service) Withdraw(ctx context.Context, a auth.Actor, id int64) (Activity, error) {
+	var act Activity
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		var err error
+		if act, _, err = s.load(ctx, a, id); err != nil {
+			return err
+		}
+		if err := s.mustBeLogger(a, act); err != nil {
+			return err
+		}
+		if err := s.transition(ctx, &act, []string{Pending, Disputed}, map[string]any{"status": Withdrawn}); err != nil {
+			return err
+		}
+		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "activity.withdraw", "activity", act.ID, nil)
+	})
+	return act, err
+}
+
+// Get returns one activity visible to a.
+func (s *Service) Get(ctx context.Context, a auth.Actor, id int64) (Activity, error) {
+	act, _, err := s.load(ctx, a, id)
+	if err != nil {
+		return act, err
+	}
+	return act, s.decorate(ctx, []*Activity{&act})
+}
+
+// decorate fills the derived fields (term, evidence) of a page of
+// activities: one evidence query whatever the page size.
+func (s *Service) decorate(ctx context.Context, acts []*Activity) error {
+	if len(acts) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(acts))
+	byID := make(map[int64]*Activity, len(acts))
+	for i, a := range acts {
+		ids[i] = a.ID
+		byID[a.ID] = a
+		a.Evidence = []Evidence{}
+	}
+	var ev []Evidence
+	if err := s.db.Conn(ctx).Where("activity_id IN ?", ids).Order("id").Find(&ev).Error; err != nil {
+		return err
+	}
+	for _, e := range ev {
+		byID[e.ActivityID].Evidence = append(byID[e.ActivityID].Evidence, e)
+	}
+	cal, err := s.terms.Calendar(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		a.Term = nil
+		if t, ok := cal.TermOn(a.OccurredOn); ok {
+			k := t.Key()
+			a.Term = &k
+		}
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+// Package auth holds users, password hashing, signed tokens and the Actor:
+// who is calling and what part of the programme they may see.
+package auth
+
+import (
+	"strings"
+	"time"
+)
+
+// Roles of DESIGN §1.
+const (
+	RoleAdmin       = "admin"
+	RoleBureau      = "bureau"
+	RoleCoordinator = "coordinator"
+	RolePrincipal   = "principal"
+)
+
+// ValidRole reports whether r is a known role.
+func ValidRole(r string) bool {
+	switch r {
+	case RoleAdmin, RoleBureau, RoleCoordinator, RolePrincipal:
+		return true
+	}
+	return false
+}
+
+// Locales a user may choose.
+const (
+	LocaleZH = "zh-CN"
+	LocaleEN = "en"
+)
+
+// ValidLocale reports whether l is supported.
+func ValidLocale(l string) bool { return l == LocaleZH || l == LocaleEN }
+
+// User is an account. Email is stored lower-cased; it is the login.
+type User struct {
+	ID           int64     `json:"id" gorm:"primaryKey"`
+	Name         string    `json:"name"`
+	Email        string    `json:"email"`
+	PasswordHash string    `json:"-"`
+	Role         string    `json:"role"`
+	SchoolID     *int64    `json:"school_id"`
+	RegionID     *int64    `json:"region_id"`
+	Locale       string    `json:"locale"`
+	Active       bool      `json:"active"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// NormalizeEmail is how emails are compared and stored.
+func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// Actor is the authenticated caller with what scoping needs.
+type Actor struct {
+	UserID   int64
+	Name     string
+	Email    string
+	Role     string
+	Locale   string
+	SchoolID int64 // coordinator, principal
+	RegionID int64 // bureau
+	// RegionPath is the bureau's region path ("/1/5/"); its subtree is every
+	// region whose path starts with it.
+	RegionPath string
+}
+
+func (a Actor) IsAdmin() bool  { return a.Role == RoleAdmin }
+func (a Actor) IsBureau() bool { return a.Role == RoleBureau }
+
+// IsSchoolUser is true for coordinators and principals.
+func (a Actor) IsSchoolUser() bool { return a.Role == RoleCoordinator || a.Role == RolePrincipal }
+
+// CoversPath reports whether a bureau actor's subtree contains the region
+// with the given path. Admins cover everything.
+func (a Actor) CoversPath(path string) bool {
+	if a.IsAdmin() {
+		return true
+	}
+	return a.IsBureau() && a.RegionPath != "" && strings.HasPrefix(path, a.RegionPath)
+}

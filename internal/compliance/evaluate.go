@@ -1,0 +1,294 @@
+package compliance
+
+import (
+	"math"
+
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/date"
+)
+
+// Mode selects which of the started periods Evaluate reports.
+type Mode int
+
+const (
+	// All periods of each commitment that have started by At.
+	All Mode = iota
+	// Current reports, per commitment, only the latest-starting period that
+	// has started by At: the running one, or the last one when At falls
+	// between periods (or after the agreement's end).
+	Current
+	// Window reports the started periods that also overlap [From, To].
+	Window
+)
+
+// Options of one evaluation.
+type Options struct {
+	At       date.Date // D, the "as of" date
+	Mode     Mode
+	From, To date.Date // for Window: periods overlapping [From, To]
+}
+
+// eps absorbs float noise in sums of hours and in the ratio arithmetic, so
+// 0.1+0.7 hours (0.7999…) meet a minimum of 0.8 and an exact ratio never
+// rounds up past its integer.
+const eps = 1e-9
+
+// Evaluate applies DESIGN §3 to every commitment of ag: for each period of
+// the commitment's kind that overlaps the agreement's effective span and
+// has started by opt.At (filtered by opt.Mode), it sums the counting facts
+// and assigns a status. Items come in commitment order, then period start.
+// facts may hold other pairs' facts; they are ignored. Evaluate does not
+// modify its arguments; Item.Categories shares the commitment's slice.
+func Evaluate(rules Rules, cal calendar.Calendar, ag Agreement, facts []Fact, opt Options) []Item {
+	at := opt.At
+	from, to := ag.EffectiveFrom, ag.EffectiveTo
+	if to.Before(from) {
+		return nil
+	}
+	atN := dayNum(at)
+	maxReminder, hasReminder := 0, false
+	for _, m := range rules.ReminderDays {
+		if !hasReminder || m > maxReminder {
+			maxReminder, hasReminder = m, true
+		}
+	}
+
+	// Started periods per kind, computed once per agreement.
+	var cache [4][]calendar.Period
+	var cached [4]bool
+	started := func(kind calendar.PeriodKind) []calendar.Period {
+		k := kindIndex(kind)
+		if k < 0 {
+			return nil
+		}
+		if cached[k] {
+			return cache[k]
+		}
+		var ps []calendar.Period
+		if kind == calendar.Agreement {
+			ps = cal.Periods(kind, from, to, ag.ID)
+		} else {
+			// Periods overlapping [from, to] that start by At are exactly
+			// those overlapping [from, min(to, At)] — or, when At is before
+			// from, those containing from — and start by At. Asking for the
+			// shorter range avoids generating months that are then dropped.
+			hi := date.Min(to, at)
+			if hi.Before(from) {
+				hi = from
+			}
+			ps = cal.Periods(kind, from, hi, ag.ID)
+		}
+		n := 0
+		for _, p := range ps {
+			if !p.Start.After(at) {
+				ps[n] = p
+				n++
+			}
+		}
+		ps = ps[:n]
+		cache[k], cached[k] = ps, true
+		return ps
+	}
+
+	// Size the result exactly: one allocation for all items.
+	n := 0
+	for ci := range ag.Commitments {
+		ps := started(ag.Commitments[ci].Period)
+		switch opt.Mode {
+		case Current:
+			n += min(len(ps), 1)
+		case Window:
+			for _, p := range ps {
+				if calendar.Overlaps(p.Start, p.End, opt.From, opt.To) {
+					n++
+				}
+			}
+		default:
+			n += len(ps)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+
+	items := make([]Item, 0, n)
+	for ci := range ag.Commitments {
+		c := &ag.Commitments[ci]
+		ps := started(c.Period)
+		switch opt.Mode {
+		case Current:
+			if len(ps) > 0 {
+				ps = ps[len(ps)-1:]
+			}
+		case Window:
+			base := len(items)
+			for _, p := range ps {
+				if calendar.Overlaps(p.Start, p.End, opt.From, opt.To) {
+					items = append(items, newItem(ag, c, p))
+				}
+			}
+			evaluateCommitment(rules, ag, c, facts, items[base:], atN, maxReminder, hasReminder)
+			continue
+		}
+		base := len(items)
+		for _, p := range ps {
+			items = append(items, newItem(ag, c, p))
+		}
+		evaluateCommitment(rules, ag, c, facts, items[base:], atN, maxReminder, hasReminder)
+	}
+	return items
+}
+
+func kindIndex(k calendar.PeriodKind) int {
+	switch k {
+	case calendar.Month:
+		return 0
+	case calendar.TermPeriod:
+		return 1
+	case calendar.SchoolYear:
+		return 2
+	case calendar.Agreement:
+		return 3
+	}
+	return -1
+}
+
+func newItem(ag Agreement, c *Commitment, p calendar.Period) Item {
+	return Item{
+		PairID:       ag.PairID,
+		AgreementID:  ag.ID,
+		CommitmentID: c.ID,
+		Categories:   c.Categories,
+		Measure:      c.Measure,
+		Description:  c.Description,
+		Period:       p.Kind,
+		PeriodKey:    p.Key,
+		PeriodStart:  p.Start,
+		PeriodEnd:    p.End,
+	}
+}
+
+// evaluateCommitment fills Required, Achieved, Pending, Status and DaysLeft
+// of items, the selected periods of commitment c, sorted by PeriodStart.
+func evaluateCommitment(rules Rules, ag Agreement, c *Commitment, facts []Fact, items []Item,
+	atN, maxReminder int, hasReminder bool) {
+	if len(items) == 0 {
+		return
+	}
+	from, to := ag.EffectiveFrom, ag.EffectiveTo
+
+	// Sum counting facts. Periods are sorted by start, so the scan over
+	// them stops at the first one starting after the fact.
+	for fi := range facts {
+		f := &facts[fi]
+		if f.PairID != ag.PairID {
+			continue
+		}
+		var confirmed bool
+		switch f.Status {
+		case "confirmed":
+			confirmed = true
+		case "pending":
+		default:
+			continue
+		}
+		if !hasCategory(c.Categories, f.Category) {
+			continue
+		}
+		occ := f.OccurredOn
+		if occ.Before(from) || occ.After(to) {
+			continue
+		}
+		var amount float64
+		switch c.Measure {
+		case "hours":
+			amount = f.Hours
+		case "persons":
+			amount = f.Persons
+		default: // "count"
+			amount = float64(f.Count)
+		}
+		for i := range items {
+			it := &items[i]
+			if it.PeriodStart.After(occ) {
+				break
+			}
+			if occ.After(it.PeriodEnd) {
+				continue
+			}
+			if !f.Imported && f.LoggedOn.After(it.PeriodEnd.AddDays(rules.GraceDays)) {
+				continue
+			}
+			if confirmed {
+				it.Achieved += amount
+			} else {
+				it.Pending += amount
+			}
+		}
+	}
+
+	fromN, toN := dayNum(from), dayNum(to)
+	for i := range items {
+		it := &items[i]
+		startN, endN := dayNum(it.PeriodStart), dayNum(it.PeriodEnd)
+		total := endN - startN + 1
+
+		it.Required = c.Minimum
+		if fromN > startN || toN < endN {
+			covered := min(endN, toN) - max(startN, fromN) + 1
+			it.Required = math.Ceil(c.Minimum*float64(covered)/float64(total) - eps)
+		}
+
+		it.DaysLeft = endN - atN
+		elapsed := atN - startN + 1
+		switch {
+		case it.Achieved+eps >= it.Required:
+			it.Status = Met
+		case atN > endN+rules.GraceDays:
+			it.Status = Breached
+		case atN > endN,
+			hasReminder && it.DaysLeft <= maxReminder,
+			it.Achieved+eps < math.Floor(it.Required*float64(elapsed)/float64(total)+eps):
+			it.Status = AtRisk
+		default:
+			it.Status = OnTrack
+		}
+	}
+}
+
+func hasCategory(cats []string, cat string) bool {
+	for _, c := range cats {
+		if c == cat {
+			return true
+		}
+	}
+	return false
+}
+
+// dayNum is the number of days since 1970-01-01 (proleptic Gregorian),
+// computed without time.Time (H. Hinnant's days_from_civil).
+func dayNum(d date.Date) int {
+	y, m, dd := d.Year(), int(d.Month()), d.Day()
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12 // March = 0
+	doy := (153*mp+2)/5 + dd - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// Summarise counts items by status; all four statuses are present.
+func Summarise(items []Item) map[Status]int {
+	out := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
+	for i := range items {
+		out[items[i].Status]++
+	}
+	return out
+}

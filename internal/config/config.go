@@ -1,0 +1,309 @@
+// Package config is the typed configuration: built-in defaults, then a YAML
+// file, then TWINNING_* environment variables, then Validate. It is passed
+// explicitly from the composition root; nothing reads it globally.
+package config
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	defaults "github.com/twinning-platform/twinning/config"
+)
+
+// Config is every setting of the service.
+type Config struct {
+	HTTPAddr       string   `yaml:"http_addr"`
+	BaseURL        string   `yaml:"base_url"`
+	DataDir        string   `yaml:"data_dir"`
+	Timezone       string   `yaml:"timezone"`
+	SecretKey      string   `yaml:"secret_key"`
+	TokenTTL       Duration `yaml:"token_ttl"`
+	RequestTimeout Duration `yaml:"request_timeout"`
+	BodyLimit      string   `yaml:"body_limit"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	DB             DB       `yaml:"db"`
+	SMTP           SMTP     `yaml:"smtp"`
+	Compliance     Rules    `yaml:"compliance"`
+	Evidence       Evidence `yaml:"evidence"`
+
+	// Location is Timezone, resolved by Validate.
+	Location *time.Location `yaml:"-"`
+}
+
+type DB struct {
+	Driver          string   `yaml:"driver"`
+	DSN             string   `yaml:"dsn"`
+	MaxOpenConns    int      `yaml:"max_open_conns"`
+	ConnMaxLifetime Duration `yaml:"conn_max_lifetime"`
+}
+
+type SMTP struct {
+	Host     string   `yaml:"host"`
+	Port     int      `yaml:"port"`
+	Username string   `yaml:"username"`
+	Password string   `yaml:"password"`
+	From     string   `yaml:"from"`
+	TLS      string   `yaml:"tls"`
+	Timeout  Duration `yaml:"timeout"`
+}
+
+type Rules struct {
+	GraceDays           int   `yaml:"grace_days"`
+	ReminderDays        []int `yaml:"reminder_days"`
+	ConfirmReminderDays []int `yaml:"confirm_reminder_days"`
+	ConfirmEscalateDays int   `yaml:"confirm_escalate_days"`
+}
+
+type Evidence struct {
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// Duration reads "30s", "12h" from YAML and the environment.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("must be a duration such as 30s or 12h")
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.UnmarshalText([]byte(n.Value)) }
+
+// EnvPrefix prefixes every environment variable.
+const EnvPrefix = "TWINNING_"
+
+// Load reads defaults, then file (when not empty; otherwise
+// config/twinning.yaml if it exists), then env, and validates.
+// env is passed in (os.Environ() in main) so tests need not touch the process.
+func Load(file string, env []string) (*Config, error) {
+	var c Config
+	if err := decodeYAML(defaults.Default(), &c, "built-in defaults"); err != nil {
+		return nil, err
+	}
+	if file == "" {
+		if _, err := os.Stat(filepath.Join("config", "twinning.yaml")); err == nil {
+			file = filepath.Join("config", "twinning.yaml")
+		}
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeYAML(b, &c, file); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&c).Elem(), EnvPrefix, lookup(env)); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func decodeYAML(b []byte, c *Config, source string) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)                                            // a misspelt key is an error, not a silent default
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+		return fmt.Errorf("config %s: %w", source, err)
+	}
+	return nil
+}
+
+func lookup(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+// applyEnv walks the struct by its yaml tags: smtp.host ← TWINNING_SMTP_HOST.
+func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && !fv.Addr().Type().Implements(textUnmarshaler) {
+			if err := applyEnv(fv, name+"_", env); err != nil {
+				return err
+			}
+			continue
+		}
+		raw, ok := env[name]
+		if !ok {
+			continue
+		}
+		if err := setField(fv, raw); err != nil {
+			return fmt.Errorf("config: environment %s=%q: %v", name, raw, err)
+		}
+	}
+	return nil
+}
+
+func setField(fv reflect.Value, raw string) error {
+	if fv.Addr().Type().Implements(textUnmarshaler) {
+		return fv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(raw))
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(raw)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil {
+			return fmt.Errorf("must be a whole number")
+		}
+		fv.SetInt(n)
+	case reflect.Slice:
+		parts := splitList(raw)
+		s := reflect.MakeSlice(fv.Type(), len(parts), len(parts))
+		for i, p := range parts {
+			if err := setField(s.Index(i), p); err != nil {
+				return err
+			}
+		}
+		fv.Set(s)
+	default:
+		return fmt.Errorf("unsupported kind %s", fv.Kind())
+	}
+	return nil
+}
+
+func splitList(raw string) []string {
+	var out []string
+	for _, p := range strings.Split(raw, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Validate checks every value and resolves derived ones. Its errors name the
+// key as written in YAML.
+func (c *Config) Validate() error {
+	bad := func(key, msg string) error { return fmt.Errorf("config: %s: %s", key, msg) }
+	if c.HTTPAddr == "" {
+		return bad("http_addr", "must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return bad("http_addr", "must be host:port, e.g. :8080")
+	}
+	if !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		return bad("base_url", "must start with http:// or https://")
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty")
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil || c.Timezone == "" {
+		return bad("timezone", fmt.Sprintf("unknown time zone %q", c.Timezone))
+	}
+	c.Location = loc
+	if c.SecretKey != "" && len(c.SecretKey) < 32 {
+		return bad("secret_key", "must be at least 32 characters")
+	}
+	if c.TokenTTL.Duration <= 0 {
+		return bad("token_ttl", "must be positive")
+	}
+	if c.RequestTimeout.Duration <= 0 {
+		return bad("request_timeout", "must be positive")
+	}
+	if _, err := ParseBytes(c.BodyLimit); err != nil {
+		return bad("body_limit", err.Error())
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			return bad("trusted_proxies", fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8", p))
+		}
+	}
+	switch c.DB.Driver {
+	case "sqlite":
+	case "mysql":
+		if c.DB.DSN == "" {
+			return bad("db.dsn", "is required when db.driver is mysql")
+		}
+		if c.SecretKey == "" {
+			return bad("secret_key", "is required with mysql: every replica must verify the same tokens")
+		}
+	default:
+		return bad("db.driver", "must be sqlite or mysql")
+	}
+	if c.DB.MaxOpenConns < 1 {
+		return bad("db.max_open_conns", "must be at least 1")
+	}
+	if d := c.DB.ConnMaxLifetime.Duration; d <= 0 || d >= 5*time.Minute {
+		return bad("db.conn_max_lifetime", "must be positive and under 5m")
+	}
+	switch c.SMTP.TLS {
+	case "none", "starttls", "tls":
+	default:
+		return bad("smtp.tls", "must be none, starttls or tls")
+	}
+	if c.SMTP.Host != "" && (c.SMTP.Port < 1 || c.SMTP.Port > 65535) {
+		return bad("smtp.port", "must be between 1 and 65535")
+	}
+	if c.SMTP.Timeout.Duration <= 0 {
+		return bad("smtp.timeout", "must be positive")
+	}
+	if c.Compliance.GraceDays < 0 {
+		return bad("compliance.grace_days", "must not be negative")
+	}
+	for key, days := range map[string][]int{"compliance.reminder_days": c.Compliance.ReminderDays, "compliance.confirm_reminder_days": c.Compliance.ConfirmReminderDays} {
+		for _, d := range days {
+			if d < 0 {
+				return bad(key, "must not contain negative numbers")
+			}
+		}
+	}
+	if c.Compliance.ConfirmEscalateDays < 1 {
+		return bad("compliance.confirm_escalate_days", "must be at least 1")
+	}
+	if c.Evidence.MaxBytes < 1 {
+		return bad("evidence.max_bytes", "must be positive")
+	}
+	return nil
+}
+
+// ParseBytes reads sizes such as 512K, 1M, 10M or a plain number of bytes.
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a size such as 512K or 1M")
+	}
+	return n * mult, nil
+}
