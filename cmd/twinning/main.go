@@ -1,0 +1,156 @@
+// Command twinning is the school-twinning coordination service: the HTTP
+// server and scheduler (serve), the deploy step (migrate), account
+// creation (user create) and the demo programme (seed --demo).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/twinning-platform/twinning/internal/app"
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/config"
+	"github.com/twinning-platform/twinning/internal/seed"
+)
+
+const usage = `twinning — coordination of school twinning programmes (结对帮扶)
+
+usage:
+  twinning serve [--demo]            run the HTTP server (SQLite under ./data by default);
+                                     --demo loads the demo programme into an empty database
+  twinning migrate                   apply database migrations (the deploy step on MySQL)
+  twinning user create --role R --email E --password P --name N [--school ID | --region ID] [--locale zh-CN|en]
+  twinning seed --demo               load the demo programme into an empty database
+
+every command takes --config FILE (default: config/twinning.yaml when present);
+TWINNING_* environment variables override the file (see README.md).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "twinning:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cmd, rest := args[0], args[1:]
+	if cmd == "user" {
+		if len(rest) == 0 || rest[0] != "create" {
+			return errors.New("usage: twinning user create --role R --email E --password P --name N [--school ID | --region ID]")
+		}
+		cmd, rest = "user create", rest[1:]
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "YAML configuration file")
+	var demo *bool
+	var role, email, password, name, locale *string
+	var schoolID, regionID *int64
+	switch cmd {
+	case "serve", "seed":
+		demo = fs.Bool("demo", false, "load the demo programme into an empty database")
+	case "migrate":
+	case "user create":
+		role = fs.String("role", "", "admin | bureau | coordinator | principal")
+		email = fs.String("email", "", "login email")
+		password = fs.String("password", "", "password (at least 10 characters)")
+		name = fs.String("name", "", "display name")
+		locale = fs.String("locale", auth.LocaleZH, "zh-CN | en")
+		schoolID = fs.Int64("school", 0, "school id (coordinator, principal)")
+		regionID = fs.Int64("region", 0, "region id (bureau)")
+	default:
+		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgFile, env)
+	if err != nil {
+		return err
+	}
+
+	switch cmd {
+	case "migrate":
+		db, err := app.Open(ctx, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "migrations applied: %v (database is up to date)\n", applied)
+		return nil
+	case "seed":
+		if !*demo {
+			return errors.New("usage: twinning seed --demo")
+		}
+	}
+
+	a, err := app.New(ctx, cfg, log, app.Options{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	switch cmd {
+	case "user create":
+		in := auth.UserInput{Name: *name, Email: *email, Password: *password, Role: *role, Locale: *locale}
+		if *schoolID != 0 {
+			in.SchoolID = schoolID
+		}
+		if *regionID != 0 {
+			in.RegionID = regionID
+		}
+		u, err := a.Auth.CreateUser(ctx, auth.SystemActor(), in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created %s user %d <%s>\n", u.Role, u.ID, u.Email)
+		return nil
+	case "seed":
+		return loadDemo(ctx, a, stdout)
+	case "serve":
+		if *demo {
+			if err := loadDemo(ctx, a, stdout); err != nil {
+				log.Warn("demo not loaded", "reason", err)
+			}
+		}
+		log.Info("serving", "addr", cfg.HTTPAddr, "db", cfg.DB.Driver, "data_dir", cfg.DataDir, "timezone", cfg.Timezone)
+		return a.HTTP.Start(ctx, cfg.HTTPAddr)
+	}
+	return nil
+}
+
+func loadDemo(ctx context.Context, a *app.App, out io.Writer) error {
+	p, err := seed.Demo()
+	if err != nil {
+		return err
+	}
+	logins, err := seed.Load(ctx, seed.Services{DB: a.DB, Auth: a.Auth, Schools: a.Schools, Terms: a.Terms,
+		Pairs: a.Pairs, Activities: a.Activities}, p)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "Demo programme loaded. Demo logins — FOR LOCAL TRIAL ONLY, never on a real deployment:")
+	for _, l := range logins {
+		fmt.Fprintf(out, "  %-12s %-26s %-18s %s\n", l.Role, l.Email, l.Password, l.Name)
+	}
+	return nil
+}

@@ -1,0 +1,251 @@
+package compliance
+
+import (
+	"context"
+	"sort"
+
+	"gorm.io/gorm"
+
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/pairing"
+)
+
+// Reader answers compliance questions from the database: it loads a scope
+// of pairs in a fixed number of queries (never one per pair) and runs
+// Evaluate over it.
+type Reader struct {
+	db    *database.DB
+	rules Rules
+	dir   pairing.Directory
+}
+
+// NewReader wires the reader.
+func NewReader(db *database.DB, rules Rules, dir pairing.Directory) *Reader {
+	return &Reader{db: db, rules: rules, dir: dir}
+}
+
+// School names one side of a pair.
+type School struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// PairReport is the compliance of one pair.
+type PairReport struct {
+	PairID           int64     `json:"pair_id"`
+	At               date.Date `json:"at"`
+	SupportingSchool School    `json:"supporting_school"`
+	SupportedSchool  School    `json:"supported_school"`
+	Status           string    `json:"status"`
+	Round            string    `json:"round"`
+	Items            []Item    `json:"items"`
+}
+
+// Scope is everything loaded for a set of pairs.
+type Scope struct {
+	Pairs    []pairing.Pair
+	Calendar calendar.Calendar
+	// Agreements and facts by pair id.
+	Agreements map[int64][]Agreement
+	Facts      map[int64][]Fact
+}
+
+// Load reads the pairs matching cond (a condition on the table "pairs")
+// with their agreements, commitments, the calendar and aggregated
+// activity: six queries whatever the number of pairs.
+func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, error) {
+	conn := r.db.Conn(ctx)
+	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
+	sc := Scope{Agreements: map[int64][]Agreement{}, Facts: map[int64][]Fact{}}
+	if err := fresh().Table("pairs").
+		Select("pairs.*, sup.name AS supporting_school_name, sud.name AS supported_school_name").
+		Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
+		Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
+		Where(cond, args...).Order("pairs.id").Find(&sc.Pairs).Error; err != nil {
+		return sc, err
+	}
+	if len(sc.Pairs) == 0 {
+		return sc, nil
+	}
+	inScope := "SELECT pairs.id FROM pairs WHERE " + cond
+	var ags []pairing.Agreement
+	if err := fresh().Table("agreements").Where("agreements.pair_id IN ("+inScope+")", args...).
+		Order("agreements.pair_id, agreements.effective_from").Find(&ags).Error; err != nil {
+		return sc, err
+	}
+	commitments, err := pairing.LoadCommitments(conn,
+		"commitments.agreement_id IN (SELECT agreements.id FROM agreements JOIN pairs ON pairs.id = agreements.pair_id WHERE "+cond+")", args...)
+	if err != nil {
+		return sc, err
+	}
+	for _, ag := range ags {
+		sc.Agreements[ag.PairID] = append(sc.Agreements[ag.PairID], toAgreement(ag, commitments[ag.ID]))
+	}
+	var terms []calendar.Term
+	if err := fresh().Table("terms").Order("starts_on").Find(&terms).Error; err != nil {
+		return sc, err
+	}
+	sc.Calendar = calendar.New(terms)
+	// Activity is grouped by everything the rules look at, so that SQL
+	// ships one row per pair, category, day and status instead of one per
+	// activity.
+	var facts []Fact
+	if err := fresh().Table("activities").
+		Select("pair_id, category, occurred_on, logged_on, imported, status, COUNT(*) AS count, SUM(hours) AS hours, SUM(persons) AS persons").
+		Where("status IN ? AND pair_id IN ("+inScope+")", append([]any{[]string{"confirmed", "pending"}}, args...)...).
+		Group("pair_id, category, occurred_on, logged_on, imported, status").
+		Find(&facts).Error; err != nil {
+		return sc, err
+	}
+	for _, f := range facts {
+		sc.Facts[f.PairID] = append(sc.Facts[f.PairID], f)
+	}
+	return sc, nil
+}
+
+func toAgreement(ag pairing.Agreement, cs []pairing.Commitment) Agreement {
+	out := Agreement{ID: ag.ID, PairID: ag.PairID, EffectiveFrom: ag.EffectiveFrom, EffectiveTo: ag.EffectiveTo}
+	for _, c := range cs {
+		out.Commitments = append(out.Commitments, Commitment{ID: c.ID, Categories: c.Categories, Measure: c.Measure,
+			Minimum: c.Minimum, Period: calendar.PeriodKind(c.Period), Description: c.Description})
+	}
+	return out
+}
+
+// Evaluate runs the rules over every pair of the scope.
+func (sc Scope) Evaluate(rules Rules, opt Options) []PairReport {
+	out := make([]PairReport, 0, len(sc.Pairs))
+	for _, p := range sc.Pairs {
+		rep := PairReport{PairID: p.ID, At: opt.At, Status: p.Status, Round: p.Round,
+			SupportingSchool: School{p.SupportingSchoolID, p.SupportingSchoolName},
+			SupportedSchool:  School{p.SupportedSchoolID, p.SupportedSchoolName},
+			Items:            []Item{}}
+		for _, ag := range sc.Agreements[p.ID] {
+			rep.Items = append(rep.Items, Evaluate(rules, sc.Calendar, ag, sc.Facts[p.ID], opt)...)
+		}
+		out = append(out, rep)
+	}
+	return out
+}
+
+// Pair reports every period of every commitment of a pair that has started
+// by at.
+func (r *Reader) Pair(ctx context.Context, a auth.Actor, pairID int64, at date.Date) (PairReport, error) {
+	cond, args := pairing.ScopeSQL(a)
+	sc, err := r.Load(ctx, "pairs.id = ? AND "+cond, append([]any{pairID}, args...)...)
+	if err != nil {
+		return PairReport{}, err
+	}
+	if len(sc.Pairs) == 0 {
+		return PairReport{}, errs.NotFound("pair")
+	}
+	return sc.Evaluate(r.rules, Options{At: at, Mode: All})[0], nil
+}
+
+// Query selects a dashboard view.
+type Query struct {
+	At       date.Date
+	RegionID int64
+	Term     string // a term key: the periods overlapping that term
+	Status   Status // keep items (and pairs) with this status
+	Page     page.Page
+}
+
+// Report is the compliance of the pairs in an actor's scope.
+type Report struct {
+	At      date.Date      `json:"at"`
+	Term    string         `json:"term,omitempty"`
+	Summary map[Status]int `json:"summary"`
+	Items   []PairReport   `json:"items"`
+	Limit   int            `json:"limit"`
+	Offset  int            `json:"offset"`
+	Total   int64          `json:"total"`
+}
+
+// Scope reports the pairs a sees. Without a term, each commitment shows its
+// current period (the running one, or the last one started); with a term,
+// every period overlapping it. The summary counts the items of the whole
+// scope before the status filter, so KPI cards do not change with paging.
+func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, error) {
+	p := q.Page.Normalize()
+	switch q.Status {
+	case "", Met, OnTrack, AtRisk, Breached:
+	default:
+		return Report{}, errs.Field("status", "must be met, on_track, at_risk or breached")
+	}
+	cond, args := pairing.ScopeSQL(a)
+	if q.RegionID != 0 {
+		path, err := r.dir.RegionPath(ctx, q.RegionID, "region_id")
+		if err != nil {
+			return Report{}, err
+		}
+		rc, rargs := pairing.RegionSQL(path)
+		cond, args = cond+" AND "+rc, append(args, rargs...)
+	}
+	sc, err := r.Load(ctx, cond, args...)
+	if err != nil {
+		return Report{}, err
+	}
+	opt := Options{At: q.At, Mode: Current}
+	if q.Term != "" {
+		t, ok := findTerm(sc.Calendar, q.Term)
+		if !ok {
+			cal, err := r.calendar(ctx, sc)
+			if err != nil {
+				return Report{}, err
+			}
+			if t, ok = findTerm(cal, q.Term); !ok {
+				return Report{}, errs.Field("term", "no term "+q.Term+"; use a key such as 2026-2027-autumn")
+			}
+		}
+		opt = Options{At: q.At, Mode: Window, From: t.StartsOn, To: t.EndsOn}
+	}
+	reports := sc.Evaluate(r.rules, opt)
+	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
+	kept := reports[:0]
+	for _, rep := range reports {
+		for k, v := range Summarise(rep.Items) {
+			summary[k] += v
+		}
+		if q.Status != "" {
+			items := rep.Items[:0]
+			for _, it := range rep.Items {
+				if it.Status == q.Status {
+					items = append(items, it)
+				}
+			}
+			if len(items) == 0 {
+				continue
+			}
+			rep.Items = items
+		}
+		kept = append(kept, rep)
+	}
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].PairID < kept[j].PairID })
+	total := len(kept)
+	lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
+	return Report{At: q.At, Term: q.Term, Summary: summary, Items: kept[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+}
+
+// calendar loads the terms when the scope was empty (Load skips them).
+func (r *Reader) calendar(ctx context.Context, sc Scope) (calendar.Calendar, error) {
+	var terms []calendar.Term
+	if err := r.db.Conn(ctx).Table("terms").Order("starts_on").Find(&terms).Error; err != nil {
+		return sc.Calendar, err
+	}
+	return calendar.New(terms), nil
+}
+
+func findTerm(cal calendar.Calendar, key string) (calendar.Term, bool) {
+	for _, t := range cal.Terms() {
+		if t.Key() == key {
+			return t, true
+		}
+	}
+	return calendar.Term{}, false
+}

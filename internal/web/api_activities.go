@@ -1,0 +1,238 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/compliance"
+	"github.com/twinning-platform/twinning/internal/errs"
+)
+
+func (s *Server) logActivity(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var in activity.Input
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	act, replayed, err := s.Activities.Log(c.Request().Context(), actor(c), id, in, c.Request().Header.Get("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	return c.JSON(http.StatusCreated, act)
+}
+
+func (s *Server) importActivity(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var in activity.ImportInput
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	act, err := s.Activities.Import(c.Request().Context(), actor(c), id, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, act)
+}
+
+func (s *Server) activityFilter(c echo.Context) (activity.Filter, error) {
+	var f activity.Filter
+	var err error
+	if f.PairID, err = queryInt(c, "pair_id"); err != nil {
+		return f, err
+	}
+	if f.From, err = queryDate(c, "from"); err != nil {
+		return f, err
+	}
+	if f.To, err = queryDate(c, "to"); err != nil {
+		return f, err
+	}
+	if f.ToConfirm, err = queryBool(c, "to_confirm"); err != nil {
+		return f, err
+	}
+	if f.Mine, err = queryBool(c, "mine"); err != nil {
+		return f, err
+	}
+	f.Status, f.Category = c.QueryParam("status"), c.QueryParam("category")
+	return f, nil
+}
+
+func (s *Server) listActivities(c echo.Context) error {
+	f, err := s.activityFilter(c)
+	if err != nil {
+		return err
+	}
+	return s.activityList(c, f)
+}
+
+func (s *Server) listPairActivities(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	f, err := s.activityFilter(c)
+	if err != nil {
+		return err
+	}
+	f.PairID = id
+	return s.activityList(c, f)
+}
+
+func (s *Server) activityList(c echo.Context, f activity.Filter) error {
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.Activities.List(c.Request().Context(), actor(c), f, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getActivity(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	act, err := s.Activities.Get(c.Request().Context(), actor(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, act)
+}
+
+func (s *Server) amendActivity(c echo.Context) error   { return update(c, s.Activities.Amend) }
+func (s *Server) disputeActivity(c echo.Context) error { return update(c, s.Activities.Dispute) }
+
+// decision handles the body-less POSTs (confirm, withdraw).
+func (s *Server) decision(c echo.Context, do func(ctx echo.Context, id int64) (activity.Activity, error)) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	act, err := do(c, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, act)
+}
+
+func (s *Server) confirmActivity(c echo.Context) error {
+	return s.decision(c, func(c echo.Context, id int64) (activity.Activity, error) {
+		return s.Activities.Confirm(c.Request().Context(), actor(c), id)
+	})
+}
+
+func (s *Server) withdrawActivity(c echo.Context) error {
+	return s.decision(c, func(c echo.Context, id int64) (activity.Activity, error) {
+		return s.Activities.Withdraw(c.Request().Context(), actor(c), id)
+	})
+}
+
+func (s *Server) addEvidence(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	fh, err := c.FormFile("file")
+	if err != nil {
+		if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusRequestEntityTooLarge {
+			return err
+		}
+		if err == http.ErrMissingFile || err == http.ErrNotMultipart {
+			return errs.Field("file", "send the file as multipart/form-data in a field named file")
+		}
+		return errs.Malformed("file", "could not read the upload: "+err.Error())
+	}
+	if fh.Size > s.EvidenceLimit {
+		return errs.TooLarge("file", fmt.Sprintf("must be at most %d MiB", s.EvidenceLimit>>20))
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return err
+	}
+	defer func(f multipart.File) { _ = f.Close() }(f)
+	ev, err := s.Activities.AddEvidence(c.Request().Context(), actor(c), id, fh.Filename, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, ev)
+}
+
+func (s *Server) getEvidence(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	ev, f, err := s.Activities.OpenEvidence(c.Request().Context(), actor(c), id)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, ev.ContentType)
+	// RFC 6266/5987: Chinese file names survive in every browser
+	h.Set(echo.HeaderContentDisposition, "inline; filename=\"evidence\"; filename*=UTF-8''"+url.PathEscape(ev.FileName))
+	h.Set("Cache-Control", "private, max-age=3600")
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = io.Copy(c.Response(), f)
+	return err
+}
+
+func (s *Server) pairCompliance(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	at, err := queryDate(c, "at")
+	if err != nil {
+		return err
+	}
+	if at.IsZero() {
+		at = s.today()
+	}
+	rep, err := s.Compliance.Pair(c.Request().Context(), actor(c), id, at)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}
+
+func (s *Server) compliance(c echo.Context) error {
+	at, err := queryDate(c, "at")
+	if err != nil {
+		return err
+	}
+	if at.IsZero() {
+		at = s.today()
+	}
+	region, err := queryInt(c, "region_id")
+	if err != nil {
+		return err
+	}
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	rep, err := s.Compliance.Scope(c.Request().Context(), actor(c), compliance.Query{
+		At: at, RegionID: region, Term: c.QueryParam("term"), Status: compliance.Status(c.QueryParam("status")), Page: p})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rep)
+}
