@@ -180,7 +180,7 @@ func Load(ctx context.Context, s Services, p Programme) ([]Login, error) {
 			}
 			occurred := date.MustParse(a.OccurredOn)
 			if _, err := s.Activities.Import(ctx, sys, pairID, activity.ImportInput{
-				Input: activity.Input{Category: a.Category, Title: a.Title, OccurredOn: occurred, Hours: a.Hours, Persons: a.Persons},
+				Input:            activity.Input{Category: a.Category, Title: a.Title, OccurredOn: occurred, Hours: a.Hours, Persons: a.Persons},
 				LoggedBySchoolID: *logger.SchoolID, LoggedByUserID: logger.ID, LoggedOn: occurred,
 				Status: a.Status, DisputeReason: a.DisputeReason,
 			}); err != nil {
