@@ -10,6 +10,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -77,8 +78,21 @@ type Terms interface {
 	Calendar(ctx context.Context) (calendar.Calendar, error)
 }
 
+// Ledger keeps the compliance read model in step: each transition moves
+// the activity's contribution in the same transaction.
+type Ledger interface {
+	Move(ctx context.Context, pairID int64, before, after *compliance.Fact) error
+}
+
+// fact is how the compliance rules see an activity.
+func (a Activity) fact() *compliance.Fact {
+	return &compliance.Fact{PairID: a.PairID, Category: a.Category, OccurredOn: a.OccurredOn, LoggedOn: a.LoggedOn,
+		Imported: a.Imported, Status: a.Status, Count: 1, Hours: a.Hours, Persons: float64(a.Persons)}
+}
+
 // Service runs the workflow.
 type Service struct {
+	ledger      Ledger
 	db          *database.DB
 	val         *validation.Validator
 	pairs       Pairs
@@ -90,9 +104,9 @@ type Service struct {
 }
 
 // NewService wires the service. maxEvidence is the per-file size limit.
-func NewService(db *database.DB, val *validation.Validator, pairs Pairs, terms Terms, files *Files,
+func NewService(db *database.DB, val *validation.Validator, pairs Pairs, terms Terms, ledger Ledger, files *Files,
 	loc *time.Location, now func() time.Time, maxEvidence int64) *Service {
-	return &Service{db: db, val: val, pairs: pairs, terms: terms, files: files, loc: loc, now: now, maxEvidence: maxEvidence}
+	return &Service{db: db, val: val, pairs: pairs, terms: terms, ledger: ledger, files: files, loc: loc, now: now, maxEvidence: maxEvidence}
 }
 
 // today is the current local date of the programme.

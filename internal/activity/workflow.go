@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm/clause"
+
 	"github.com/twinning-platform/twinning/internal/audit"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/category"
@@ -136,6 +138,9 @@ func (s *Service) Log(ctx context.Context, a auth.Actor, pairID int64, in Input,
 		if err := conn.Create(&act).Error; err != nil {
 			return err
 		}
+		if err := s.ledger.Move(ctx, act.PairID, nil, act.fact()); err != nil {
+			return err
+		}
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
@@ -261,6 +266,9 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, pairID int64, in Imp
 		if err := conn.Create(&act).Error; err != nil {
 			return err
 		}
+		if err := s.ledger.Move(ctx, act.PairID, nil, act.fact()); err != nil {
+			return err
+		}
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
@@ -286,20 +294,32 @@ func (s *Service) load(ctx context.Context, a auth.Actor, id int64) (Activity, p
 	return act, p, err
 }
 
-// transition moves an activity from one of the allowed statuses with a
-// conditional UPDATE, so two concurrent decisions cannot both win.
+// transition moves an activity from one of the allowed statuses. The
+// stored row is read under a row lock (MySQL; SQLite write transactions
+// are already exclusive) so the read model moves from exactly the state
+// that is replaced, and the UPDATE is conditional on the status as well,
+// so two concurrent decisions cannot both win.
 func (s *Service) transition(ctx context.Context, act *Activity, from []string, set map[string]any) error {
+	q := s.db.Conn(ctx)
+	if s.db.Dialect() == database.MySQL {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var before Activity
+	if err := q.First(&before, act.ID).Error; err != nil {
+		return err
+	}
 	set["updated_at"] = s.now().UTC()
 	res := s.db.Conn(ctx).Model(&Activity{}).Where("id = ? AND status IN ?", act.ID, from).Updates(set)
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		var cur string
-		s.db.Conn(ctx).Model(&Activity{}).Select("status").Where("id = ?", act.ID).Scan(&cur)
-		return errs.Conflict("wrong_status", "status", "the activity is "+cur+", not "+strings.Join(from, " or "))
+		return errs.Conflict("wrong_status", "status", "the activity is "+before.Status+", not "+strings.Join(from, " or "))
 	}
-	return s.db.Conn(ctx).First(act, act.ID).Error
+	if err := s.db.Conn(ctx).First(act, act.ID).Error; err != nil {
+		return err
+	}
+	return s.ledger.Move(ctx, act.PairID, before.fact(), act.fact())
 }
 
 func (s *Service) mustBeLogger(a auth.Actor, act Activity) error {

@@ -39,6 +39,7 @@ type App struct {
 	Pairs      *pairing.Service
 	Activities *activity.Service
 	Compliance *compliance.Reader
+	Ledger     *compliance.Ledger
 	HTTP       *web.Server
 }
 
@@ -68,9 +69,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	val := validation.New()
+	ledger := compliance.NewLedger(db, Rules(cfg))
 	schools := school.NewService(db, val, now)
-	terms := calendar.NewService(db, val, now)
-	pairs := pairing.NewService(db, val, schools, now)
+	terms := calendar.NewService(db, val, now, ledger.RebuildAll)
+	pairs := pairing.NewService(db, val, schools, now, ledger.RebuildPair)
 	a := &App{
 		Config:     cfg,
 		DB:         db,
@@ -80,8 +82,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Schools:    schools,
 		Terms:      terms,
 		Pairs:      pairs,
-		Activities: activity.NewService(db, val, pairs, terms, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes),
-		Compliance: compliance.NewReader(db, Rules(cfg), schools),
+		Activities: activity.NewService(db, val, pairs, terms, ledger, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes),
+		Compliance: compliance.NewReader(db, Rules(cfg), schools, ledger),
+		Ledger:     ledger,
 	}
 	a.HTTP = web.New(web.Deps{
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,

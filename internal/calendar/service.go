@@ -18,11 +18,14 @@ type Service struct {
 	db  *database.DB
 	val *validation.Validator
 	now func() time.Time
+	// termsChanged recomputes the compliance read model, whose term and
+	// school-year periods follow the terms, in the same transaction.
+	termsChanged func(ctx context.Context) error
 }
 
 // NewService wires the service.
-func NewService(db *database.DB, val *validation.Validator, now func() time.Time) *Service {
-	return &Service{db: db, val: val, now: now}
+func NewService(db *database.DB, val *validation.Validator, now func() time.Time, termsChanged func(ctx context.Context) error) *Service {
+	return &Service{db: db, val: val, now: now, termsChanged: termsChanged}
 }
 
 // TermInput creates a term.
@@ -93,6 +96,9 @@ func (s *Service) CreateTerm(ctx context.Context, a auth.Actor, in TermInput) (T
 			if database.IsDuplicate(err) {
 				return errs.Conflict("duplicate_term", "season", "term "+row.Key()+" already exists")
 			}
+			return err
+		}
+		if err := s.termsChanged(ctx); err != nil {
 			return err
 		}
 		return audit.Record(ctx, conn, s.now(), a.UserID, "term.create", "term", row.ID, in)

@@ -40,6 +40,33 @@ const eps = 1e-9
 // facts may hold other pairs' facts; they are ignored. Evaluate does not
 // modify its arguments; Item.Categories shares the commitment's slice.
 func Evaluate(rules Rules, cal calendar.Calendar, ag Agreement, facts []Fact, opt Options) []Item {
+	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) { sumFacts(rules, ag, c, facts, items) })
+}
+
+// EvaluateTotals is Evaluate over stored per-period totals (the read model)
+// instead of the activity history: same periods, same grading.
+func EvaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options) []Item {
+	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) {
+		for i := range items {
+			t := totals[TotalKey{c.ID, items[i].PeriodKey}]
+			items[i].Achieved, items[i].Pending = t.Achieved, t.Pending
+		}
+	})
+}
+
+// TotalKey names one commitment in one period.
+type TotalKey struct {
+	CommitmentID int64
+	PeriodKey    string
+}
+
+// Total is what counts toward a commitment in a period.
+type Total struct{ Achieved, Pending float64 }
+
+// Totals are the stored sums, by commitment and period.
+type Totals map[TotalKey]Total
+
+func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fill func(c *Commitment, items []Item)) []Item {
 	at := opt.At
 	from, to := ag.EffectiveFrom, ag.EffectiveTo
 	if to.Before(from) {
@@ -127,14 +154,16 @@ func Evaluate(rules Rules, cal calendar.Calendar, ag Agreement, facts []Fact, op
 					items = append(items, newItem(ag, c, p))
 				}
 			}
-			evaluateCommitment(rules, ag, c, facts, items[base:], atN, maxReminder, hasReminder)
+			fill(c, items[base:])
+			grade(rules, ag, c, items[base:], atN, maxReminder, hasReminder)
 			continue
 		}
 		base := len(items)
 		for _, p := range ps {
 			items = append(items, newItem(ag, c, p))
 		}
-		evaluateCommitment(rules, ag, c, facts, items[base:], atN, maxReminder, hasReminder)
+		fill(c, items[base:])
+		grade(rules, ag, c, items[base:], atN, maxReminder, hasReminder)
 	}
 	return items
 }
@@ -168,10 +197,9 @@ func newItem(ag Agreement, c *Commitment, p calendar.Period) Item {
 	}
 }
 
-// evaluateCommitment fills Required, Achieved, Pending, Status and DaysLeft
-// of items, the selected periods of commitment c, sorted by PeriodStart.
-func evaluateCommitment(rules Rules, ag Agreement, c *Commitment, facts []Fact, items []Item,
-	atN, maxReminder int, hasReminder bool) {
+// sumFacts fills Achieved and Pending of items, the selected periods of
+// commitment c sorted by PeriodStart, from the facts.
+func sumFacts(rules Rules, ag Agreement, c *Commitment, facts []Fact, items []Item) {
 	if len(items) == 0 {
 		return
 	}
@@ -227,7 +255,11 @@ func evaluateCommitment(rules Rules, ag Agreement, c *Commitment, facts []Fact, 
 		}
 	}
 
-	fromN, toN := dayNum(from), dayNum(to)
+}
+
+// grade fills Required, Status and DaysLeft of items from their sums.
+func grade(rules Rules, ag Agreement, c *Commitment, items []Item, atN, maxReminder int, hasReminder bool) {
+	fromN, toN := dayNum(ag.EffectiveFrom), dayNum(ag.EffectiveTo)
 	for i := range items {
 		it := &items[i]
 		startN, endN := dayNum(it.PeriodStart), dayNum(it.PeriodEnd)

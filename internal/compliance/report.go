@@ -19,14 +19,15 @@ import (
 // of pairs in a fixed number of queries (never one per pair) and runs
 // Evaluate over it.
 type Reader struct {
-	db    *database.DB
-	rules Rules
-	dir   pairing.Directory
+	db     *database.DB
+	rules  Rules
+	dir    pairing.Directory
+	ledger *Ledger
 }
 
 // NewReader wires the reader.
-func NewReader(db *database.DB, rules Rules, dir pairing.Directory) *Reader {
-	return &Reader{db: db, rules: rules, dir: dir}
+func NewReader(db *database.DB, rules Rules, dir pairing.Directory, ledger *Ledger) *Reader {
+	return &Reader{db: db, rules: rules, dir: dir, ledger: ledger}
 }
 
 // School names one side of a pair.
@@ -50,18 +51,20 @@ type PairReport struct {
 type Scope struct {
 	Pairs    []pairing.Pair
 	Calendar calendar.Calendar
-	// Agreements and facts by pair id.
+	// Agreements by pair id.
 	Agreements map[int64][]Agreement
-	Facts      map[int64][]Fact
+	// cond and args select the pairs (for loading their totals).
+	cond string
+	args []any
 }
 
 // Load reads the pairs matching cond (a condition on the table "pairs")
-// with their agreements, commitments, the calendar and aggregated
-// activity: six queries whatever the number of pairs.
+// with their agreements, commitments and the calendar: five queries
+// whatever the number of pairs.
 func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, error) {
 	conn := r.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
-	sc := Scope{Agreements: map[int64][]Agreement{}, Facts: map[int64][]Fact{}}
+	sc := Scope{Agreements: map[int64][]Agreement{}, cond: cond, args: args}
 	if err := fresh().Table("pairs").
 		Select("pairs.*, sup.name AS supporting_school_name, sud.name AS supported_school_name").
 		Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
@@ -91,20 +94,6 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 		return sc, err
 	}
 	sc.Calendar = calendar.New(terms)
-	// Activity is grouped by everything the rules look at, so that SQL
-	// ships one row per pair, category, day and status instead of one per
-	// activity.
-	var facts []Fact
-	if err := fresh().Table("activities").
-		Select("pair_id, category, occurred_on, logged_on, imported, status, COUNT(*) AS count, SUM(hours) AS hours, SUM(persons) AS persons").
-		Where("status IN ? AND pair_id IN ("+inScope+")", append([]any{[]string{"confirmed", "pending"}}, args...)...).
-		Group("pair_id, category, occurred_on, logged_on, imported, status").
-		Find(&facts).Error; err != nil {
-		return sc, err
-	}
-	for _, f := range facts {
-		sc.Facts[f.PairID] = append(sc.Facts[f.PairID], f)
-	}
 	return sc, nil
 }
 
@@ -117,8 +106,9 @@ func toAgreement(ag pairing.Agreement, cs []pairing.Commitment) Agreement {
 	return out
 }
 
-// Evaluate runs the rules over every pair of the scope.
-func (sc Scope) Evaluate(rules Rules, opt Options) []PairReport {
+// Evaluate runs the rules over every pair of the scope with the given
+// sums: Totals from the read model, or nil for the periods alone.
+func (sc Scope) Evaluate(rules Rules, opt Options, totals Totals) []PairReport {
 	out := make([]PairReport, 0, len(sc.Pairs))
 	for _, p := range sc.Pairs {
 		rep := PairReport{PairID: p.ID, At: opt.At, Status: p.Status, Round: p.Round,
@@ -126,11 +116,37 @@ func (sc Scope) Evaluate(rules Rules, opt Options) []PairReport {
 			SupportedSchool:  School{p.SupportedSchoolID, p.SupportedSchoolName},
 			Items:            []Item{}}
 		for _, ag := range sc.Agreements[p.ID] {
-			rep.Items = append(rep.Items, Evaluate(rules, sc.Calendar, ag, sc.Facts[p.ID], opt)...)
+			rep.Items = append(rep.Items, EvaluateTotals(rules, sc.Calendar, ag, totals, opt)...)
 		}
 		out = append(out, rep)
 	}
 	return out
+}
+
+// evaluate grades the scope from the read model in two steps: first the
+// periods alone (pure, cheap) to learn the earliest period end shown, then
+// the totals of those periods only — a bounded read whatever the length of
+// the history.
+func (r *Reader) evaluate(ctx context.Context, sc Scope, opt Options) ([]PairReport, error) {
+	if len(sc.Pairs) == 0 {
+		return []PairReport{}, nil
+	}
+	since := date.Date{}
+	for _, rep := range sc.Evaluate(r.rules, opt, nil) {
+		for _, it := range rep.Items {
+			if since.IsZero() || it.PeriodEnd.Before(since) {
+				since = it.PeriodEnd
+			}
+		}
+	}
+	if since.IsZero() {
+		return sc.Evaluate(r.rules, opt, nil), nil
+	}
+	totals, err := r.ledger.Load(ctx, since, sc.cond, sc.args...)
+	if err != nil {
+		return nil, err
+	}
+	return sc.Evaluate(r.rules, opt, totals), nil
 }
 
 // Pair reports every period of every commitment of a pair that has started
@@ -144,7 +160,11 @@ func (r *Reader) Pair(ctx context.Context, a auth.Actor, pairID int64, at date.D
 	if len(sc.Pairs) == 0 {
 		return PairReport{}, errs.NotFound("pair")
 	}
-	return sc.Evaluate(r.rules, Options{At: at, Mode: All})[0], nil
+	reps, err := r.evaluate(ctx, sc, Options{At: at, Mode: All})
+	if err != nil {
+		return PairReport{}, err
+	}
+	return reps[0], nil
 }
 
 // Query selects a dashboard view.
@@ -205,7 +225,10 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		}
 		opt = Options{At: q.At, Mode: Window, From: t.StartsOn, To: t.EndsOn}
 	}
-	reports := sc.Evaluate(r.rules, opt)
+	reports, err := r.evaluate(ctx, sc, opt)
+	if err != nil {
+		return Report{}, err
+	}
 	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
 	kept := reports[:0]
 	for _, rep := range reports {
@@ -248,4 +271,33 @@ func findTerm(cal calendar.Calendar, key string) (calendar.Term, bool) {
 		}
 	}
 	return calendar.Term{}, false
+}
+
+// PairFromFacts is Pair computed from the activity history instead of the
+// read model: the reference the read model is tested against.
+func (r *Reader) PairFromFacts(ctx context.Context, a auth.Actor, pairID int64, at date.Date) (PairReport, error) {
+	cond, args := pairing.ScopeSQL(a)
+	cond, args = "pairs.id = ? AND "+cond, append([]any{pairID}, args...)
+	sc, err := r.Load(ctx, cond, args...)
+	if err != nil {
+		return PairReport{}, err
+	}
+	if len(sc.Pairs) == 0 {
+		return PairReport{}, errs.NotFound("pair")
+	}
+	var facts []Fact
+	if err := r.db.Conn(ctx).Table("activities").
+		Select("pair_id, category, occurred_on, logged_on, imported, status, COUNT(*) AS count, SUM(hours) AS hours, SUM(persons) AS persons").
+		Where("status IN ? AND pair_id IN (SELECT pairs.id FROM pairs WHERE "+cond+")", append([]any{[]string{"confirmed", "pending"}}, args...)...).
+		Group("pair_id, category, occurred_on, logged_on, imported, status").Find(&facts).Error; err != nil {
+		return PairReport{}, err
+	}
+	p := sc.Pairs[0]
+	rep := PairReport{PairID: p.ID, At: at, Status: p.Status, Round: p.Round,
+		SupportingSchool: School{p.SupportingSchoolID, p.SupportingSchoolName},
+		SupportedSchool:  School{p.SupportedSchoolID, p.SupportedSchoolName}, Items: []Item{}}
+	for _, ag := range sc.Agreements[p.ID] {
+		rep.Items = append(rep.Items, Evaluate(r.rules, sc.Calendar, ag, facts, Options{At: at, Mode: All})...)
+	}
+	return rep, nil
 }

@@ -181,6 +181,9 @@ func (s *Service) CreateAgreement(ctx context.Context, a auth.Actor, pairID int6
 		if err := conn.Create(&links).Error; err != nil {
 			return err
 		}
+		if err := s.agreementAdded(ctx, p.ID); err != nil {
+			return err
+		}
 		return audit.Record(ctx, conn, s.now(), a.UserID, "agreement.create", "agreement", ag.ID, in)
 	})
 	return ag, err

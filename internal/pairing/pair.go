@@ -107,11 +107,16 @@ type Service struct {
 	val *validation.Validator
 	dir Directory
 	now func() time.Time
+	// agreementAdded recomputes what the pair's existing activities count
+	// toward the new commitments (the compliance read model), in the same
+	// transaction.
+	agreementAdded func(ctx context.Context, pairID int64) error
 }
 
 // NewService wires the service.
-func NewService(db *database.DB, val *validation.Validator, dir Directory, now func() time.Time) *Service {
-	return &Service{db: db, val: val, dir: dir, now: now}
+func NewService(db *database.DB, val *validation.Validator, dir Directory, now func() time.Time,
+	agreementAdded func(ctx context.Context, pairID int64) error) *Service {
+	return &Service{db: db, val: val, dir: dir, now: now, agreementAdded: agreementAdded}
 }
 
 // PairInput creates a pair.

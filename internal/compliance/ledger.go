@@ -1,0 +1,259 @@
+package compliance
+
+import (
+	"context"
+	"math"
+	"sort"
+
+	"gorm.io/gorm"
+
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/pairing"
+)
+
+// Ledger keeps the read model period_totals in step with the activities:
+// every transition moves its contribution in the caller's transaction, so a
+// dashboard or a sweep reads a few rows per commitment instead of the whole
+// history. RebuildAll recomputes it from scratch and is the reference.
+type Ledger struct {
+	db    *database.DB
+	rules Rules
+}
+
+// NewLedger wires the ledger.
+func NewLedger(db *database.DB, rules Rules) *Ledger { return &Ledger{db: db, rules: rules} }
+
+type totalRow struct {
+	CommitmentID int64
+	PeriodKey    string
+	PairID       int64
+	PeriodStart  date.Date
+	PeriodEnd    date.Date
+	Achieved     float64
+	Pending      float64
+}
+
+func (totalRow) TableName() string { return "period_totals" }
+
+// Move replaces the contribution of before by that of after (either may be
+// nil) for one pair, e.g. pending → confirmed on confirmation.
+func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) error {
+	if before == nil && after == nil {
+		return nil
+	}
+	ags, cal, err := l.agreementsOf(ctx, pairID)
+	if err != nil || len(ags) == 0 {
+		return err
+	}
+	delta := map[TotalKey]*totalRow{}
+	add := func(f *Fact, sign float64) {
+		if f == nil {
+			return
+		}
+		for _, c := range Contributions(l.rules, cal, ags, *f) {
+			k := TotalKey{c.CommitmentID, c.Period.Key}
+			r := delta[k]
+			if r == nil {
+				r = &totalRow{CommitmentID: c.CommitmentID, PeriodKey: c.Period.Key, PairID: c.PairID, PeriodStart: c.Period.Start, PeriodEnd: c.Period.End}
+				delta[k] = r
+			}
+			r.Achieved += sign * c.Achieved
+			r.Pending += sign * c.Pending
+		}
+	}
+	add(before, -1)
+	add(after, +1)
+	keys := make([]TotalKey, 0, len(delta))
+	for k, r := range delta {
+		if math.Abs(r.Achieved) > eps || math.Abs(r.Pending) > eps {
+			keys = append(keys, k)
+		}
+	}
+	// a fixed order keeps two concurrent transactions from deadlocking
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].CommitmentID != keys[j].CommitmentID {
+			return keys[i].CommitmentID < keys[j].CommitmentID
+		}
+		return keys[i].PeriodKey < keys[j].PeriodKey
+	})
+	conn := l.db.Conn(ctx)
+	for _, k := range keys {
+		r := delta[k]
+		if err := conn.Exec(l.upsertSQL(), r.CommitmentID, r.PeriodKey, r.PairID, r.PeriodStart, r.PeriodEnd, round2(r.Achieved), round2(r.Pending)).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) upsertSQL() string {
+	const ins = "INSERT INTO period_totals (commitment_id, period_key, pair_id, period_start, period_end, achieved, pending) VALUES (?, ?, ?, ?, ?, ?, ?) "
+	if l.db.Dialect() == database.MySQL {
+		return ins + "ON DUPLICATE KEY UPDATE achieved = achieved + VALUES(achieved), pending = pending + VALUES(pending)"
+	}
+	return ins + "ON CONFLICT (commitment_id, period_key) DO UPDATE SET achieved = achieved + excluded.achieved, pending = pending + excluded.pending"
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// agreementsOf loads one pair's agreements with commitments and the calendar.
+func (l *Ledger) agreementsOf(ctx context.Context, pairID int64) ([]Agreement, calendar.Calendar, error) {
+	conn := l.db.Conn(ctx)
+	var raw []pairing.Agreement
+	if err := conn.Session(&gorm.Session{NewDB: true}).Table("agreements").Where("pair_id = ?", pairID).Find(&raw).Error; err != nil {
+		return nil, calendar.Calendar{}, err
+	}
+	if len(raw) == 0 {
+		return nil, calendar.Calendar{}, nil
+	}
+	cs, err := pairing.LoadCommitments(conn, "commitments.agreement_id IN (SELECT id FROM agreements WHERE pair_id = ?)", pairID)
+	if err != nil {
+		return nil, calendar.Calendar{}, err
+	}
+	cal, err := loadCalendar(conn)
+	if err != nil {
+		return nil, cal, err
+	}
+	ags := make([]Agreement, len(raw))
+	for i, a := range raw {
+		ags[i] = toAgreement(a, cs[a.ID])
+	}
+	return ags, cal, nil
+}
+
+func loadCalendar(conn *gorm.DB) (calendar.Calendar, error) {
+	var terms []calendar.Term
+	err := conn.Session(&gorm.Session{NewDB: true}).Table("terms").Order("starts_on").Find(&terms).Error
+	return calendar.New(terms), err
+}
+
+// activityFact is the shape of one activity as the rules see it.
+type activityFact struct {
+	PairID     int64
+	Category   string
+	OccurredOn date.Date
+	LoggedOn   date.Date
+	Imported   bool
+	Status     string
+	Hours      float64
+	Persons    float64
+}
+
+// RebuildPair recomputes the totals of one pair from its activities, e.g.
+// after an agreement is added over days that already have activity.
+func (l *Ledger) RebuildPair(ctx context.Context, pairID int64) error {
+	return l.rebuild(ctx, "pair_id = ?", pairID)
+}
+
+// RebuildAll recomputes every total from the activities: after terms change
+// (term and school-year periods move) or as the reference in tests.
+func (l *Ledger) RebuildAll(ctx context.Context) error { return l.rebuild(ctx, "1 = 1") }
+
+// rebuild streams the activities once (one row each, in pair order; no
+// GROUP BY, which MariaDB runs slower than the stream) and writes the
+// totals in multi-row inserts.
+func (l *Ledger) rebuild(ctx context.Context, cond string, args ...any) error {
+	return l.db.WithTx(ctx, func(ctx context.Context) error {
+		conn := l.db.Conn(ctx)
+		fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
+		if err := fresh().Exec("DELETE FROM period_totals WHERE "+cond, args...).Error; err != nil {
+			return err
+		}
+		cal, err := loadCalendar(conn)
+		if err != nil {
+			return err
+		}
+		var raw []pairing.Agreement
+		if err := fresh().Table("agreements").Where(cond, args...).Find(&raw).Error; err != nil {
+			return err
+		}
+		if len(raw) == 0 {
+			return nil
+		}
+		cs, err := pairing.LoadCommitments(conn, "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args...)
+		if err != nil {
+			return err
+		}
+		byPair := map[int64][]Agreement{}
+		for _, a := range raw {
+			byPair[a.PairID] = append(byPair[a.PairID], toAgreement(a, cs[a.ID]))
+		}
+		rows, err := fresh().Table("activities").
+			Select("pair_id, category, occurred_on, logged_on, imported, status, hours, persons").
+			Where("status IN ? AND "+cond, append([]any{[]string{"confirmed", "pending"}}, args...)...).Rows()
+		if err != nil {
+			return err
+		}
+		acc := map[TotalKey]*totalRow{}
+		for rows.Next() {
+			var f activityFact
+			if err := rows.Scan(&f.PairID, &f.Category, &f.OccurredOn, &f.LoggedOn, &f.Imported, &f.Status, &f.Hours, &f.Persons); err != nil {
+				rows.Close()
+				return err
+			}
+			ags := byPair[f.PairID]
+			if len(ags) == 0 {
+				continue
+			}
+			fact := Fact{PairID: f.PairID, Category: f.Category, OccurredOn: f.OccurredOn, LoggedOn: f.LoggedOn,
+				Imported: f.Imported, Status: f.Status, Count: 1, Hours: f.Hours, Persons: f.Persons}
+			for _, c := range Contributions(l.rules, cal, ags, fact) {
+				k := TotalKey{c.CommitmentID, c.Period.Key}
+				r := acc[k]
+				if r == nil {
+					r = &totalRow{CommitmentID: c.CommitmentID, PeriodKey: c.Period.Key, PairID: c.PairID, PeriodStart: c.Period.Start, PeriodEnd: c.Period.End}
+					acc[k] = r
+				}
+				r.Achieved += c.Achieved
+				r.Pending += c.Pending
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		batch := make([]totalRow, 0, 1000)
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			err := fresh().Create(&batch).Error
+			batch = batch[:0]
+			return err
+		}
+		for _, r := range acc {
+			r.Achieved, r.Pending = round2(r.Achieved), round2(r.Pending)
+			batch = append(batch, *r)
+			if len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+}
+
+// Load reads the totals of the pairs matching cond (on table "pairs") for
+// periods ending on or after since.
+func (l *Ledger) Load(ctx context.Context, since date.Date, cond string, args ...any) (Totals, error) {
+	var rows []totalRow
+	q := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("period_totals").
+		Select("commitment_id, period_key, achieved, pending").
+		Where("pair_id IN (SELECT pairs.id FROM pairs WHERE "+cond+")", args...)
+	if !since.IsZero() {
+		q = q.Where("period_end >= ?", since)
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make(Totals, len(rows))
+	for _, r := range rows {
+		out[TotalKey{r.CommitmentID, r.PeriodKey}] = Total{r.Achieved, r.Pending}
+	}
+	return out, nil
+}

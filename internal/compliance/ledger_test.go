@@ -1,0 +1,216 @@
+package compliance_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/app"
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/pairing"
+	"github.com/twinning-platform/twinning/internal/school"
+	"github.com/twinning-platform/twinning/internal/testutil"
+)
+
+type world struct {
+	a        *app.App
+	pairs    []int64
+	coords   map[int64]auth.Actor // pair → coordinator of the supporting school
+	heads    map[int64]auth.Actor // pair → principal of the supported school
+	clock    *testutil.Clock
+	pairSpan [2]date.Date
+}
+
+// build makes three pairs with agreements covering every period kind and
+// measure, on the demo calendar.
+func build(t *testing.T, db *database.DB) *world {
+	ctx := context.Background()
+	clock := testutil.NewClock(testutil.At("2025-09-01"))
+	a := testutil.NewApp(t, db, clock)
+	sys := auth.SystemActor()
+	for _, term := range calendar.DefaultTerms(2025, 2026) {
+		if _, err := a.Terms.CreateTerm(ctx, sys, calendar.TermInput{SchoolYear: term.SchoolYear, Season: term.Season, StartsOn: term.StartsOn, EndsOn: term.EndsOn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prov, err := a.Schools.CreateRegion(ctx, sys, school.RegionInput{Name: "省", Level: "province"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{a: a, coords: map[int64]auth.Actor{}, heads: map[int64]auth.Actor{}, clock: clock}
+	for i := 0; i < 3; i++ {
+		sup, _ := a.Schools.CreateSchool(ctx, sys, school.SchoolInput{Name: fmt.Sprintf("支援%d", i), RegionID: prov.ID, Stage: "junior"})
+		sud, _ := a.Schools.CreateSchool(ctx, sys, school.SchoolInput{Name: fmt.Sprintf("受援%d", i), RegionID: prov.ID, Stage: "junior"})
+		p, err := a.Pairs.CreatePair(ctx, sys, pairing.PairInput{SupportingSchoolID: sup.ID, SupportedSchoolID: sud.ID,
+			StartsOn: date.MustParse("2025-09-01"), EndsOn: date.MustParse("2027-08-31")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the second pair's agreement starts mid-term: proration
+		from := date.MustParse("2025-09-01")
+		if i == 1 {
+			from = date.MustParse("2025-10-15")
+		}
+		_, err = a.Pairs.CreateAgreement(ctx, sys, p.ID, pairing.AgreementInput{Title: "协议", EffectiveFrom: from, EffectiveTo: date.MustParse("2027-08-31"),
+			Commitments: []pairing.CommitmentInput{
+				{Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: "month"},
+				{Categories: []string{"teaching_support", "lecture"}, Measure: "hours", Minimum: 10, Period: "term"},
+				{Categories: []string{"secondment"}, Measure: "persons", Minimum: 1, Period: "school_year"},
+				{Categories: []string{"visit", "lecture", "mentoring"}, Measure: "count", Minimum: 20, Period: "agreement"},
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, role := range []string{auth.RoleCoordinator, auth.RolePrincipal} {
+			school := sup.ID
+			if role == auth.RolePrincipal {
+				school = sud.ID
+			}
+			u, err := a.Auth.CreateUser(ctx, sys, auth.UserInput{Name: role, Email: fmt.Sprintf("%s%d@t.local", role, i), Password: "password-123", Role: role, SchoolID: &school})
+			if err != nil {
+				t.Fatal(err)
+			}
+			actor, _ := a.Auth.ActorOf(ctx, u.ID)
+			if role == auth.RoleCoordinator {
+				w.coords[p.ID] = actor
+			} else {
+				w.heads[p.ID] = actor
+			}
+		}
+		w.pairs = append(w.pairs, p.ID)
+	}
+	return w
+}
+
+// TestReadModelMatchesFullRecompute drives random workflows over two school
+// years and checks, at many dates, that the read model kept by each
+// transition equals a full rebuild and a recompute from the history.
+func TestReadModelMatchesFullRecompute(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		w := build(t, db)
+		ctx := context.Background()
+		rng := rand.New(rand.NewSource(7))
+		cats := []string{"visit", "teaching_support", "lecture", "secondment", "mentoring", "donation"}
+		var open []activity.Activity
+		day := date.MustParse("2025-09-01")
+		end := date.MustParse("2027-08-31")
+		checks := 0
+		for day.Before(end) {
+			w.clock.Set(testutil.At(day.String()))
+			for n := rng.Intn(3); n > 0; n-- {
+				pair := w.pairs[rng.Intn(len(w.pairs))]
+				h, persons := float64(rng.Intn(9))/2, 1+rng.Intn(2)
+				// sometimes logged late: up to 20 days after it happened
+				occurred := day.AddDays(-rng.Intn(20))
+				if occurred.Before(date.MustParse("2025-09-01")) {
+					occurred = day
+				}
+				act, _, err := w.a.Activities.Log(ctx, w.coords[pair], pair, activity.Input{Category: cats[rng.Intn(len(cats))], Title: "t",
+					OccurredOn: occurred, Hours: &h, Persons: &persons}, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				open = append(open, act)
+			}
+			for i := 0; i < len(open); i++ {
+				act := open[i]
+				var err error
+				switch rng.Intn(8) {
+				case 0, 1, 2:
+					if act.Status == activity.Pending {
+						_, err = w.a.Activities.Confirm(ctx, w.heads[act.PairID], act.ID)
+						open = append(open[:i], open[i+1:]...)
+						i--
+					}
+				case 3:
+					if act.Status == activity.Pending {
+						act, err = w.a.Activities.Dispute(ctx, w.heads[act.PairID], act.ID, activity.DisputeInput{Reason: "no"})
+						open[i] = act
+					}
+				case 4:
+					h := float64(rng.Intn(5))
+					act, err = w.a.Activities.Amend(ctx, w.coords[act.PairID], act.ID, activity.Input{Category: cats[rng.Intn(len(cats))], Title: "amended", OccurredOn: act.OccurredOn, Hours: &h})
+					open[i] = act
+				case 5:
+					_, err = w.a.Activities.Withdraw(ctx, w.coords[act.PairID], act.ID)
+					open = append(open[:i], open[i+1:]...)
+					i--
+				}
+				if err != nil {
+					t.Fatalf("%s: activity %d (%s): %v", day, act.ID, act.Status, err)
+				}
+			}
+			if day.Day() == 1 || day.Day() == 8 || rng.Intn(20) == 0 {
+				for _, pair := range w.pairs {
+					checks++
+					compare(t, w, pair, day)
+				}
+			}
+			day = day.AddDays(1 + rng.Intn(3))
+		}
+		before := totals(t, db)
+		if err := w.a.Ledger.RebuildAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after := totals(t, db)
+		if len(before) == 0 || len(before) != len(after) {
+			t.Fatalf("read model has %d rows, a full rebuild %d", len(before), len(after))
+		}
+		for k, v := range after {
+			if before[k] != v {
+				t.Errorf("%s: incremental %v, rebuilt %v", k, before[k], v)
+			}
+		}
+		if checks < 50 {
+			t.Fatalf("only %d comparisons ran", checks)
+		}
+	})
+}
+
+func compare(t *testing.T, w *world, pair int64, at date.Date) {
+	t.Helper()
+	ctx := context.Background()
+	sys := auth.SystemActor()
+	got, err := w.a.Compliance.Pair(ctx, sys, pair, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := w.a.Compliance.PairFromFacts(ctx, sys, pair, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Items) != len(want.Items) || len(got.Items) == 0 {
+		t.Fatalf("%s pair %d: %d items from the read model, %d from the history", at, pair, len(got.Items), len(want.Items))
+	}
+	for i := range got.Items {
+		g, wnt := got.Items[i], want.Items[i]
+		if g.PeriodKey != wnt.PeriodKey || g.Achieved != wnt.Achieved || g.Pending != wnt.Pending || g.Status != wnt.Status || g.Required != wnt.Required {
+			t.Fatalf("%s pair %d commitment %d %s: read model %+v, history %+v", at, pair, g.CommitmentID, g.PeriodKey, g, wnt)
+		}
+	}
+}
+
+func totals(t *testing.T, db *database.DB) map[string]string {
+	t.Helper()
+	var rows []struct {
+		CommitmentID      int64
+		PeriodKey         string
+		Achieved, Pending float64
+	}
+	if err := db.Gorm().Table("period_totals").Find(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, r := range rows {
+		if r.Achieved == 0 && r.Pending == 0 {
+			continue
+		}
+		out[fmt.Sprintf("%d/%s", r.CommitmentID, r.PeriodKey)] = fmt.Sprintf("%.2f/%.2f", r.Achieved, r.Pending)
+	}
+	return out
+}
