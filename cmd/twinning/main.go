@@ -13,10 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/twinning-platform/twinning/internal/app"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/config"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/seed"
 )
 
@@ -28,6 +31,11 @@ usage:
   twinning migrate                   apply database migrations (the deploy step on MySQL)
   twinning user create --role R --email E --password P --name N [--school ID | --region ID] [--locale zh-CN|en]
   twinning seed --demo               load the demo programme into an empty database
+  twinning check [--at YYYY-MM-DD] [--dry-run]
+                                     one compliance sweep as of the date (default today), then mail delivery;
+                                     --dry-run prints what would be queued and changes nothing
+  twinning digest [--at YYYY-MM-DD] [--dry-run]
+                                     the weekly bureau digest as of the date
 
 every command takes --config FILE (default: config/twinning.yaml when present);
 TWINNING_* environment variables override the file (see README.md).
@@ -61,10 +69,15 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	var demo *bool
 	var role, email, password, name, locale *string
 	var schoolID, regionID *int64
+	var at *string
+	var dry *bool
 	switch cmd {
 	case "serve", "seed":
 		demo = fs.Bool("demo", false, "load the demo programme into an empty database")
 	case "migrate":
+	case "check", "digest":
+		at = fs.String("at", "", "as-of date YYYY-MM-DD (default: today in the programme's time zone)")
+		dry = fs.Bool("dry-run", false, "print what would be queued; change nothing")
 	case "user create":
 		role = fs.String("role", "", "admin | bureau | coordinator | principal")
 		email = fs.String("email", "", "login email")
@@ -126,13 +139,21 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return nil
 	case "seed":
 		return loadDemo(ctx, a, stdout)
+	case "check", "digest":
+		return sweep(ctx, a, cmd, *at, *dry, stdout)
 	case "serve":
 		if *demo {
 			if err := loadDemo(ctx, a, stdout); err != nil {
 				log.Warn("demo not loaded", "reason", err)
 			}
 		}
-		log.Info("serving", "addr", cfg.HTTPAddr, "db", cfg.DB.Driver, "data_dir", cfg.DataDir, "timezone", cfg.Timezone)
+		sched, err := a.Scheduler()
+		if err != nil {
+			return err
+		}
+		sched.Start(ctx)
+		log.Info("serving", "addr", cfg.HTTPAddr, "db", cfg.DB.Driver, "data_dir", cfg.DataDir, "timezone", cfg.Timezone,
+			"smtp", cfg.SMTP.Host != "")
 		return a.HTTP.Start(ctx, cfg.HTTPAddr)
 	}
 	return nil
@@ -153,4 +174,55 @@ func loadDemo(ctx context.Context, a *app.App, out io.Writer) error {
 		fmt.Fprintf(out, "  %-12s %-26s %-18s %s\n", l.Role, l.Email, l.Password, l.Name)
 	}
 	return nil
+}
+
+// sweep runs `check` or `digest` and prints who gets what and why.
+func sweep(ctx context.Context, a *app.App, cmd, at string, dry bool, out io.Writer) error {
+	now := time.Now()
+	day := a.Today(now)
+	if at != "" {
+		d, err := date.Parse(at)
+		if err != nil {
+			return fmt.Errorf("--at: %v", err)
+		}
+		day = d
+	}
+	var res notify.Result
+	var err error
+	if cmd == "check" {
+		res, err = a.Check(ctx, day, now, dry)
+	} else {
+		res, err = a.Sweeper.Digest(ctx, day, now, dry)
+		if err == nil && !dry {
+			_, err = a.Deliverer.DeliverDue(ctx, now)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	verb := "queued"
+	if dry {
+		verb = "would queue (dry run: nothing was written)"
+	}
+	since := "the beginning"
+	if !res.Since.IsZero() {
+		since = res.Since.String()
+	}
+	fmt.Fprintf(out, "%s as of %s (since the sweep of %s): %d new notice(s) %v, %d breach(es) recorded; %s %d message(s)\n",
+		cmd, day, since, sum(res.Notices), res.Notices, res.Breaches, verb, len(res.Messages))
+	for _, m := range res.Messages {
+		fmt.Fprintf(out, "  %-8s pair %-5d to %-30s [%s] %s\n", m.Kind, m.PairID, m.To, m.Locale, m.Subject)
+		for _, k := range m.Keys {
+			fmt.Fprintf(out, "           because %s\n", k)
+		}
+	}
+	return nil
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

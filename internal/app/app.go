@@ -10,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/auth"
@@ -21,10 +24,14 @@ import (
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/i18n"
+	"github.com/twinning-platform/twinning/internal/mail"
+	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 	"github.com/twinning-platform/twinning/internal/validation"
 	"github.com/twinning-platform/twinning/internal/web"
+	"github.com/twinning-platform/twinning/templates"
 )
 
 // App is the wired service.
@@ -40,6 +47,11 @@ type App struct {
 	Activities *activity.Service
 	Compliance *compliance.Reader
 	Ledger     *compliance.Ledger
+	Outbox     *mail.Outbox
+	Deliverer  *mail.Deliverer
+	Sweeper    *notify.Sweeper
+	Notices    *notify.Lister
+	Metrics    *Metrics
 	HTTP       *web.Server
 }
 
@@ -86,13 +98,53 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Compliance: compliance.NewReader(db, Rules(cfg), schools, ledger),
 		Ledger:     ledger,
 	}
+	reg := prometheus.NewRegistry()
+	if a.Metrics, err = newMetrics(reg); err != nil {
+		return nil, err
+	}
+	mailMetrics, err := mail.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	a.Outbox = mail.NewOutbox(db, mailDomain(cfg), 8)
+	a.Deliverer = mail.NewDeliverer(a.Outbox, Sender(cfg), mail.DelivererOptions{Log: log, Metrics: mailMetrics})
+	cat, err := i18n.New(templates.FS())
+	if err != nil {
+		return nil, err
+	}
+	render, err := notify.NewRenderer(templates.FS(), cat)
+	if err != nil {
+		return nil, err
+	}
+	a.Sweeper = notify.NewSweeper(db, a.Compliance, a.Outbox, render, cat, notify.Config{
+		Rules: Rules(cfg), ConfirmReminderDays: cfg.Compliance.ConfirmReminderDays,
+		ConfirmEscalateDays: cfg.Compliance.ConfirmEscalateDays, BaseURL: cfg.BaseURL})
+	a.Notices = notify.NewLister(db, schools)
 	a.HTTP = web.New(web.Deps{
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
-		Compliance: a.Compliance, Validator: val, Log: log, Location: cfg.Location, Now: now,
+		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})
 	return a, nil
+}
+
+// Sender is where mail goes: the configured SMTP server, or .eml files
+// under the data directory when none is configured.
+func Sender(cfg *config.Config) mail.Sender {
+	if cfg.SMTP.Host == "" {
+		return &mail.EMLSender{Dir: filepath.Join(cfg.DataDir, "outbox"), From: cfg.SMTP.From}
+	}
+	return &mail.SMTPSender{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
+		From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.Duration}
+}
+
+// mailDomain is the right-hand side of Message-IDs: the public host name.
+func mailDomain(cfg *config.Config) string {
+	if u, err := url.Parse(cfg.BaseURL); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "twinning.local"
 }
 
 // Rules are the compliance thresholds of the configuration.

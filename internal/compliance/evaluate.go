@@ -189,6 +189,7 @@ func newItem(ag Agreement, c *Commitment, p calendar.Period) Item {
 		CommitmentID: c.ID,
 		Categories:   c.Categories,
 		Measure:      c.Measure,
+		Minimum:      c.Minimum,
 		Description:  c.Description,
 		Period:       p.Kind,
 		PeriodKey:    p.Key,

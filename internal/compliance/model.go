@@ -67,6 +67,7 @@ type Item struct {
 	CommitmentID int64               `json:"commitment_id"`
 	Categories   []string            `json:"categories"`
 	Measure      string              `json:"measure"`
+	Minimum      float64             `json:"minimum"`
 	Description  string              `json:"description"`
 	Period       calendar.PeriodKind `json:"period"`
 	PeriodKey    string              `json:"period_key"`

@@ -123,11 +123,11 @@ func (sc Scope) Evaluate(rules Rules, opt Options, totals Totals) []PairReport {
 	return out
 }
 
-// evaluate grades the scope from the read model in two steps: first the
+// EvaluateScope grades the scope from the read model in two steps: first the
 // periods alone (pure, cheap) to learn the earliest period end shown, then
 // the totals of those periods only — a bounded read whatever the length of
 // the history.
-func (r *Reader) evaluate(ctx context.Context, sc Scope, opt Options) ([]PairReport, error) {
+func (r *Reader) EvaluateScope(ctx context.Context, sc Scope, opt Options) ([]PairReport, error) {
 	if len(sc.Pairs) == 0 {
 		return []PairReport{}, nil
 	}
@@ -160,7 +160,7 @@ func (r *Reader) Pair(ctx context.Context, a auth.Actor, pairID int64, at date.D
 	if len(sc.Pairs) == 0 {
 		return PairReport{}, errs.NotFound("pair")
 	}
-	reps, err := r.evaluate(ctx, sc, Options{At: at, Mode: All})
+	reps, err := r.EvaluateScope(ctx, sc, Options{At: at, Mode: All})
 	if err != nil {
 		return PairReport{}, err
 	}
@@ -225,7 +225,7 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		}
 		opt = Options{At: q.At, Mode: Window, From: t.StartsOn, To: t.EndsOn}
 	}
-	reports, err := r.evaluate(ctx, sc, opt)
+	reports, err := r.EvaluateScope(ctx, sc, opt)
 	if err != nil {
 		return Report{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	defaults "github.com/twinning-platform/twinning/config"
@@ -35,6 +37,7 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	DB             DB       `yaml:"db"`
 	SMTP           SMTP     `yaml:"smtp"`
+	Schedule       Schedule `yaml:"schedule"`
 	Compliance     Rules    `yaml:"compliance"`
 	Evidence       Evidence `yaml:"evidence"`
 
@@ -57,6 +60,13 @@ type SMTP struct {
 	From     string   `yaml:"from"`
 	TLS      string   `yaml:"tls"`
 	Timeout  Duration `yaml:"timeout"`
+}
+
+// Schedule holds the cron specs of the jobs.
+type Schedule struct {
+	Sweep   string `yaml:"sweep"`
+	Deliver string `yaml:"deliver"`
+	Digest  string `yaml:"digest"`
 }
 
 type Rules struct {
@@ -271,6 +281,14 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.Timeout.Duration <= 0 {
 		return bad("smtp.timeout", "must be positive")
+	}
+	for key, spec := range map[string]string{"schedule.sweep": c.Schedule.Sweep, "schedule.deliver": c.Schedule.Deliver, "schedule.digest": c.Schedule.Digest} {
+		if _, err := cron.ParseStandard(spec); err != nil {
+			return bad(key, fmt.Sprintf("%q is not a cron schedule such as \"0 8 * * *\"", spec))
+		}
+	}
+	if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
+		return bad("smtp.from", "must be an address such as 平台 <noreply@example.cn>")
 	}
 	if c.Compliance.GraceDays < 0 {
 		return bad("compliance.grace_days", "must not be negative")

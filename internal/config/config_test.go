@@ -64,6 +64,8 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{env: []string{"TWINNING_DB_CONN_MAX_LIFETIME=10m"}, key: "db.conn_max_lifetime"},
 		{env: []string{"TWINNING_COMPLIANCE_GRACE_DAYS=-1"}, key: "compliance.grace_days"},
 		{file: "smtp:\n  hots: x\n", key: "hots"},
+		{env: []string{"TWINNING_SCHEDULE_SWEEP=every day"}, key: "schedule.sweep"},
+		{env: []string{"TWINNING_SMTP_FROM=not an address"}, key: "smtp.from"},
 	}
 	for _, tc := range cases {
 		file := ""

@@ -3,6 +3,9 @@ package web
 import (
 	"strconv"
 
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/twinning-platform/twinning/internal/config"
@@ -20,6 +23,7 @@ func (s *Server) routes() {
 	upload := middleware.BodyLimit(byteSize(s.EvidenceLimit + 64<<10))
 
 	e.GET("/healthz", s.healthz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})))
 
 	api := e.Group("/api/v1")
 	api.POST("/auth/login", s.login, small)
@@ -65,6 +69,10 @@ func (s *Server) routes() {
 
 	v.GET("/compliance", s.compliance)
 	v.GET("/audit", s.auditLog)
+	v.GET("/notices", s.listNotices)
+	v.GET("/breaches", s.listBreaches)
+	v.GET("/outbox", s.listOutbox)
+	v.POST("/outbox/:id/retry", s.retryOutbox)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/audit"
@@ -21,6 +22,8 @@ import (
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/mail"
+	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 	"github.com/twinning-platform/twinning/internal/validation"
@@ -35,6 +38,9 @@ type Deps struct {
 	Pairs      *pairing.Service
 	Activities *activity.Service
 	Compliance *compliance.Reader
+	Notices    *notify.Lister
+	Outbox     *mail.Outbox
+	Metrics    *prometheus.Registry
 	Validator  *validation.Validator
 	Log        *slog.Logger
 	Location   *time.Location

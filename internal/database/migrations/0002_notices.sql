@@ -13,9 +13,13 @@ CREATE TABLE notices (
   period_key VARCHAR(32) NOT NULL DEFAULT '',
   as_of {{DATE}} NOT NULL,
   details {{LONGTEXT}} NULL,
+  -- the sweep that inserted the row: inserts skip existing dedupe keys,
+  -- and the sweep then reads back exactly the notices that are new
+  run_token VARCHAR(32) NOT NULL DEFAULT '',
   created_at {{TIME}} NOT NULL
 ) {{OPTS}};
 CREATE UNIQUE INDEX ux_notices_dedupe ON notices(dedupe_key);
+CREATE INDEX idx_notices_run ON notices(run_token);
 CREATE INDEX idx_notices_pair ON notices(pair_id, kind);
 
 CREATE TABLE outbox_messages (

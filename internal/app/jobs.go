@@ -1,0 +1,97 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/notify"
+	"github.com/twinning-platform/twinning/internal/scheduler"
+)
+
+// Metrics are the service's own Prometheus metrics (the outbox registers
+// its own on the same registry).
+type Metrics struct {
+	Runs    *prometheus.CounterVec // job runs by job and result
+	Notices *prometheus.CounterVec // notices created by kind
+}
+
+func newMetrics(reg *prometheus.Registry) (*Metrics, error) {
+	m := &Metrics{
+		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "twinning_job_runs_total",
+			Help: "Scheduled job runs (sweep, deliver, digest) by result."}, []string{"job", "result"}),
+		Notices: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "twinning_notices_total",
+			Help: "Notices created by sweeps and digests, by kind."}, []string{"kind"}),
+	}
+	for _, c := range []prometheus.Collector{m.Runs, m.Notices} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) observe(job string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.Runs.WithLabelValues(job, result).Inc()
+}
+
+func (m *Metrics) count(res notify.Result) {
+	for k, n := range res.Notices {
+		m.Notices.WithLabelValues(k).Add(float64(n))
+	}
+}
+
+// Today is the programme's local date at now.
+func (a *App) Today(now time.Time) date.Date { return date.Of(now, a.Config.Location) }
+
+// Check runs one compliance sweep as of at and, unless dry, records it as a
+// completed sweep and delivers what is queued. It is `twinning check`.
+func (a *App) Check(ctx context.Context, at date.Date, now time.Time, dry bool) (notify.Result, error) {
+	res, err := a.Sweeper.Sweep(ctx, at, now, dry)
+	if err != nil || dry {
+		return res, err
+	}
+	a.Metrics.count(res)
+	if err := scheduler.RecordManual(ctx, a.DB, "sweep", at, now); err != nil {
+		return res, err
+	}
+	_, err = a.Deliverer.DeliverDue(ctx, now)
+	return res, err
+}
+
+// Scheduler builds the scheduler with the three jobs of the configuration.
+func (a *App) Scheduler() (*scheduler.Scheduler, error) {
+	s := scheduler.New(a.DB, a.Config.Location, a.Log, time.Now, a.Metrics.observe)
+	jobs := []scheduler.Job{
+		{Name: "sweep", Spec: a.Config.Schedule.Sweep, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
+			res, err := a.Sweeper.Sweep(ctx, a.Today(now), now, false)
+			a.Metrics.count(res)
+			if err == nil {
+				// deliver at once rather than at the next minute
+				_, err = a.Deliverer.DeliverDue(ctx, now)
+			}
+			return err
+		}},
+		{Name: "deliver", Spec: a.Config.Schedule.Deliver, Run: func(ctx context.Context, now time.Time) error {
+			_, err := a.Deliverer.DeliverDue(ctx, now)
+			return err
+		}},
+		{Name: "digest", Spec: a.Config.Schedule.Digest, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
+			res, err := a.Sweeper.Digest(ctx, a.Today(now), now, false)
+			a.Metrics.count(res)
+			return err
+		}},
+	}
+	for _, j := range jobs {
+		if err := s.Add(j); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,179 @@
+// Package mail is the outbox of outgoing mail and its deliverer.
+//
+// A sweep enqueues messages in its own transaction (Outbox.Enqueue); a
+// Deliverer later claims due messages with a lease, hands them to a Sender
+// (SMTP, or .eml files when no SMTP server is configured) and records the
+// outcome: sent with the server's reply, queued again with a backoff, or
+// failed. Nothing here reads the wall clock for outbox arithmetic: every
+// operation takes `now`; only network timeouts use real time.
+package mail
+
+import (
+	"fmt"
+	netmail "net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twinning-platform/twinning/internal/errs"
+)
+
+// Statuses of an outbox message: queued → sending (leased) → sent | queued
+// again (retry) | failed.
+const (
+	StatusQueued  = "queued"
+	StatusSending = "sending"
+	StatusSent    = "sent"
+	StatusFailed  = "failed"
+)
+
+// Statuses lists every status, in lifecycle order.
+var Statuses = []string{StatusQueued, StatusSending, StatusSent, StatusFailed}
+
+// Column sizes of outbox_messages (characters).
+const (
+	maxKind      = 16
+	maxLocale    = 8
+	maxTo        = 254
+	maxCc        = 2000
+	maxSubject   = 500
+	maxLastError = 2000
+	maxReply     = 500
+)
+
+// Message is one outgoing mail, a row of outbox_messages. Times of the
+// delivery machinery (NextAttemptAt, LeaseUntil) are unix milliseconds, so
+// both dialects compare them in SQL without text-format traps.
+type Message struct {
+	ID              int64  `json:"id" gorm:"primaryKey"`
+	Kind            string `json:"kind"`
+	PairID          *int64 `json:"pair_id"`
+	RecipientUserID *int64 `json:"recipient_user_id"`
+	// To is one address, optionally with a display name
+	// ("张老师 <zhang@example.cn>"); Cc is a comma-separated list of them.
+	// Display names may not contain commas.
+	To            string     `json:"to_addr" gorm:"column:to_addr"`
+	Cc            string     `json:"cc_addrs" gorm:"column:cc_addrs"`
+	Locale        string     `json:"locale"`
+	Subject       string     `json:"subject"`
+	BodyText      string     `json:"body_text,omitempty" gorm:"column:body_text"` // left out of List
+	BodyHTML      string     `json:"body_html,omitempty" gorm:"column:body_html"` // left out of List
+	MessageID     string     `json:"message_id" gorm:"column:message_id"`         // "<twinning-outbox-ID@domain>"
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	MaxAttempts   int        `json:"max_attempts"`
+	NextAttemptAt int64      `json:"next_attempt_at" gorm:"column:next_attempt_at"` // unix ms
+	LeaseUntil    int64      `json:"lease_until" gorm:"column:lease_until"`         // unix ms
+	LeaseToken    string     `json:"-" gorm:"column:lease_token"`                   // never leaves the server
+	LastError     string     `json:"last_error"`
+	SMTPReply     string     `json:"smtp_reply" gorm:"column:smtp_reply"`
+	SentAt        *time.Time `json:"sent_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// TableName maps Message to outbox_messages.
+func (Message) TableName() string { return "outbox_messages" }
+
+// listColumns are the columns List reads: everything but the bodies.
+var listColumns = []string{"id", "kind", "pair_id", "recipient_user_id", "to_addr", "cc_addrs", "locale",
+	"subject", "message_id", "status", "attempts", "max_attempts", "next_attempt_at", "lease_until",
+	"last_error", "smtp_reply", "sent_at", "created_at", "updated_at"}
+
+// CcList splits Cc into its addresses (empty entries dropped).
+func (m *Message) CcList() []string {
+	var out []string
+	for _, a := range strings.Split(m.Cc, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Recipients are the envelope addresses (RCPT TO) of To and Cc, without
+// display names and without duplicates.
+func (m *Message) Recipients() ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, raw := range append([]string{m.To}, m.CcList()...) {
+		a, err := netmail.ParseAddress(raw)
+		if err != nil {
+			return nil, fmt.Errorf("mail: bad address %q: %w", raw, err)
+		}
+		key := strings.ToLower(a.Address)
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, a.Address)
+		}
+	}
+	return out, nil
+}
+
+// normalizeAddress parses one address and returns its canonical form
+// (non-ASCII display names RFC 2047-encoded, so the stored value is ASCII).
+func normalizeAddress(raw string) (string, error) {
+	a, err := netmail.ParseAddress(strings.TrimSpace(raw))
+	if err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(a.Name, ",") {
+		return "", fmt.Errorf("display name may not contain a comma")
+	}
+	return a.String(), nil
+}
+
+// prepare validates m and normalizes its addresses; f collects errors under
+// field names prefixed by prefix.
+func (m *Message) prepare(f errs.Fields, prefix string) {
+	if m.Kind == "" || utf8.RuneCountInString(m.Kind) > maxKind {
+		f.Add(prefix+"kind", fmt.Sprintf("is required, at most %d characters", maxKind))
+	}
+	if m.Locale == "" {
+		m.Locale = "zh-CN"
+	}
+	if utf8.RuneCountInString(m.Locale) > maxLocale {
+		f.Add(prefix+"locale", fmt.Sprintf("at most %d characters", maxLocale))
+	}
+	if to, err := normalizeAddress(m.To); err != nil {
+		f.Add(prefix+"to_addr", "is not a valid address: "+err.Error())
+	} else if len(to) > maxTo {
+		f.Add(prefix+"to_addr", fmt.Sprintf("at most %d characters", maxTo))
+	} else {
+		m.To = to
+	}
+	var cc []string
+	for _, raw := range m.CcList() {
+		a, err := normalizeAddress(raw)
+		if err != nil {
+			f.Add(prefix+"cc_addrs", fmt.Sprintf("%q is not a valid address: %v", raw, err))
+			continue
+		}
+		cc = append(cc, a)
+	}
+	m.Cc = strings.Join(cc, ", ")
+	if len(m.Cc) > maxCc {
+		f.Add(prefix+"cc_addrs", fmt.Sprintf("at most %d characters", maxCc))
+	}
+	if strings.TrimSpace(m.Subject) == "" || utf8.RuneCountInString(m.Subject) > maxSubject {
+		f.Add(prefix+"subject", fmt.Sprintf("is required, at most %d characters", maxSubject))
+	}
+	if m.BodyText == "" && m.BodyHTML == "" {
+		f.Add(prefix+"body_text", "a text or an HTML body is required")
+	}
+}
+
+// truncate cuts s to at most n characters, on a rune boundary.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// millis is t as unix milliseconds.
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// dbTime is t as stored in DATETIME(6) columns.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,234 @@
+package mail
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/page"
+)
+
+// DefaultMaxAttempts is used when NewOutbox is given no positive value.
+const DefaultMaxAttempts = 8
+
+// Limits of one INSERT: rows, and bytes of bodies (below MariaDB's default
+// max_allowed_packet of 16 MiB), and of one IN list.
+const (
+	insertRows  = 200
+	insertBytes = 4 << 20
+	inListIDs   = 500
+)
+
+// Outbox stores outgoing messages. Its methods are safe for concurrent use.
+type Outbox struct {
+	db          *database.DB
+	domain      string
+	maxAttempts int
+}
+
+// NewOutbox returns the outbox on db. domain is the right-hand side of the
+// Message-IDs it assigns ("<twinning-outbox-42@domain>"); maxAttempts is the
+// default for messages enqueued without their own (DefaultMaxAttempts when
+// not positive).
+func NewOutbox(db *database.DB, domain string, maxAttempts int) *Outbox {
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	return &Outbox{db: db, domain: cleanDomain(domain), maxAttempts: maxAttempts}
+}
+
+// cleanDomain keeps what may appear on the right of a Message-ID's "@".
+func cleanDomain(d string) string {
+	d = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
+		}
+		return -1
+	}, strings.TrimSpace(d))
+	d = strings.Trim(d, ".-")
+	if d == "" {
+		return "localhost"
+	}
+	return d
+}
+
+// messageIDPrefix starts every Message-ID the outbox assigns.
+const messageIDPrefix = "<twinning-outbox-"
+
+// MessageIDFor is the stable Message-ID of outbox message id: the same for
+// every attempt, so a resend after a crash is recognisable.
+func (o *Outbox) MessageIDFor(id int64) string {
+	return messageIDPrefix + strconv.FormatInt(id, 10) + "@" + o.domain + ">"
+}
+
+// Enqueue validates msgs and inserts them as queued, due at now, in the
+// transaction carried by ctx (or a transaction of its own), then assigns
+// each its Message-ID. It sets ID, MessageID, Status and the bookkeeping
+// fields on msgs. It sends a few statements per 200 messages: batched
+// INSERTs and one UPDATE per 500 ids, never one per message.
+func (o *Outbox) Enqueue(ctx context.Context, msgs []*Message, now time.Time) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	f := errs.Fields{}
+	at := dbTime(now)
+	for i, m := range msgs {
+		prefix := ""
+		if len(msgs) > 1 {
+			prefix = fmt.Sprintf("messages[%d].", i)
+		}
+		m.prepare(f, prefix)
+		m.ID = 0
+		m.MessageID = ""
+		m.Status = StatusQueued
+		m.Attempts = 0
+		if m.MaxAttempts <= 0 {
+			m.MaxAttempts = o.maxAttempts
+		}
+		m.NextAttemptAt = millis(now)
+		m.LeaseUntil, m.LeaseToken = 0, ""
+		m.LastError, m.SMTPReply, m.SentAt = "", "", nil
+		m.CreatedAt, m.UpdatedAt = at, at
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	return o.db.WithTx(ctx, func(ctx context.Context) error {
+		conn := o.db.Conn(ctx)
+		for _, chunk := range insertChunks(msgs) {
+			if err := conn.Create(chunk).Error; err != nil {
+				return fmt.Errorf("outbox: insert: %w", err)
+			}
+		}
+		ids := make([]int64, len(msgs))
+		for i, m := range msgs {
+			if m.ID == 0 {
+				return fmt.Errorf("outbox: insert returned no id")
+			}
+			ids[i] = m.ID
+		}
+		expr := "'" + messageIDPrefix + "' || id || ?"
+		if o.db.Dialect() == database.MySQL {
+			expr = "CONCAT('" + messageIDPrefix + "', id, ?)"
+		}
+		for chunk := range slices.Chunk(ids, inListIDs) {
+			res := conn.Exec("UPDATE outbox_messages SET message_id = "+expr+" WHERE id IN ?", "@"+o.domain+">", chunk)
+			if res.Error != nil {
+				return fmt.Errorf("outbox: set message ids: %w", res.Error)
+			}
+			if res.RowsAffected != int64(len(chunk)) {
+				return fmt.Errorf("outbox: set message ids: %d rows of %d", res.RowsAffected, len(chunk))
+			}
+		}
+		for _, m := range msgs {
+			m.MessageID = o.MessageIDFor(m.ID)
+		}
+		return nil
+	})
+}
+
+// insertChunks splits msgs into INSERTs of bounded rows and bytes.
+func insertChunks(msgs []*Message) [][]*Message {
+	var out [][]*Message
+	start, size := 0, 0
+	for i, m := range msgs {
+		n := len(m.BodyText) + len(m.BodyHTML) + len(m.Subject) + len(m.Cc) + 512
+		if i > start && (i-start >= insertRows || size+n > insertBytes) {
+			out = append(out, msgs[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(out, msgs[start:])
+}
+
+func validStatus(s string) bool { return slices.Contains(Statuses, s) }
+
+// List returns messages newest first, optionally of one status, without
+// their bodies (Get has them).
+func (o *Outbox) List(ctx context.Context, status string, p page.Page) (page.List[Message], error) {
+	p = p.Normalize()
+	if status != "" && !validStatus(status) {
+		return page.List[Message]{}, errs.Field("status", "must be one of "+strings.Join(Statuses, ", "))
+	}
+	q := o.db.Conn(ctx).Model(&Message{})
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return page.List[Message]{}, err
+	}
+	var out []Message
+	err := q.Select(listColumns).Order("id DESC").Limit(p.Limit).Offset(p.Offset).Find(&out).Error
+	return page.Of(out, p, total), err
+}
+
+// Get returns one message with its bodies.
+func (o *Outbox) Get(ctx context.Context, id int64) (*Message, error) {
+	var m Message
+	err := o.db.Conn(ctx).Where("id = ?", id).Take(&m).Error
+	if database.IsNotFound(err) {
+		return nil, errs.NotFound("message")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Counts returns the number of messages per status; every status is present.
+func (o *Outbox) Counts(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	err := o.db.Conn(ctx).Raw("SELECT status, COUNT(*) AS n FROM outbox_messages GROUP BY status").Scan(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(Statuses))
+	for _, s := range Statuses {
+		out[s] = 0
+	}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
+// Retry queues a failed message again, due at now, with its attempts reset.
+// It is a Conflict when the message is not failed, NotFound when missing.
+func (o *Outbox) Retry(ctx context.Context, id int64, now time.Time) error {
+	conn := o.db.Conn(ctx)
+	res := conn.Exec(`UPDATE outbox_messages SET status = ?, attempts = 0, next_attempt_at = ?,
+		lease_until = 0, lease_token = '', updated_at = ? WHERE id = ? AND status = ?`,
+		StatusQueued, millis(now), dbTime(now), id, StatusFailed)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	var status []string
+	if err := conn.Raw("SELECT status FROM outbox_messages WHERE id = ?", id).Scan(&status).Error; err != nil {
+		return err
+	}
+	if len(status) == 0 {
+		return errs.NotFound("message")
+	}
+	return errs.Conflict("not_failed", "status", "only a failed message can be retried; this one is "+status[0])
+}
+
+// countQueued is the number of queued messages (an index range, cheap).
+func (o *Outbox) countQueued(ctx context.Context) (int64, error) {
+	var n int64
+	err := o.db.Conn(ctx).Raw("SELECT COUNT(*) FROM outbox_messages WHERE status = ?", StatusQueued).Scan(&n).Error
+	return n, err
+}

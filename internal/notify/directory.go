@@ -1,0 +1,154 @@
+package notify
+
+import (
+	"context"
+	"strings"
+
+	"github.com/twinning-platform/twinning/internal/database"
+)
+
+// recipient is a user a message goes to.
+type recipient struct {
+	ID         int64
+	Name       string
+	Email      string
+	Role       string
+	SchoolID   *int64
+	Locale     string
+	Path       string // bureau: region path
+	RegionName string // bureau: region name
+}
+
+func (r recipient) locale() string {
+	if r.Locale == "en" {
+		return "en"
+	}
+	return "zh-CN"
+}
+
+// address is "Name <email>" without characters that would break a header.
+func (r recipient) address() string {
+	name := strings.NewReplacer(",", " ", "<", " ", ">", " ", "\"", " ", "\r", " ", "\n", " ").Replace(r.Name)
+	return strings.TrimSpace(name) + " <" + r.Email + ">"
+}
+
+type pairInfo struct {
+	id                            int64
+	supporting, supported         int64
+	supportingName, supportedName string
+	supportedPath                 string
+	supportingPath                string
+}
+
+func (p *pairInfo) counterpart(school int64) int64 {
+	if school == p.supporting {
+		return p.supported
+	}
+	return p.supporting
+}
+
+// directory is who belongs where, for the pairs a sweep writes about: four
+// queries whatever their number.
+type directory struct {
+	pairs     map[int64]*pairInfo
+	bySchool  map[int64][]recipient
+	byRegion  map[string][]recipient // bureau users by region path
+	bureauAll []recipient
+}
+
+func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64) (*directory, error) {
+	d := &directory{pairs: map[int64]*pairInfo{}, bySchool: map[int64][]recipient{}, byRegion: map[string][]recipient{}}
+	conn := db.Conn(ctx)
+	var ps []struct {
+		ID                                    int64
+		SupportingSchoolID, SupportedSchoolID int64
+		SupportingName, SupportedName         string
+		SupportingPath, SupportedPath         string
+	}
+	if len(pairIDs) > 0 {
+		if err := conn.Table("pairs").
+			Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, sup.name AS supporting_name, sud.name AS supported_name, rsup.path AS supporting_path, rsud.path AS supported_path").
+			Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
+			Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
+			Joins("JOIN regions rsup ON rsup.id = sup.region_id").
+			Joins("JOIN regions rsud ON rsud.id = sud.region_id").
+			Where("pairs.id IN ?", pairIDs).Find(&ps).Error; err != nil {
+			return nil, err
+		}
+	}
+	schools := map[int64]bool{}
+	for _, p := range ps {
+		d.pairs[p.ID] = &pairInfo{id: p.ID, supporting: p.SupportingSchoolID, supported: p.SupportedSchoolID,
+			supportingName: p.SupportingName, supportedName: p.SupportedName, supportingPath: p.SupportingPath, supportedPath: p.SupportedPath}
+		schools[p.SupportingSchoolID], schools[p.SupportedSchoolID] = true, true
+	}
+	ids := make([]int64, 0, len(schools))
+	for id := range schools {
+		ids = append(ids, id)
+	}
+	var users []recipient
+	if len(ids) > 0 {
+		if err := conn.Table("users").Select("id, name, email, role, school_id, locale").
+			Where("active = ? AND role IN ? AND school_id IN ?", true, []string{"coordinator", "principal"}, ids).
+			Order("id").Find(&users).Error; err != nil {
+			return nil, err
+		}
+	}
+	for _, u := range users {
+		d.bySchool[*u.SchoolID] = append(d.bySchool[*u.SchoolID], u)
+	}
+	if err := conn.Table("users").Select("users.id, users.name, users.email, users.role, users.locale, regions.path AS path, regions.name AS region_name").
+		Joins("JOIN regions ON regions.id = users.region_id").
+		Where("users.active = ? AND users.role = ?", true, "bureau").Order("users.id").Find(&d.bureauAll).Error; err != nil {
+		return nil, err
+	}
+	for _, u := range d.bureauAll {
+		d.byRegion[u.Path] = append(d.byRegion[u.Path], u)
+	}
+	return d, nil
+}
+
+func (d *directory) schoolUsers(school int64, roles ...string) []recipient {
+	var out []recipient
+	for _, u := range d.bySchool[school] {
+		for _, r := range roles {
+			if u.Role == r {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// responsibleBureau is the bureau users of the nearest region, from the
+// supported school's region upwards, that has any.
+func (d *directory) responsibleBureau(p *pairInfo) []recipient {
+	path := p.supportedPath
+	for path != "" && path != "/" {
+		if us := d.byRegion[path]; len(us) > 0 {
+			return us
+		}
+		trimmed := strings.TrimSuffix(path, "/")
+		i := strings.LastIndex(trimmed, "/")
+		if i < 0 {
+			break
+		}
+		path = trimmed[:i+1]
+	}
+	return nil
+}
+
+// uniq concatenates recipient lists, each user once.
+func uniq(lists ...[]recipient) []recipient {
+	seen := map[int64]bool{}
+	var out []recipient
+	for _, l := range lists {
+		for _, r := range l {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}

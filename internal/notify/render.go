@@ -1,0 +1,125 @@
+package notify
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+
+	"github.com/twinning-platform/twinning/internal/i18n"
+)
+
+// Kinds of notices and messages.
+const (
+	KindReminder = "reminder"
+	KindBreach   = "breach"
+	KindConfirm  = "confirm"
+	KindEscalate = "escalate"
+	KindDigest   = "digest"
+)
+
+var kinds = []string{KindReminder, KindBreach, KindConfirm, KindEscalate, KindDigest}
+
+// Renderer turns mail data into subject, text and HTML from
+// templates/mail/<locale>/<kind>.{txt,html}: one place per message for its
+// subject and both bodies, in the recipient's language.
+type Renderer struct {
+	text map[string]*texttemplate.Template
+	html map[string]*htmltemplate.Template
+	cat  *i18n.Catalog
+}
+
+// NewRenderer parses every template up front, so a broken template stops
+// start-up instead of a sweep.
+func NewRenderer(fsys fs.FS, cat *i18n.Catalog) (*Renderer, error) {
+	r := &Renderer{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}, cat: cat}
+	for _, l := range i18n.Locales() {
+		for _, k := range kinds {
+			key := l + "/" + k
+			t, err := texttemplate.ParseFS(fsys, "mail/"+key+".txt")
+			if err != nil {
+				return nil, fmt.Errorf("mail template %s: %w", key, err)
+			}
+			h, err := htmltemplate.ParseFS(fsys, "mail/layout.html", "mail/"+key+".html")
+			if err != nil {
+				return nil, fmt.Errorf("mail template %s: %w", key, err)
+			}
+			r.text[key], r.html[key] = t, h
+		}
+	}
+	return r, nil
+}
+
+// Rendered is a composed message body.
+type Rendered struct{ Subject, Text, HTML string }
+
+// Render fills the templates of kind in locale with data.
+func (r *Renderer) Render(kind, locale string, data *Data) (Rendered, error) {
+	key := locale + "/" + kind
+	t, ok := r.text[key]
+	if !ok {
+		return Rendered{}, fmt.Errorf("no mail template %s", key)
+	}
+	data.Locale = locale
+	var subj, text, html bytes.Buffer
+	if err := t.ExecuteTemplate(&subj, "subject", data); err != nil {
+		return Rendered{}, err
+	}
+	data.Subject = strings.TrimSpace(subj.String())
+	if err := t.ExecuteTemplate(&text, "text", data); err != nil {
+		return Rendered{}, err
+	}
+	if err := r.html[key].ExecuteTemplate(&html, "layout", data); err != nil {
+		return Rendered{}, err
+	}
+	return Rendered{Subject: data.Subject, Text: strings.TrimSpace(text.String()) + "\n", HTML: html.String()}, nil
+}
+
+// Data is what every mail template sees.
+type Data struct {
+	Locale, Subject string
+	Recipient       string
+	Copy            bool // a copy for information (the supported principal's reminder)
+	AsOf            string
+	Pair            PairRef
+	Lines           []Line
+	Footer          string
+	// digest
+	Region       string
+	AtRisk       int
+	NewBreaches  int
+	Groups       []Group
+	More         int
+	DashboardURL string
+}
+
+// PairRef names a pair and links to its page.
+type PairRef struct {
+	ID                    int64
+	Supporting, Supported string
+	URL                   string
+}
+
+// Group is one pair's lines in a digest.
+type Group struct {
+	Pair  PairRef
+	Lines []Line
+}
+
+// Line is one commitment-period or one activity in a message.
+type Line struct {
+	Commitment, Description, Period, Status                                string
+	Required, Achieved, Pending                                            string
+	DaysLeft                                                               int
+	ShowDaysLeft                                                           bool
+	PeriodLabel, RequiredLabel, AchievedLabel, PendingLabel, DaysLeftLabel string
+	// activities
+	Title, Category, OccurredOn, LoggedOn string
+	DaysPending                           int
+}
+
+// number prints 2, 2.5, 10.25 — no trailing zeros.
+func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

@@ -1,0 +1,544 @@
+// Package notify turns the state of the programme on a date D into notices
+// (DESIGN §4): quota reminders, breach notices (recording Breaches),
+// confirmation reminders and escalations, and weekly bureau digests. A
+// sweep is a pure function of the data and D. It never talks to SMTP: in
+// one transaction it inserts the notices (a unique dedupe key each, so a
+// repeated or concurrent sweep finds them done) and the outbox messages
+// that carry them.
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/twinning-platform/twinning/internal/compliance"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/i18n"
+	"github.com/twinning-platform/twinning/internal/mail"
+)
+
+// Notice is one thing that was (or is being) told, once ever per DedupeKey.
+type Notice struct {
+	ID           int64     `json:"id" gorm:"primaryKey"`
+	Kind         string    `json:"kind"`
+	DedupeKey    string    `json:"dedupe_key"`
+	PairID       *int64    `json:"pair_id"`
+	CommitmentID *int64    `json:"commitment_id"`
+	ActivityID   *int64    `json:"activity_id"`
+	UserID       *int64    `json:"user_id"`
+	PeriodKey    string    `json:"period_key"`
+	AsOf         date.Date `json:"as_of"`
+	Details      string    `json:"-"`
+	RunToken     string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Breach records a commitment not met in a closed period.
+type Breach struct {
+	ID           int64     `json:"id" gorm:"primaryKey"`
+	PairID       int64     `json:"pair_id"`
+	AgreementID  int64     `json:"agreement_id"`
+	CommitmentID int64     `json:"commitment_id"`
+	PeriodKey    string    `json:"period_key"`
+	PeriodStart  date.Date `json:"period_start"`
+	PeriodEnd    date.Date `json:"period_end"`
+	Required     float64   `json:"required"`
+	Achieved     float64   `json:"achieved"`
+	Pending      float64   `json:"pending"`
+	RecordedOn   date.Date `json:"recorded_on"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Config are the rules and addresses a sweep needs.
+type Config struct {
+	Rules               compliance.Rules
+	ConfirmReminderDays []int
+	ConfirmEscalateDays int
+	BaseURL             string
+}
+
+// Sweeper runs sweeps and digests.
+type Sweeper struct {
+	db     *database.DB
+	reader *compliance.Reader
+	outbox *mail.Outbox
+	render *Renderer
+	cat    *i18n.Catalog
+	cfg    Config
+}
+
+// NewSweeper wires the sweeper.
+func NewSweeper(db *database.DB, reader *compliance.Reader, outbox *mail.Outbox, render *Renderer, cat *i18n.Catalog, cfg Config) *Sweeper {
+	return &Sweeper{db: db, reader: reader, outbox: outbox, render: render, cat: cat, cfg: cfg}
+}
+
+// Planned describes one message a sweep queued (or, dry, would queue).
+type Planned struct {
+	Kind    string   `json:"kind"`
+	To      string   `json:"to"`
+	Locale  string   `json:"locale"`
+	PairID  int64    `json:"pair_id"`
+	Subject string   `json:"subject"`
+	Keys    []string `json:"dedupe_keys"`
+}
+
+// Result of a sweep.
+type Result struct {
+	AsOf     date.Date      `json:"as_of"`
+	Since    date.Date      `json:"since"`
+	Notices  map[string]int `json:"notices"`
+	Breaches int            `json:"breaches"`
+	Messages []Planned      `json:"messages"`
+}
+
+var errDryRun = errors.New("dry run: rolled back")
+
+// Sweep evaluates the programme as of at and queues what is due. It looks
+// at periods that are running or whose books closed since the last
+// completed sweep (all of them on a first sweep); the dedupe keys keep it
+// correct whatever it re-reads. With dryRun, everything is rolled back and
+// the result tells what would have been queued.
+func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
+	res := Result{AsOf: at, Notices: map[string]int{}}
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		since, err := s.lastCompleted(ctx, "sweep", at)
+		if err != nil {
+			return err
+		}
+		res.Since = since
+		token := newToken()
+		cands, breaches, err := s.quotaCandidates(ctx, at, since)
+		if err != nil {
+			return err
+		}
+		confirms, err := s.confirmCandidates(ctx, at)
+		if err != nil {
+			return err
+		}
+		cands = append(cands, confirms...)
+		fresh, err := s.insertNotices(ctx, cands, at, now, token)
+		if err != nil {
+			return err
+		}
+		if res.Breaches, err = s.recordBreaches(ctx, breaches, fresh, at, now); err != nil {
+			return err
+		}
+		for _, n := range fresh {
+			res.Notices[n.notice.Kind]++
+		}
+		msgs, err := s.compose(ctx, fresh, at)
+		if err != nil {
+			return err
+		}
+		if res.Messages, err = s.enqueue(ctx, msgs, now); err != nil {
+			return err
+		}
+		if dryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
+	return res, err
+}
+
+// lastCompleted is the as-of date of the latest finished run of job on or
+// before at; zero when there is none.
+func (s *Sweeper) lastCompleted(ctx context.Context, job string, at date.Date) (date.Date, error) {
+	var d date.Date
+	var rows []struct{ AsOf date.Date }
+	err := s.db.Conn(ctx).Table("job_runs").Select("as_of").
+		Where("job = ? AND status = ? AND as_of <= ?", job, "done", at).Order("as_of DESC").Limit(1).Find(&rows).Error
+	if len(rows) > 0 {
+		d = rows[0].AsOf
+	}
+	return d, err
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// candidate is a notice a sweep wants to exist.
+type candidate struct {
+	notice Notice
+	line   lineSource
+}
+
+// lineSource keeps what a message line shows.
+type lineSource struct {
+	Item     *compliance.Item `json:"item,omitempty"`
+	Activity *pendingActivity `json:"activity,omitempty"`
+	Days     int              `json:"days,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// quotaCandidates evaluates the active pairs over the window of periods
+// the sweep must look at and returns reminder and breach notices, plus the
+// breach rows, keyed by their notice's dedupe key.
+func (s *Sweeper) quotaCandidates(ctx context.Context, at, since date.Date) ([]candidate, map[string]Breach, error) {
+	sc, err := s.reader.Load(ctx, "pairs.status = ?", "active")
+	if err != nil {
+		return nil, nil, err
+	}
+	opt := compliance.Options{At: at, Mode: compliance.All}
+	if !since.IsZero() {
+		// running periods, and those whose books closed since the last sweep
+		opt = compliance.Options{At: at, Mode: compliance.Window, From: since.AddDays(-s.cfg.Rules.GraceDays - 1), To: at}
+	}
+	reports, err := s.reader.EvaluateScope(ctx, sc, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []candidate
+	breaches := map[string]Breach{}
+	grace := s.cfg.Rules.GraceDays
+	for _, rep := range reports {
+		for i := range rep.Items {
+			it := rep.Items[i]
+			switch {
+			case it.Status == compliance.AtRisk && it.DaysLeft >= 0:
+				m, ok := smallestAtLeast(s.cfg.Rules.ReminderDays, it.DaysLeft)
+				if !ok {
+					continue
+				}
+				key := fmt.Sprintf("reminder:%d:%s:%d", it.CommitmentID, it.PeriodKey, m)
+				out = append(out, candidate{notice: Notice{Kind: KindReminder, DedupeKey: key, PairID: ptr(it.PairID), CommitmentID: ptr(it.CommitmentID), PeriodKey: it.PeriodKey}, line: lineSource{Item: &it}})
+			case at.After(it.PeriodEnd.AddDays(grace)) && it.Achieved < it.Required:
+				key := fmt.Sprintf("breach:%d:%s", it.CommitmentID, it.PeriodKey)
+				out = append(out, candidate{notice: Notice{Kind: KindBreach, DedupeKey: key, PairID: ptr(it.PairID), CommitmentID: ptr(it.CommitmentID), PeriodKey: it.PeriodKey}, line: lineSource{Item: &it}})
+				breaches[key] = Breach{PairID: it.PairID, AgreementID: it.AgreementID, CommitmentID: it.CommitmentID, PeriodKey: it.PeriodKey,
+					PeriodStart: it.PeriodStart, PeriodEnd: it.PeriodEnd, Required: it.Required, Achieved: it.Achieved, Pending: it.Pending}
+			}
+		}
+	}
+	return out, breaches, nil
+}
+
+// smallestAtLeast is the smallest milestone m with v <= m: with 7 days
+// left only the 7-day reminder is due, never a retroactive 30-day one.
+func smallestAtLeast(ms []int, v int) (int, bool) {
+	best, ok := 0, false
+	for _, m := range ms {
+		if v <= m && (!ok || m < best) {
+			best, ok = m, true
+		}
+	}
+	return best, ok
+}
+
+type pendingActivity struct {
+	ID               int64     `json:"id"`
+	PairID           int64     `json:"pair_id"`
+	Title            string    `json:"title"`
+	Category         string    `json:"category"`
+	OccurredOn       date.Date `json:"occurred_on"`
+	LoggedOn         date.Date `json:"logged_on"`
+	LoggedBySchoolID int64     `json:"logged_by_school_id"`
+}
+
+// confirmCandidates finds activities pending long enough for a reminder
+// to the counterpart principal (the largest milestone reached only) or an
+// escalation to the responsible bureau.
+func (s *Sweeper) confirmCandidates(ctx context.Context, at date.Date) ([]candidate, error) {
+	first := s.cfg.ConfirmEscalateDays
+	for _, d := range s.cfg.ConfirmReminderDays {
+		first = min(first, d)
+	}
+	var acts []pendingActivity
+	if err := s.db.Conn(ctx).Table("activities").
+		Select("activities.id, activities.pair_id, activities.title, activities.category, activities.occurred_on, activities.logged_on, activities.logged_by_school_id").
+		Joins("JOIN pairs ON pairs.id = activities.pair_id AND pairs.status = ?", "active").
+		Where("activities.status = ? AND activities.logged_on <= ?", "pending", at.AddDays(-first)).
+		Order("activities.id").Find(&acts).Error; err != nil {
+		return nil, err
+	}
+	var out []candidate
+	for i := range acts {
+		a := &acts[i]
+		days := a.LoggedOn.DaysUntil(at)
+		if d, ok := largestAtMost(s.cfg.ConfirmReminderDays, days); ok {
+			out = append(out, candidate{notice: Notice{Kind: KindConfirm, DedupeKey: fmt.Sprintf("confirm:%d:%d", a.ID, d), PairID: ptr(a.PairID), ActivityID: ptr(a.ID)},
+				line: lineSource{Activity: a, Days: days}})
+		}
+		if days >= s.cfg.ConfirmEscalateDays {
+			out = append(out, candidate{notice: Notice{Kind: KindEscalate, DedupeKey: fmt.Sprintf("confirm:%d:escalate", a.ID), PairID: ptr(a.PairID), ActivityID: ptr(a.ID)},
+				line: lineSource{Activity: a, Days: days}})
+		}
+	}
+	return out, nil
+}
+
+// largestAtMost is the largest milestone d with d <= v.
+func largestAtMost(ds []int, v int) (int, bool) {
+	best, ok := 0, false
+	for _, d := range ds {
+		if d <= v && (!ok || d > best) {
+			best, ok = d, true
+		}
+	}
+	return best, ok
+}
+
+// insertNotices inserts the candidates, skipping dedupe keys that exist,
+// and returns exactly the ones this call inserted (read back by token).
+// Statements are batched: their number grows with the candidates by the
+// thousand, never one per pair.
+func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.Date, now time.Time, token string) ([]candidate, error) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	conn := s.db.Conn(ctx)
+	byKey := make(map[string]candidate, len(cands))
+	rows := make([]Notice, 0, len(cands))
+	for _, c := range cands {
+		if _, dup := byKey[c.notice.DedupeKey]; dup {
+			continue
+		}
+		byKey[c.notice.DedupeKey] = c
+		n := c.notice
+		n.AsOf, n.RunToken, n.CreatedAt = at, token, now.UTC()
+		details, err := json.Marshal(c.line)
+		if err != nil {
+			return nil, err
+		}
+		n.Details = string(details)
+		rows = append(rows, n)
+	}
+	if err := conn.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error; err != nil {
+		return nil, err
+	}
+	var inserted []Notice
+	if err := conn.Session(&gorm.Session{NewDB: true}).Where("run_token = ?", token).Order("id").Find(&inserted).Error; err != nil {
+		return nil, err
+	}
+	out := make([]candidate, 0, len(inserted))
+	for _, n := range inserted {
+		c := byKey[n.DedupeKey]
+		c.notice = n
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// recordBreaches writes a Breach for every new breach notice.
+func (s *Sweeper) recordBreaches(ctx context.Context, all map[string]Breach, fresh []candidate, at date.Date, now time.Time) (int, error) {
+	var rows []Breach
+	for _, c := range fresh {
+		if b, ok := all[c.notice.DedupeKey]; ok && c.notice.Kind == KindBreach {
+			b.RecordedOn, b.CreatedAt = at, now.UTC()
+			rows = append(rows, b)
+		}
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	err := s.db.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
+	return len(rows), err
+}
+
+// outgoing is one message being built, before rendering.
+type outgoing struct {
+	kind      string
+	pair      *pairInfo // nil for a digest
+	recipient recipient
+	copy      bool
+	notices   []candidate
+	data      *Data // prebuilt (digests); otherwise built from the notices
+}
+
+// compose groups new notices into one message per recipient, pair and
+// kind.
+func (s *Sweeper) compose(ctx context.Context, fresh []candidate, at date.Date) ([]*outgoing, error) {
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	dir, err := loadDirectory(ctx, s.db, pairIDs(fresh))
+	if err != nil {
+		return nil, err
+	}
+	type groupKey struct {
+		kind   string
+		pair   int64
+		school int64 // for confirmation reminders: the school that must confirm
+	}
+	groups := map[groupKey][]candidate{}
+	var order []groupKey
+	for _, c := range fresh {
+		k := groupKey{kind: c.notice.Kind, pair: *c.notice.PairID}
+		if c.notice.Kind == KindConfirm {
+			if p := dir.pairs[k.pair]; p != nil {
+				k.school = p.counterpart(c.line.Activity.LoggedBySchoolID)
+			}
+		}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], c)
+	}
+	var out []*outgoing
+	for _, k := range order {
+		p := dir.pairs[k.pair]
+		if p == nil {
+			continue
+		}
+		add := func(rs []recipient, copy bool) {
+			for _, r := range rs {
+				out = append(out, &outgoing{kind: k.kind, pair: p, recipient: r, copy: copy, notices: groups[k]})
+			}
+		}
+		switch k.kind {
+		case KindReminder:
+			add(dir.schoolUsers(p.supporting, "coordinator", "principal"), false)
+			add(dir.schoolUsers(p.supported, "principal"), true)
+		case KindBreach:
+			add(uniq(dir.schoolUsers(p.supporting, "coordinator", "principal"), dir.schoolUsers(p.supported, "coordinator", "principal"), dir.responsibleBureau(p)), false)
+		case KindConfirm:
+			add(dir.schoolUsers(k.school, "principal"), false)
+		case KindEscalate:
+			add(dir.responsibleBureau(p), false)
+		}
+	}
+	return out, nil
+}
+
+func pairIDs(cs []candidate) []int64 {
+	seen := map[int64]bool{}
+	var out []int64
+	for _, c := range cs {
+		if c.notice.PairID != nil && !seen[*c.notice.PairID] {
+			seen[*c.notice.PairID] = true
+			out = append(out, *c.notice.PairID)
+		}
+	}
+	return out
+}
+
+// enqueue renders every message in its recipient's language, queues them
+// in the outbox and links each to its notices.
+func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) ([]Planned, error) {
+	if len(outs) == 0 {
+		return []Planned{}, nil
+	}
+	msgs := make([]*mail.Message, len(outs))
+	planned := make([]Planned, len(outs))
+	for i, o := range outs {
+		data := o.data
+		if data == nil {
+			data = s.data(o, now)
+		}
+		r, err := s.render.Render(o.kind, o.recipient.locale(), data)
+		if err != nil {
+			return nil, err
+		}
+		uid := o.recipient.ID
+		var pairID *int64
+		var pid int64
+		if o.pair != nil {
+			pid = o.pair.id
+			pairID = &pid
+		}
+		msgs[i] = &mail.Message{Kind: o.kind, PairID: pairID, RecipientUserID: &uid, To: o.recipient.address(), Locale: o.recipient.locale(),
+			Subject: r.Subject, BodyText: r.Text, BodyHTML: r.HTML}
+		keys := make([]string, len(o.notices))
+		for j, c := range o.notices {
+			keys[j] = c.notice.DedupeKey
+		}
+		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: o.recipient.locale(), PairID: pid, Subject: r.Subject, Keys: keys}
+	}
+	if err := s.outbox.Enqueue(ctx, msgs, now); err != nil {
+		return nil, err
+	}
+	type link struct{ MessageID, NoticeID int64 }
+	var links []link
+	for i, o := range outs {
+		for _, c := range o.notices {
+			links = append(links, link{msgs[i].ID, c.notice.ID})
+		}
+	}
+	if err := s.db.Conn(ctx).Table("message_notices").CreateInBatches(links, 1000).Error; err != nil {
+		return nil, err
+	}
+	return planned, nil
+}
+
+// data builds the template data of one message.
+func (s *Sweeper) data(o *outgoing, now time.Time) *Data {
+	loc := o.recipient.locale()
+	d := &Data{Recipient: o.recipient.Name, Copy: o.copy, Pair: s.pairRef(o.pair),
+		AsOf: o.notices[0].notice.AsOf.String(), Footer: s.footer(loc)}
+	for _, c := range o.notices {
+		d.Lines = append(d.Lines, s.line(loc, c.line))
+	}
+	return d
+}
+
+func (s *Sweeper) pairRef(p *pairInfo) PairRef {
+	return PairRef{ID: p.id, Supporting: p.supportingName, Supported: p.supportedName,
+		URL: fmt.Sprintf("%s/pairs/%d", strings.TrimRight(s.cfg.BaseURL, "/"), p.id)}
+}
+
+func (s *Sweeper) footer(loc string) string {
+	if loc == "en" {
+		return "Sent by the school twinning platform. You receive this because of your role in this pair."
+	}
+	return "本邮件由结对帮扶平台自动发送。您因在该结对中的职务收到此邮件。"
+}
+
+// line renders one notice's line in loc.
+func (s *Sweeper) line(loc string, src lineSource) Line {
+	t := func(id string) string { return s.cat.T(loc, id, nil) }
+	l := Line{PeriodLabel: label(loc, "周期", "period"), RequiredLabel: label(loc, "要求", "required"),
+		AchievedLabel: label(loc, "已确认", "confirmed"), PendingLabel: label(loc, "待确认", "pending"),
+		DaysLeftLabel: label(loc, "剩余天数", "days left")}
+	if it := src.Item; it != nil {
+		l.Commitment = s.commitmentWords(loc, it)
+		l.Description = it.Description
+		l.Period = it.PeriodKey
+		l.Required, l.Achieved, l.Pending = number(it.Required), number(it.Achieved), number(it.Pending)
+		l.DaysLeft, l.ShowDaysLeft = it.DaysLeft, it.DaysLeft >= 0
+		l.Status = t("status." + string(it.Status))
+	}
+	if a := src.Activity; a != nil {
+		l.Title, l.Category = a.Title, t("category."+a.Category)
+		l.OccurredOn, l.LoggedOn, l.DaysPending = a.OccurredOn.String(), a.LoggedOn.String(), src.Days
+	}
+	return l
+}
+
+func label(loc, zh, en string) string {
+	if loc == "en" {
+		return en
+	}
+	return zh
+}
+
+// commitmentWords says a commitment in words: "每学期至少 2 次：示范课、专题讲座".
+func (s *Sweeper) commitmentWords(loc string, it *compliance.Item) string {
+	cats := make([]string, len(it.Categories))
+	for i, c := range it.Categories {
+		cats[i] = s.cat.T(loc, "category."+c, nil)
+	}
+	minimum := it.Minimum
+	return s.cat.T(loc, "commitment.words", map[string]any{
+		"Minimum":    number(minimum),
+		"Unit":       s.cat.T(loc, "unit."+it.Measure, nil),
+		"Period":     s.cat.T(loc, "period."+string(it.Period), nil),
+		"Categories": strings.Join(cats, s.cat.T(loc, "list.separator", nil)),
+	})
+}

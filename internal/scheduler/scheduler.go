@@ -1,0 +1,183 @@
+// Package scheduler runs named jobs on cron schedules from config. Every
+// firing first claims its (job, slot) row in job_runs — a unique key — so
+// that of N replicas exactly one runs it, and the history tells a service
+// that restarts which sweep it missed while down. Jobs get the time of
+// their firing; nothing below reads the wall clock.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+)
+
+// Job is a named task.
+type Job struct {
+	Name string
+	Spec string // standard 5-field cron, in the scheduler's location
+	// CatchUp runs the latest missed firing once at start-up.
+	CatchUp bool
+	Run     func(ctx context.Context, now time.Time) error
+}
+
+// Scheduler wraps robfig/cron.
+type Scheduler struct {
+	db    *database.DB
+	loc   *time.Location
+	log   *slog.Logger
+	now   func() time.Time
+	cron  *cron.Cron
+	jobs  []Job
+	sched map[string]cron.Schedule
+	// OnRun observes every finished run (metrics).
+	onRun func(job string, err error)
+}
+
+// New builds a scheduler; now is the wall clock (time.Now) — the only
+// place it is read.
+func New(db *database.DB, loc *time.Location, log *slog.Logger, now func() time.Time, onRun func(job string, err error)) *Scheduler {
+	logger := cronLogger{log}
+	return &Scheduler{db: db, loc: loc, log: log, now: now, onRun: onRun, sched: map[string]cron.Schedule{},
+		cron: cron.New(cron.WithLocation(loc), cron.WithLogger(logger),
+			cron.WithChain(cron.Recover(logger), cron.SkipIfStillRunning(logger)))}
+}
+
+// Add registers a job; a bad spec is an error naming the job.
+func (s *Scheduler) Add(j Job) error {
+	sch, err := cron.ParseStandard(j.Spec)
+	if err != nil {
+		return fmt.Errorf("schedule of job %s (%q): %w", j.Name, j.Spec, err)
+	}
+	s.sched[j.Name] = sch
+	s.jobs = append(s.jobs, j)
+	_, err = s.cron.AddFunc(j.Spec, func() {
+		now := s.now()
+		if _, err := s.Fire(context.Background(), j, prevFiring(sch, now.In(s.loc)), now); err != nil {
+			s.log.Error("job failed", "job", j.Name, "err", err)
+		}
+	})
+	return err
+}
+
+// Start catches up missed firings, then runs the cron loop until ctx ends.
+func (s *Scheduler) Start(ctx context.Context) {
+	s.CatchUp(ctx, s.now())
+	s.cron.Start()
+	go func() {
+		<-ctx.Done()
+		<-s.cron.Stop().Done() // wait for running jobs
+	}()
+}
+
+// CatchUp fires, once, the latest scheduled firing of each catch-up job
+// that no replica has claimed — e.g. the 08:00 sweep of a service that was
+// down at 08:00. A sweep as of today covers everything undecided since the
+// last completed one, so one run makes up for any number of missed days.
+func (s *Scheduler) CatchUp(ctx context.Context, now time.Time) {
+	for _, j := range s.jobs {
+		if !j.CatchUp {
+			continue
+		}
+		slot := prevFiring(s.sched[j.Name], now.In(s.loc))
+		if slot.IsZero() {
+			continue
+		}
+		if ran, err := s.Fire(ctx, j, slot, now); err != nil {
+			s.log.Error("catch-up failed", "job", j.Name, "slot", slot, "err", err)
+		} else if ran {
+			s.log.Info("caught up a missed run", "job", j.Name, "slot", slot)
+		}
+	}
+}
+
+// Fire claims (job, slot) and, if this caller won the claim, runs the job
+// with now and records how it ended. ran is false when another replica (or
+// an earlier run) already holds the slot.
+func (s *Scheduler) Fire(ctx context.Context, j Job, slot, now time.Time) (ran bool, err error) {
+	key := slot.In(s.loc).Format("2006-01-02T15:04Z07:00")
+	asOf := date.Of(slot, s.loc)
+	run := struct {
+		ID        int64 `gorm:"primaryKey"`
+		Job       string
+		Slot      string
+		AsOf      date.Date
+		Status    string
+		StartedAt time.Time
+	}{Job: j.Name, Slot: key, AsOf: asOf, Status: "running", StartedAt: now.UTC()}
+	if err := s.db.Conn(ctx).Table("job_runs").Create(&run).Error; err != nil {
+		if database.IsDuplicate(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	runErr := s.safeRun(ctx, j, now)
+	status, msg := "done", ""
+	if runErr != nil {
+		status, msg = "failed", runErr.Error()
+		if len(msg) > 2000 {
+			msg = msg[:2000]
+		}
+	}
+	if err := s.db.Conn(ctx).Table("job_runs").Where("id = ?", run.ID).
+		Updates(map[string]any{"status": status, "error": msg, "finished_at": s.now().UTC()}).Error; err != nil {
+		return true, errors.Join(runErr, err)
+	}
+	if s.onRun != nil {
+		s.onRun(j.Name, runErr)
+	}
+	return true, runErr
+}
+
+// safeRun turns a panic into an error, so the run is recorded as failed
+// (cron.Recover alone would leave it "running").
+func (s *Scheduler) safeRun(ctx context.Context, j Job, now time.Time) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return j.Run(ctx, now)
+}
+
+// RecordManual records a run made outside the schedule (twinning check),
+// so the next sweep knows what was already decided.
+func RecordManual(ctx context.Context, db *database.DB, job string, asOf date.Date, now time.Time) error {
+	return db.Conn(ctx).Table("job_runs").Create(map[string]any{
+		"job": job, "slot": "manual-" + now.UTC().Format("20060102T150405.000000000"), "as_of": asOf,
+		"status": "done", "started_at": now.UTC(), "finished_at": now.UTC(),
+	}).Error
+}
+
+// prevFiring is the latest firing time of sch at or before now (zero if
+// none within a year).
+func prevFiring(sch cron.Schedule, now time.Time) time.Time {
+	for back := time.Minute; back <= 400*24*time.Hour; back *= 2 {
+		t := sch.Next(now.Add(-back))
+		if t.After(now) {
+			continue
+		}
+		for {
+			next := sch.Next(t)
+			if next.After(now) {
+				return t
+			}
+			t = next
+		}
+	}
+	return time.Time{}
+}
+
+// cronLogger sends cron's logs (including recovered panics) to slog.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append(kv, "err", err)...)
+}
