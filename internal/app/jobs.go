@@ -76,6 +76,9 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 				// deliver at once rather than at the next minute
 				_, err = a.Deliverer.DeliverDue(ctx, now)
 			}
+			if err == nil {
+				err = scheduler.Prune(ctx, a.DB, "deliver", now.AddDate(0, 0, -7))
+			}
 			return err
 		}},
 		{Name: "deliver", Spec: a.Config.Schedule.Deliver, Run: func(ctx context.Context, now time.Time) error {

@@ -1,0 +1,158 @@
+// Command benchsweep measures, on a database filled by scripts/gendata, the
+// costs issue 3 sets targets for:
+//
+//   - streaming every counted activity row once to the client (the floor
+//     any full recompute pays), against Ledger.RebuildAll, the full
+//     recompute of the compliance read model;
+//   - the daily sweep as of several dates (so with more or less history
+//     behind it), each after a completed sweep the day before, and a first
+//     sweep with no previous one; with the SQL statements each sends.
+//
+// Sweeps run with dry-run (rolled back), so the data set is unchanged.
+//
+//	go run ./scripts/benchsweep --driver mysql --dsn 'root:@tcp(127.0.0.1:3306)/twinning_bench'
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/twinning-platform/twinning/internal/app"
+	"github.com/twinning-platform/twinning/internal/config"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+)
+
+func main() {
+	driver := flag.String("driver", "mysql", "sqlite | mysql")
+	dsn := flag.String("dsn", "root:@tcp(127.0.0.1:3306)/twinning_bench", "database")
+	dates := flag.String("at", "2026-03-16,2026-11-16,2027-06-14", "sweep dates (comma-separated)")
+	runs := flag.Int("runs", 3, "runs per measurement (the best and the median are printed)")
+	skipRebuild := flag.Bool("skip-rebuild", false, "do not time the full recompute")
+	flag.Parse()
+	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild); err != nil {
+		fmt.Fprintln(os.Stderr, "benchsweep:", err)
+		os.Exit(1)
+	}
+}
+
+func run(driver, dsn string, dates []string, runs int, skipRebuild bool) error {
+	ctx := context.Background()
+	db, err := database.Open(database.Options{Driver: driver, DSN: dsn, MaxOpenConns: 4, ConnMaxLifetime: 3 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	counter := database.CountQueries(db)
+	cfg, err := config.Load("", []string{"TWINNING_DATA_DIR=" + os.TempDir() + "/benchsweep", "TWINNING_SECRET_KEY=benchmark-secret-key-of-32-characters!"})
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{DB: db})
+	if err != nil {
+		return err
+	}
+	var acts, pairs int64
+	db.Gorm().Raw("SELECT COUNT(*) FROM activities").Scan(&acts)
+	db.Gorm().Raw("SELECT COUNT(*) FROM pairs").Scan(&pairs)
+	fmt.Printf("data set: %d pairs, %d activities (%s)\n\n", pairs, acts, driver)
+
+	if !skipRebuild {
+		stream := measure(runs, func() error {
+			rows, err := db.Gorm().Table("activities").
+				Select("pair_id, category, occurred_on, logged_on, imported, status, hours, persons").
+				Where("status IN ?", []string{"confirmed", "pending"}).Rows()
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			n := 0
+			var pair int64
+			var cat, status string
+			var occ, logged date.Date
+			var imported bool
+			var hours, persons float64
+			for rows.Next() {
+				if err := rows.Scan(&pair, &cat, &occ, &logged, &imported, &status, &hours, &persons); err != nil {
+					return err
+				}
+				n++
+			}
+			return rows.Err()
+		})
+		rebuild := measure(runs, func() error { return a.Ledger.RebuildAll(ctx) })
+		var totals int64
+		db.Gorm().Raw("SELECT COUNT(*) FROM period_totals").Scan(&totals)
+		fmt.Printf("stream the counted activity rows once : best %v, median %v\n", stream.best, stream.median)
+		fmt.Printf("full recompute (Ledger.RebuildAll)    : best %v, median %v -> %d period totals\n", rebuild.best, rebuild.median, totals)
+		fmt.Printf("ratio (best/best)                     : %.2fx  (target: within 1.5x)\n\n", float64(rebuild.best)/float64(stream.best))
+	}
+
+	for _, s := range dates {
+		at, err := date.Parse(strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		// a completed sweep the day before, as in daily operation
+		db.Gorm().Exec("DELETE FROM job_runs WHERE slot LIKE 'benchsweep-%'")
+		if err := db.Gorm().Exec("INSERT INTO job_runs (job, slot, as_of, status, error, started_at, finished_at) VALUES ('sweep', ?, ?, 'done', '', ?, ?)",
+			"benchsweep-"+at.AddDays(-1).String(), at.AddDays(-1), time.Now().UTC(), time.Now().UTC()).Error; err != nil {
+			return err
+		}
+		var queries int64
+		var notices, messages int
+		daily := measure(runs, func() error {
+			before := counter.Queries()
+			res, err := a.Sweeper.Sweep(ctx, at, time.Now(), true)
+			queries = counter.Queries() - before
+			notices, messages = 0, len(res.Messages)
+			for _, n := range res.Notices {
+				notices += n
+			}
+			return err
+		})
+		fmt.Printf("daily sweep as of %s (since %s): best %v, median %v, %d SQL statements, %d notices / %d messages (dry run)\n",
+			at, at.AddDays(-1), daily.best, daily.median, queries, notices, messages)
+		db.Gorm().Exec("DELETE FROM job_runs WHERE slot LIKE 'benchsweep-%'")
+	}
+	if len(dates) > 0 {
+		at, _ := date.Parse(strings.TrimSpace(dates[len(dates)-1]))
+		var queries int64
+		first := measure(1, func() error {
+			before := counter.Queries()
+			_, err := a.Sweeper.Sweep(ctx, at, time.Now(), true)
+			queries = counter.Queries() - before
+			return err
+		})
+		fmt.Printf("first sweep ever as of %s (every period): %v, %d SQL statements (dry run)\n", at, first.best, queries)
+	}
+	return nil
+}
+
+type timing struct{ best, median time.Duration }
+
+func measure(runs int, f func() error) timing {
+	var ds []time.Duration
+	for i := 0; i < runs; i++ {
+		start := time.Now()
+		if err := f(); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	for i := range ds {
+		for j := i + 1; j < len(ds); j++ {
+			if ds[j] < ds[i] {
+				ds[i], ds[j] = ds[j], ds[i]
+			}
+		}
+	}
+	return timing{best: ds[0], median: ds[len(ds)/2]}
+}
