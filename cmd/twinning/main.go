@@ -36,6 +36,8 @@ usage:
                                      --dry-run prints what would be queued and changes nothing
   twinning digest [--at YYYY-MM-DD] [--dry-run]
                                      the weekly bureau digest as of the date
+  twinning rebuild                   recompute the compliance read model from the activities
+                                     (after changing compliance.grace_days)
 
 every command takes --config FILE (default: config/twinning.yaml when present);
 TWINNING_* environment variables override the file (see README.md).
@@ -74,7 +76,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	switch cmd {
 	case "serve", "seed":
 		demo = fs.Bool("demo", false, "load the demo programme into an empty database")
-	case "migrate":
+	case "migrate", "rebuild":
 	case "check", "digest":
 		at = fs.String("at", "", "as-of date YYYY-MM-DD (default: today in the programme's time zone)")
 		dry = fs.Bool("dry-run", false, "print what would be queued; change nothing")
@@ -141,6 +143,13 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return loadDemo(ctx, a, stdout)
 	case "check", "digest":
 		return sweep(ctx, a, cmd, *at, *dry, stdout)
+	case "rebuild":
+		start := time.Now()
+		if err := a.Ledger.RebuildAll(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "compliance read model rebuilt in %v\n", time.Since(start).Round(time.Millisecond))
+		return nil
 	case "serve":
 		if *demo {
 			if err := loadDemo(ctx, a, stdout); err != nil {
