@@ -102,12 +102,15 @@ func sqliteDSN(dsn string) string {
 }
 
 // mysqlDSN enforces the settings the code relies on: DATE/DATETIME scanned
-// as time.Time in UTC and full Unicode.
+// as time.Time in UTC, full Unicode, and rows affected meaning rows
+// *matched* (as in SQLite) rather than rows changed, so a conditional
+// UPDATE that claims a row reads the same on every dialect.
 func mysqlDSN(dsn string) (string, error) {
 	cfg, err := mysqldriver.ParseDSN(dsn)
 	if err != nil {
 		return "", fmt.Errorf("database: bad mysql dsn: %w", err)
 	}
+	cfg.ClientFoundRows = true
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	if cfg.Params == nil {
