@@ -101,8 +101,12 @@ func cleanName(name string) string {
 	if !utf8.ValidString(name) || name == "." || name == "/" {
 		name = "evidence"
 	}
-	if len(name) > 200 {
-		name = name[len(name)-200:]
+	if len(name) > 200 { // keep the end (the extension), cut between characters
+		cut := len(name) - 200
+		for cut < len(name) && !utf8.RuneStart(name[cut]) {
+			cut++
+		}
+		name = name[cut:]
 	}
 	return name
 }
@@ -129,20 +133,30 @@ func (s *Service) AddEvidence(ctx context.Context, a auth.Actor, activityID int6
 		StorageKey: key, SHA256: sum, UploadedBy: a.UserID, CreatedAt: s.now().UTC()}
 	err = s.db.WithTx(ctx, func(ctx context.Context) error {
 		conn := s.db.Conn(ctx)
+		// re-check under the transaction: a confirmation may have landed.
+		// The UPDATE locks the row first (so the count below is not raced
+		// either). MySQL reports only rows it changed, and an unchanged
+		// updated_at (the same instant) changes nothing: then the status,
+		// read after the lock, tells whether the activity was decided.
+		res := conn.Model(&Activity{}).Where("id = ? AND status IN ?", act.ID, []string{Pending, Disputed}).Update("updated_at", s.now().UTC())
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			var cur string
+			if err := conn.Model(&Activity{}).Select("status").Where("id = ?", act.ID).Scan(&cur).Error; err != nil {
+				return err
+			}
+			if cur != Pending && cur != Disputed {
+				return errs.Conflict("wrong_status", "status", "the activity was decided meanwhile")
+			}
+		}
 		var n int64
 		if err := conn.Model(&Evidence{}).Where("activity_id = ?", act.ID).Count(&n).Error; err != nil {
 			return err
 		}
 		if n >= maxEvidencePerActivity {
 			return errs.Conflict("too_many_files", "file", fmt.Sprintf("an activity can have at most %d files", maxEvidencePerActivity))
-		}
-		// re-check under the transaction: a confirmation may have landed
-		res := conn.Model(&Activity{}).Where("id = ? AND status IN ?", act.ID, []string{Pending, Disputed}).Update("updated_at", s.now().UTC())
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return errs.Conflict("wrong_status", "status", "the activity was decided meanwhile")
 		}
 		if err := conn.Create(&ev).Error; err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +57,7 @@ func (in Input) check(p pairing.Pair, today date.Date) error {
 			f.Add("hours", "must not be negative")
 		case h > 1000:
 			f.Add("hours", "must be at most 1000")
-		case h*100 != math.Trunc(h*100):
+		case math.Abs(h*100-math.Round(h*100)) > 1e-6: // 2.3 × 100 is 229.99999999999997 in float64
 			f.Add("hours", "must have at most two decimals")
 		}
 	}
@@ -313,7 +314,10 @@ func (s *Service) transition(ctx context.Context, act *Activity, from []string, 
 	if res.Error != nil {
 		return res.Error
 	}
-	if res.RowsAffected == 0 {
+	// MySQL counts changed rows only: an UPDATE that matched but changed
+	// nothing (the same values at the same instant) affects none. before
+	// was read under the row lock, so its status decides.
+	if res.RowsAffected == 0 && !slices.Contains(from, before.Status) {
 		return errs.Conflict("wrong_status", "status", "the activity is "+before.Status+", not "+strings.Join(from, " or "))
 	}
 	if err := s.db.Conn(ctx).First(act, act.ID).Error; err != nil {

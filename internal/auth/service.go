@@ -128,6 +128,9 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in UserInput) (User, 
 	if !ValidRole(in.Role) {
 		f.Add("role", "must be one of admin, bureau, coordinator, principal")
 	}
+	if len(in.Password) > 72 {
+		f.Add("password", "must be at most 72 bytes (about 24 Chinese characters)") // bcrypt's limit
+	}
 	if in.Locale == "" {
 		in.Locale = LocaleZH
 	}

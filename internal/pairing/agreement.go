@@ -120,7 +120,7 @@ func checkAgreement(in AgreementInput, p Pair) error {
 			f.Add(key+"minimum", "must be at most 100000")
 		case c.Measure != Hours && c.Minimum != math.Trunc(c.Minimum):
 			f.Add(key+"minimum", "must be a whole number for "+c.Measure)
-		case c.Measure == Hours && c.Minimum*100 != math.Trunc(c.Minimum*100):
+		case c.Measure == Hours && math.Abs(c.Minimum*100-math.Round(c.Minimum*100)) > 1e-6: // float64: 4.35 × 100 ≠ 435
 			f.Add(key+"minimum", "must have at most two decimals")
 		}
 		if !calendar.PeriodKind(c.Period).Valid() {

@@ -215,10 +215,13 @@ type SchoolPatch struct {
 	Email    *string `json:"email" validate:"omitnil,max=254"`
 }
 
-func checkSchool(stage, email string) error {
+func checkSchool(stage, email string, code *string) error {
 	f := errs.Fields{}
 	if !ValidStage(stage) {
 		f.Add("stage", "must be one of "+strings.Join(stages, ", "))
+	}
+	if code != nil && strings.Trim(*code, "0123456789") != "" { // the tag's "numeric" also takes signs and dots
+		f.Add("code", "must be 10 digits")
 	}
 	if email != "" {
 		if _, err := mail.ParseAddress(email); err != nil {
@@ -256,7 +259,7 @@ func (s *Service) CreateSchool(ctx context.Context, a auth.Actor, in SchoolInput
 	if err := s.val.Validate(in); err != nil {
 		return School{}, err
 	}
-	if err := checkSchool(in.Stage, in.Email); err != nil {
+	if err := checkSchool(in.Stage, in.Email, nullable(in.Code)); err != nil {
 		return School{}, err
 	}
 	sc := School{Name: strings.TrimSpace(in.Name), RegionID: in.RegionID, Stage: in.Stage, Code: nullable(in.Code), Email: strings.TrimSpace(in.Email)}
@@ -315,7 +318,7 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 			}
 			sc.RegionID = *in.RegionID
 		}
-		if err := checkSchool(sc.Stage, sc.Email); err != nil {
+		if err := checkSchool(sc.Stage, sc.Email, sc.Code); err != nil {
 			return err
 		}
 		if err := conn.Save(&sc).Error; err != nil {

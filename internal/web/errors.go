@@ -104,7 +104,8 @@ func (strictJSON) Deserialize(c echo.Context, v any) error {
 	raw, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var he *echo.HTTPError // Echo's BodyLimit, on a body sent without Content-Length
+		if errors.As(err, &mbe) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
 			return errs.TooLarge("", "request body too large")
 		}
 		return errs.Malformed("", "could not read the request body")
@@ -133,7 +134,7 @@ func decodeStrict(raw []byte, v any) error {
 		if field == "" {
 			return errs.Malformed("", "the body must be a JSON object")
 		}
-		return errs.Malformed(field, "must be "+jsonKind(te.Type.Kind().String()))
+		return errs.Malformed(indexedPath(raw, field, te.Value), "must be "+jsonKind(te.Type.Kind().String()))
 	case errors.As(err, &se):
 		return errs.Malformed("", fmt.Sprintf("malformed JSON at byte %d", se.Offset))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -163,6 +164,76 @@ func jsonKind(k string) string {
 		return "an object"
 	}
 	return "of another type (" + k + ")"
+}
+
+// indexedPath turns the decoder's path of a mistyped value
+// ("commitments.minimum") into the path of that value with list indices
+// ("commitments[1].minimum"), the form validation errors use, by finding
+// the first value along that path of the JSON kind the decoder reported
+// (got is e.g. "string" or "number 1.5").
+func indexedPath(raw []byte, dotted, got string) string {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return dotted
+	}
+	kind, literal, _ := strings.Cut(got, " ")
+	matches := func(v any) bool {
+		switch t := v.(type) {
+		case string:
+			return kind == "string"
+		case json.Number:
+			return kind == "number" && (literal == "" || literal == t.String())
+		case bool:
+			return kind == "bool"
+		case []any:
+			return kind == "array"
+		case map[string]any:
+			return kind == "object"
+		}
+		return false
+	}
+	var walk func(prefix string, v any, rest []string) string
+	walk = func(prefix string, v any, rest []string) string {
+		if len(rest) == 0 && matches(v) {
+			return prefix
+		}
+		switch t := v.(type) {
+		case []any:
+			for i, el := range t {
+				if r := walk(fmt.Sprintf("%s[%d]", prefix, i), el, rest); r != "" {
+					return r
+				}
+			}
+		case map[string]any:
+			if len(rest) == 0 {
+				return ""
+			}
+			child, ok := t[rest[0]]
+			if !ok { // encoding/json matches keys case-insensitively
+				for k, c := range t {
+					if strings.EqualFold(k, rest[0]) {
+						child, ok = c, true
+						break
+					}
+				}
+			}
+			if !ok {
+				return ""
+			}
+			p := rest[0]
+			if prefix != "" {
+				p = prefix + "." + rest[0]
+			}
+			return walk(p, child, rest[1:])
+		}
+		return ""
+	}
+	if r := walk("", doc, strings.Split(dotted, ".")); r != "" {
+		return r
+	}
+	return dotted
 }
 
 // fieldWithBadDate walks the body for a value that is not a valid date in
