@@ -65,6 +65,9 @@ func Open(opt Options) (*DB, error) {
 			SlowThreshold:             time.Second,
 			LogLevel:                  level,
 			IgnoreRecordNotFoundError: true, // "not found" is an answer, not a problem
+			// log statements without their values: they may hold password
+			// hashes or personal data (e.g. a duplicate-key insert of a user)
+			ParameterizedQueries: true,
 		}),
 		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		SkipDefaultTransaction: true, // we open transactions where writes must be atomic

@@ -35,11 +35,22 @@ func Of(t time.Time, loc *time.Location) Date {
 	return Date{t.Year(), t.Month(), t.Day()}
 }
 
-// Parse reads a YYYY-MM-DD date.
+// Years a programme date may have: wide enough for any history or plan,
+// narrow enough that a typo (0202-09-01) cannot make a month commitment
+// span thousands of periods.
+const (
+	MinYear = 1990
+	MaxYear = 2199
+)
+
+// Parse reads a YYYY-MM-DD date between MinYear and MaxYear.
 func Parse(s string) (Date, error) {
 	t, err := time.Parse(Layout, s)
 	if err != nil {
 		return Date{}, fmt.Errorf("must be a date in the form YYYY-MM-DD")
+	}
+	if t.Year() < MinYear || t.Year() > MaxYear {
+		return Date{}, fmt.Errorf("must be a date between %d and %d", MinYear, MaxYear)
 	}
 	return Date{t.Year(), t.Month(), t.Day()}, nil
 }

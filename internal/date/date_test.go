@@ -11,7 +11,7 @@ func TestParseAndFormat(t *testing.T) {
 	if err != nil || d.String() != "2024-02-29" {
 		t.Fatalf("Parse leap day: %v %v", d, err)
 	}
-	for _, bad := range []string{"2023-02-29", "2026-13-01", "26-01-01", "2026/01/01", ""} {
+	for _, bad := range []string{"2023-02-29", "2026-13-01", "26-01-01", "2026/01/01", "", "0202-09-01", "9999-12-31"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) accepted", bad)
 		}

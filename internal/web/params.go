@@ -2,6 +2,7 @@ package web
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -10,8 +11,13 @@ import (
 	"github.com/twinning-platform/twinning/internal/page"
 )
 
-// bind reads the JSON body (never query or path) into v.
+// bind reads the JSON body (never query or path) into v. Only JSON is
+// accepted, so the strict decoder (unknown fields refused) always applies.
 func bind(c echo.Context, v any) error {
+	ctype := c.Request().Header.Get(echo.HeaderContentType)
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ctype)), echo.MIMEApplicationJSON) {
+		return errs.Malformed("", "Content-Type must be application/json")
+	}
 	return (&echo.DefaultBinder{}).BindBody(c, v)
 }
 
