@@ -97,6 +97,12 @@ func Backoff(attempts int) time.Duration {
 // refusing the session), the message being sent and the rest of its batch
 // all record the same failed attempt, and the run stops: one stalled
 // server costs one timeout per run, not one per message.
+//
+// A run also stops within its lease: it starts no message after half the
+// Lease has passed (real time, since the run began) and cuts a send off at
+// three quarters, handing untried messages back. Every lease it takes is
+// now+Lease, so no other deliverer can take a message over while this run
+// may still be sending it (as long as now is close to the real clock).
 func (d *Deliverer) DeliverDue(ctx context.Context, now time.Time) (Result, error) {
 	var res Result
 	if database.InTx(ctx) {
@@ -105,9 +111,15 @@ func (d *Deliverer) DeliverDue(ctx context.Context, now time.Time) (Result, erro
 	if c, ok := d.sender.(io.Closer); ok {
 		defer c.Close()
 	}
+	defer d.reportQueued(ctx)
+	run := newRun(ctx, d.opt.Lease)
+	defer run.cancel()
 	for range d.opt.MaxBatches {
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		if run.late() {
+			break
 		}
 		batch, token, err := d.claim(ctx, now)
 		if err != nil {
@@ -116,21 +128,38 @@ func (d *Deliverer) DeliverDue(ctx context.Context, now time.Time) (Result, erro
 		if len(batch) == 0 {
 			break
 		}
-		more, err := d.deliver(ctx, now, batch, token, &res)
+		more, err := d.deliver(ctx, run, now, batch, token, &res)
 		if err != nil || !more {
-			d.reportQueued(ctx)
 			return res, err
 		}
 	}
-	d.reportQueued(ctx)
 	return res, nil
 }
+
+// run is the real-time budget of one DeliverDue within its lease.
+type run struct {
+	start   time.Time
+	lease   time.Duration
+	sendCtx context.Context // cut off at 3/4 of the lease
+	cancel  context.CancelFunc
+}
+
+func newRun(ctx context.Context, lease time.Duration) *run {
+	start := time.Now() // monotonic: elapsed time only, never a timestamp
+	sendCtx, cancel := context.WithDeadline(ctx, start.Add(lease*3/4))
+	return &run{start: start, lease: lease, sendCtx: sendCtx, cancel: cancel}
+}
+
+// late reports that no further message should be started.
+func (r *run) late() bool { return time.Since(r.start) > r.lease/2 }
 
 func (d *Deliverer) reportQueued(ctx context.Context) {
 	if d.opt.Metrics == nil {
 		return
 	}
-	n, err := d.outbox.countQueued(context.WithoutCancel(ctx))
+	ctx, cancel := d.recordCtx(ctx)
+	defer cancel()
+	n, err := d.outbox.countQueued(ctx)
 	if err != nil {
 		d.log.Warn("outbox: counting queued messages", "err", err)
 		return
@@ -196,23 +225,22 @@ func (d *Deliverer) claim(ctx context.Context, now time.Time) ([]*Message, strin
 }
 
 // deliver sends a claimed batch and records each outcome. more is false
-// when the run should stop (the server is unavailable, or the batch ran
-// out of lease time).
-func (d *Deliverer) deliver(ctx context.Context, now time.Time, batch []*Message, token string, res *Result) (more bool, err error) {
-	start := time.Now() // monotonic: only to stop before the lease could run out
+// when the run should stop (the server is unavailable, or the run is out of
+// lease time).
+func (d *Deliverer) deliver(ctx context.Context, run *run, now time.Time, batch []*Message, token string, res *Result) (more bool, err error) {
 	for i, m := range batch {
 		if err := ctx.Err(); err != nil {
 			return false, errors.Join(err, d.release(ctx, now, batch[i:], token))
 		}
-		if elapsed := time.Since(start); elapsed > d.opt.Lease/2 {
-			d.log.Warn("outbox: batch is slow, releasing the rest before the lease runs out",
-				"elapsed", elapsed, "lease", d.opt.Lease, "released", len(batch)-i)
+		if run.late() {
+			d.log.Warn("outbox: run is slow, handing messages back before the lease runs out",
+				"elapsed", time.Since(run.start), "lease", d.opt.Lease, "released", len(batch)-i)
 			return false, d.release(ctx, now, batch[i:], token)
 		}
 		if m.MessageID == "" {
 			m.MessageID = d.outbox.MessageIDFor(m.ID)
 		}
-		reply, sendErr := d.send(ctx, m, now)
+		reply, sendErr := d.send(run.sendCtx, m, now)
 		switch {
 		case sendErr == nil:
 			if err := d.recordSent(ctx, now, m, token, reply); err != nil {
@@ -220,10 +248,14 @@ func (d *Deliverer) deliver(ctx context.Context, now time.Time, batch []*Message
 			}
 			res.Sent++
 		case ctx.Err() != nil:
-			// Shutting down: this attempt counts, the rest are released
+			// Shutting down: this attempt counts, the rest are handed back
 			// untouched and due at once.
 			err := d.recordFailure(ctx, now, m, token, sendErr, res)
 			return false, errors.Join(ctx.Err(), err, d.release(ctx, now, batch[i+1:], token))
+		case run.sendCtx.Err() != nil:
+			// Out of lease time in the middle of a send.
+			err := d.recordFailure(ctx, now, m, token, sendErr, res)
+			return false, errors.Join(err, d.release(ctx, now, batch[i+1:], token))
 		case errors.Is(sendErr, ErrUnavailable):
 			d.log.Warn("outbox: mail server unavailable; deferring the batch", "err", sendErr, "messages", len(batch)-i)
 			for _, rest := range batch[i:] {

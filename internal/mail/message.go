@@ -51,7 +51,7 @@ type Message struct {
 	RecipientUserID *int64 `json:"recipient_user_id"`
 	// To is one address, optionally with a display name
 	// ("张老师 <zhang@example.cn>"); Cc is a comma-separated list of them.
-	// Display names may not contain commas.
+	// Enqueue normalizes both (a comma in a display name becomes a space).
 	To            string     `json:"to_addr" gorm:"column:to_addr"`
 	Cc            string     `json:"cc_addrs" gorm:"column:cc_addrs"`
 	Locale        string     `json:"locale"`
@@ -117,10 +117,15 @@ func normalizeAddress(raw string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if strings.ContainsAny(a.Name, ",") {
-		return "", fmt.Errorf("display name may not contain a comma")
-	}
-	return a.String(), nil
+	return cleanName(a).String(), nil
+}
+
+// cleanName replaces commas in the display name by spaces: Cc is stored
+// comma-separated, and jordan-wright/email splits address headers on
+// commas too.
+func cleanName(a *netmail.Address) *netmail.Address {
+	a.Name = strings.Join(strings.Fields(strings.ReplaceAll(a.Name, ",", " ")), " ")
+	return a
 }
 
 // prepare validates m and normalizes its addresses; f collects errors under
@@ -142,16 +147,19 @@ func (m *Message) prepare(f errs.Fields, prefix string) {
 	} else {
 		m.To = to
 	}
-	var cc []string
-	for _, raw := range m.CcList() {
-		a, err := normalizeAddress(raw)
+	if strings.TrimSpace(m.Cc) != "" {
+		list, err := netmail.ParseAddressList(m.Cc)
 		if err != nil {
-			f.Add(prefix+"cc_addrs", fmt.Sprintf("%q is not a valid address: %v", raw, err))
-			continue
+			f.Add(prefix+"cc_addrs", "is not a valid list of addresses: "+err.Error())
 		}
-		cc = append(cc, a)
+		cc := make([]string, len(list))
+		for i, a := range list {
+			cc[i] = cleanName(a).String()
+		}
+		m.Cc = strings.Join(cc, ", ")
+	} else {
+		m.Cc = ""
 	}
-	m.Cc = strings.Join(cc, ", ")
 	if len(m.Cc) > maxCc {
 		f.Add(prefix+"cc_addrs", fmt.Sprintf("at most %d characters", maxCc))
 	}

@@ -69,8 +69,9 @@ func (o *Outbox) MessageIDFor(id int64) string {
 
 // Enqueue validates msgs and inserts them as queued, due at now, in the
 // transaction carried by ctx (or a transaction of its own), then assigns
-// each its Message-ID. It sets ID, MessageID, Status and the bookkeeping
-// fields on msgs. It sends a few statements per 200 messages: batched
+// each its Message-ID. It normalizes the addresses of msgs and sets ID,
+// MessageID, Status and the bookkeeping fields on them. An invalid message
+// fails the whole call with a validation error naming it. It sends a few statements per 200 messages: batched
 // INSERTs and one UPDATE per 500 ids, never one per message.
 func (o *Outbox) Enqueue(ctx context.Context, msgs []*Message, now time.Time) error {
 	if len(msgs) == 0 {

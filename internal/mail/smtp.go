@@ -202,7 +202,12 @@ func (s *SMTPSender) dial(ctx context.Context) (*smtpConn, error) {
 		return nil, unavailable(fmt.Errorf("smtp: dial %s: %w", addr, err), 0)
 	}
 	c := &smtpConn{conn: conn, timeout: s.timeout()}
-	if err := c.open(ctx, s); err != nil {
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	err = c.open(ctx, s)
+	if !stop() && err == nil {
+		err = unavailable(fmt.Errorf("smtp: %w", ctx.Err()), 0)
+	}
+	if err != nil {
 		c.close()
 		return nil, err
 	}

@@ -1,0 +1,160 @@
+package mail_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/mail"
+	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/testutil"
+)
+
+func TestEnqueueBatchesStatements(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		qc := database.CountQueries(db)
+		ob := mail.NewOutbox(db, "twinning.test", 5)
+		msgs := testMessages(450)
+		before := qc.Queries()
+		enqueue(t, ob, msgs, t0)
+		// 3 INSERTs (200+200+50 rows) and 1 UPDATE of the Message-IDs.
+		if n := qc.Queries() - before; n != 4 {
+			t.Errorf("Enqueue of 450 messages sent %d statements, want 4", n)
+		}
+		got := rows(t, db)
+		if len(got) != 450 {
+			t.Fatalf("%d rows", len(got))
+		}
+		for i, row := range got {
+			if row.ID != msgs[i].ID || row.MessageID != ob.MessageIDFor(row.ID) || row.MessageID != msgs[i].MessageID {
+				t.Fatalf("row %d: id %d message_id %q; enqueued id %d %q", i, row.ID, row.MessageID, msgs[i].ID, msgs[i].MessageID)
+			}
+			if row.Status != mail.StatusQueued || row.MaxAttempts != 5 || row.NextAttemptAt != t0.UnixMilli() ||
+				!row.CreatedAt.Equal(t0) || row.Subject != msgs[i].Subject || row.BodyText != msgs[i].BodyText {
+				t.Fatalf("row %d: %+v", i, row)
+			}
+		}
+	})
+}
+
+func TestEnqueueJoinsTheCallersTransaction(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		ob := mail.NewOutbox(db, "twinning.test", 0)
+		boom := errors.New("the sweep failed after enqueueing")
+		err := db.WithTx(context.Background(), func(ctx context.Context) error {
+			if err := ob.Enqueue(ctx, testMessages(2), t0); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if n := len(rows(t, db)); n != 0 {
+			t.Fatalf("%d messages survived the rollback", n)
+		}
+	})
+}
+
+func TestEnqueueValidates(t *testing.T) {
+	db := testutil.SQLite(t)
+	ob := mail.NewOutbox(db, "twinning.test", 0)
+	bad := []*mail.Message{
+		{Kind: "reminder", To: "not an address", Subject: "s", BodyText: "b"},
+		{Kind: "reminder", To: "a@b.cn", Cc: "ok@b.cn, not-an-address", Subject: "s", BodyText: "b"},
+		{Kind: "reminder", To: "a@b.cn\r\nBcc: evil@x.com", Subject: "s", BodyText: "b"},
+		{Kind: "reminder", To: "a@b.cn", Subject: " ", BodyText: "b"},
+		{Kind: "reminder", To: "a@b.cn", Subject: "s"},
+		{Kind: "much-too-long-kind-name", To: "a@b.cn", Subject: "s", BodyText: "b"},
+		{Kind: "reminder", To: "a@b.cn", Subject: strings.Repeat("长", 501), BodyText: "b"},
+	}
+	for i, m := range bad {
+		err := ob.Enqueue(context.Background(), []*mail.Message{m}, t0)
+		if !errs.Is(err, errs.KindInvalid) {
+			t.Errorf("message %d: want a validation error, got %v", i, err)
+		}
+	}
+	if n := len(rows(t, db)); n != 0 {
+		t.Fatalf("%d invalid messages stored", n)
+	}
+	good := &mail.Message{Kind: "digest", To: "  局长 <chief@edu.example.cn> ", Cc: "a@b.cn,, \"Doe, John\" <c@d.cn>", Subject: "每周摘要", BodyHTML: "<p>hi</p>"}
+	enqueue(t, ob, []*mail.Message{good}, t0)
+	if good.Locale != "zh-CN" || good.Cc != "<a@b.cn>, \"Doe John\" <c@d.cn>" || !strings.HasSuffix(good.To, "<chief@edu.example.cn>") {
+		t.Errorf("normalized: locale %q to %q cc %q", good.Locale, good.To, good.Cc)
+	}
+	if rcpts, err := good.Recipients(); err != nil || strings.Join(rcpts, " ") != "chief@edu.example.cn a@b.cn c@d.cn" {
+		t.Errorf("recipients %v %v", rcpts, err)
+	}
+}
+
+func TestListGetRetry(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		ob := mail.NewOutbox(db, "twinning.test", 0)
+		msgs := testMessages(5)
+		enqueue(t, ob, msgs, t0)
+		if err := db.Gorm().Exec("UPDATE outbox_messages SET status = 'failed', lease_token = 'secret' WHERE id IN ?",
+			[]int64{msgs[1].ID, msgs[3].ID}).Error; err != nil {
+			t.Fatal(err)
+		}
+
+		all, err := ob.List(ctx, "", page.Page{Limit: 2})
+		if err != nil || all.Total != 5 || len(all.Items) != 2 || all.Items[0].ID != msgs[4].ID || all.Items[1].ID != msgs[3].ID {
+			t.Fatalf("List: %+v %v", all, err)
+		}
+		if all.Items[0].BodyText != "" || all.Items[0].Subject == "" {
+			t.Errorf("List returns bodies or no subject: %+v", all.Items[0])
+		}
+		failed, err := ob.List(ctx, mail.StatusFailed, page.Page{})
+		if err != nil || failed.Total != 2 || len(failed.Items) != 2 || failed.Items[0].ID != msgs[3].ID {
+			t.Fatalf("List failed: %+v %v", failed, err)
+		}
+		b, _ := json.Marshal(failed)
+		if strings.Contains(string(b), "secret") || strings.Contains(string(b), "lease_token") {
+			t.Errorf("JSON leaks the lease token: %s", b)
+		}
+		if !strings.Contains(string(b), `"to_addr"`) || !strings.Contains(string(b), `"next_attempt_at"`) {
+			t.Errorf("JSON: %s", b)
+		}
+		if _, err := ob.List(ctx, "bogus", page.Page{}); !errs.Is(err, errs.KindInvalid) {
+			t.Errorf("List with a bad status: %v", err)
+		}
+
+		m, err := ob.Get(ctx, msgs[0].ID)
+		if err != nil || m.BodyHTML != msgs[0].BodyHTML {
+			t.Fatalf("Get: %+v %v", m, err)
+		}
+		if _, err := ob.Get(ctx, 999999); !errs.Is(err, errs.KindNotFound) {
+			t.Errorf("Get missing: %v", err)
+		}
+
+		if err := ob.Retry(ctx, msgs[0].ID, t0); !errs.Is(err, errs.KindConflict) {
+			t.Errorf("Retry of a queued message: %v", err)
+		}
+		if err := ob.Retry(ctx, 999999, t0); !errs.Is(err, errs.KindNotFound) {
+			t.Errorf("Retry of a missing message: %v", err)
+		}
+		if err := ob.Retry(ctx, msgs[1].ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Retry(ctx, msgs[1].ID, t0); !errs.Is(err, errs.KindConflict) {
+			t.Errorf("second Retry: %v", err)
+		}
+		counts, err := ob.Counts(ctx)
+		if err != nil || counts[mail.StatusQueued] != 4 || counts[mail.StatusFailed] != 1 || counts[mail.StatusSending] != 0 {
+			t.Fatalf("Counts: %v %v", counts, err)
+		}
+	})
+}
+
+func TestCleanDomain(t *testing.T) {
+	for in, want := range map[string]string{"example.cn": "example.cn", " <evil>@x ": "evilx", "": "localhost", "...": "localhost"} {
+		if got := mail.CleanDomain(in); got != want {
+			t.Errorf("CleanDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
