@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/date"
@@ -151,7 +152,7 @@ func TestWorkedExampleKindergarten(t *testing.T) {
 	it := items[5]
 	wantItem := Item{
 		PairID: pairKG, AgreementID: 70, CommitmentID: 701, Categories: []string{"visit"}, Measure: "count",
-		Description: "每月专人到园查看一日活动组织", Period: calendar.Month, PeriodKey: "2026-02",
+		Minimum: 1, Description: "每月专人到园查看一日活动组织", Period: calendar.Month, PeriodKey: "2026-02",
 		PeriodStart: d("2026-02-01"), PeriodEnd: d("2026-02-28"),
 		Required: 1, Achieved: 0, Pending: 0, Status: AtRisk, DaysLeft: 13,
 	}
@@ -564,6 +565,14 @@ func TestSummarise(t *testing.T) {
 }
 
 func TestDayNum(t *testing.T) {
+	// far dates are outside what date.Parse accepts from users; build them directly
+	d := func(s string) date.Date {
+		tm, err := time.Parse(date.Layout, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return date.New(tm.Year(), tm.Month(), tm.Day())
+	}
 	base := d("1970-01-01")
 	// time.Duration limits DaysUntil to ±292 years around 1970.
 	for _, s := range []string{"1970-01-01", "1969-12-31", "1900-02-28", "1900-03-01", "2000-02-29", "2000-03-01", "2100-03-01", "2025-09-01", "2026-02-15", "2200-12-31"} {
