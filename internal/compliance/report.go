@@ -75,14 +75,36 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 	if len(sc.Pairs) == 0 {
 		return sc, nil
 	}
-	inScope := "SELECT pairs.id FROM pairs WHERE " + cond
+	// Once the pairs are known, select the rest by their ids: index
+	// lookups on exactly the scope. Re-evaluating cond in each statement
+	// scans every pair of the programme (its OR of two IN-subqueries
+	// cannot use an index), so each would cost O(all pairs), not
+	// O(scope). Scopes beyond maxIDList pairs keep cond, within the
+	// bound-parameter limits (SQLite: 32766).
+	inScope, scopeArgs := "SELECT pairs.id FROM pairs WHERE "+cond, args
+	byIDs := len(sc.Pairs) <= maxIDList
+	if byIDs {
+		ids := make([]int64, len(sc.Pairs))
+		for i, p := range sc.Pairs {
+			ids[i] = p.ID
+		}
+		inScope, scopeArgs = "?", []any{ids}
+		sc.cond, sc.args = "pairs.id IN ?", []any{ids}
+	}
 	var ags []pairing.Agreement
-	if err := fresh().Table("agreements").Where("agreements.pair_id IN ("+inScope+")", args...).
+	if err := fresh().Table("agreements").Where("agreements.pair_id IN ("+inScope+")", scopeArgs...).
 		Order("agreements.pair_id, agreements.effective_from").Find(&ags).Error; err != nil {
 		return sc, err
 	}
-	commitments, err := pairing.LoadCommitments(conn,
-		"commitments.agreement_id IN (SELECT agreements.id FROM agreements JOIN pairs ON pairs.id = agreements.pair_id WHERE "+cond+")", args...)
+	commitCond, commitArgs := "commitments.agreement_id IN (SELECT agreements.id FROM agreements JOIN pairs ON pairs.id = agreements.pair_id WHERE "+cond+")", args
+	if byIDs {
+		agIDs := make([]int64, len(ags))
+		for i, ag := range ags {
+			agIDs[i] = ag.ID
+		}
+		commitCond, commitArgs = "commitments.agreement_id IN ?", []any{agIDs}
+	}
+	commitments, err := pairing.LoadCommitments(conn, commitCond, commitArgs...)
 	if err != nil {
 		return sc, err
 	}
@@ -96,6 +118,9 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 	sc.Calendar = calendar.New(terms)
 	return sc, nil
 }
+
+// maxIDList bounds the id lists Load binds as parameters.
+const maxIDList = 5000
 
 func toAgreement(ag pairing.Agreement, cs []pairing.Commitment) Agreement {
 	out := Agreement{ID: ag.ID, PairID: ag.PairID, EffectiveFrom: ag.EffectiveFrom, EffectiveTo: ag.EffectiveTo}

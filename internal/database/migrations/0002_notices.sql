@@ -104,4 +104,4 @@ CREATE TABLE period_totals (
   PRIMARY KEY (commitment_id, period_key)
 ) {{OPTS}};
 CREATE INDEX idx_period_totals_end ON period_totals(period_end);
-CREATE INDEX idx_period_totals_pair ON period_totals(pair_id);
+CREATE INDEX idx_period_totals_pair ON period_totals(pair_id, period_end);
