@@ -23,6 +23,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/pairing"
 )
 
 // The programme's fixed dates.
@@ -212,7 +213,7 @@ func Generate(ctx context.Context, db *database.DB, opt Options) (Result, error)
 		{"terms", len(g.terms), b("terms", "id", "school_year", "season", "starts_on", "ends_on", "created_at", "updated_at"), g.termRow},
 		{"pairs", len(g.pairs), b("pairs", "id", "supporting_school_id", "supported_school_id", "starts_on", "ends_on", "status", "round", "active_key", "created_at", "updated_at"), g.pairRow},
 		{"agreements", len(g.pairs), b("agreements", "id", "pair_id", "title", "signed_on", "effective_from", "effective_to", "goals", "created_at", "updated_at"), g.agreementRow},
-		{"commitments", len(g.commitments), b("commitments", "id", "agreement_id", "position", "measure", "minimum", "period", "description", "created_at"), g.commitmentRow},
+		{"commitments", len(g.commitments), b("commitments", "id", "agreement_id", "position", "measure", "minimum", "period", "description", "categories", "created_at"), g.commitmentRow},
 		{"commitment_categories", len(g.links), b("commitment_categories", "commitment_id", "category"), g.linkRow},
 		{"activities", len(g.acts), b("activities", "id", "pair_id", "category", "title", "occurred_on", "hours", "persons", "description", "location",
 			"logged_by_user_id", "logged_by_school_id", "logged_at", "logged_on", "imported", "status", "decided_by_user_id", "decided_at",
@@ -733,7 +734,7 @@ func (g *gen) commitmentRow(i int, dst []any) []any {
 	if strings.Contains(desc, "%g") {
 		desc = fmt.Sprintf(desc, c.minimum)
 	}
-	return append(dst, c.id, c.agreement, c.position, c.tpl.measure, c.minimum, string(c.tpl.period), desc, g.created)
+	return append(dst, c.id, c.agreement, c.position, c.tpl.measure, c.minimum, string(c.tpl.period), desc, pairing.CategoriesColumn(c.tpl.categories), g.created)
 }
 
 func (g *gen) linkRow(i int, dst []any) []any {

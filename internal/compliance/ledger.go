@@ -238,13 +238,15 @@ func (l *Ledger) rebuild(ctx context.Context, cond string, args ...any) error {
 	})
 }
 
-// Load reads the totals of the pairs matching cond (on table "pairs") for
-// periods ending on or after since.
+// Load reads the totals of the pairs matching cond (on table "pairs"; all
+// pairs when empty) for periods ending on or after since.
 func (l *Ledger) Load(ctx context.Context, since date.Date, cond string, args ...any) (Totals, error) {
 	var rows []totalRow
 	q := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("period_totals").
-		Select("commitment_id, period_key, achieved, pending").
-		Where("pair_id IN (SELECT pairs.id FROM pairs WHERE "+cond+")", args...)
+		Select("commitment_id, period_key, achieved, pending")
+	if cond != "" {
+		q = q.Where("pair_id IN (SELECT pairs.id FROM pairs WHERE "+cond+")", args...)
+	}
 	if !since.IsZero() {
 		q = q.Where("period_end >= ?", since)
 	}

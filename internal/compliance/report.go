@@ -53,9 +53,11 @@ type Scope struct {
 	Calendar calendar.Calendar
 	// Agreements by pair id.
 	Agreements map[int64][]Agreement
-	// cond and args select the pairs (for loading their totals).
-	cond string
-	args []any
+	// cond and args select the pairs (for loading their totals); large
+	// marks a scope too big for an id list.
+	cond  string
+	args  []any
+	large bool
 }
 
 // Load reads the pairs matching cond (a condition on the table "pairs")
@@ -83,6 +85,7 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 	// bound-parameter limits (SQLite: 32766).
 	inScope, scopeArgs := "SELECT pairs.id FROM pairs WHERE "+cond, args
 	byIDs := len(sc.Pairs) <= maxIDList
+	sc.large = !byIDs
 	if byIDs {
 		ids := make([]int64, len(sc.Pairs))
 		for i, p := range sc.Pairs {
@@ -167,7 +170,14 @@ func (r *Reader) EvaluateScope(ctx context.Context, sc Scope, opt Options) ([]Pa
 	if since.IsZero() {
 		return sc.Evaluate(r.rules, opt, nil), nil
 	}
-	totals, err := r.ledger.Load(ctx, since, sc.cond, sc.args...)
+	cond, args := sc.cond, sc.args
+	if sc.large {
+		// Re-evaluating the scope per total costs more than reading the
+		// totals of every pair: totals are keyed by commitment, and only
+		// the scope's commitments are looked up.
+		cond, args = "", nil
+	}
+	totals, err := r.ledger.Load(ctx, since, cond, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -126,6 +126,12 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 			return err
 		}
 		cands = append(cands, confirms...)
+		if cands, err = s.withoutExisting(ctx, cands, at); err != nil {
+			return err
+		}
+		if err := s.describeActivities(ctx, cands); err != nil {
+			return err
+		}
 		fresh, err := s.insertNotices(ctx, cands, at, now, token)
 		if err != nil {
 			return err
@@ -260,9 +266,12 @@ func (s *Sweeper) confirmCandidates(ctx context.Context, at date.Date) ([]candid
 	for _, d := range s.cfg.ConfirmReminderDays {
 		first = min(first, d)
 	}
+	// Only index columns first (idx_activities_status covers them): there
+	// may be many long-pending activities, of which few reach a new
+	// milestone today.
 	var acts []pendingActivity
 	if err := s.db.Conn(ctx).Table("activities").
-		Select("activities.id, activities.pair_id, activities.title, activities.category, activities.occurred_on, activities.logged_on, activities.logged_by_school_id").
+		Select("activities.id, activities.pair_id, activities.logged_on, activities.logged_by_school_id").
 		Joins("JOIN pairs ON pairs.id = activities.pair_id AND pairs.status = ?", "active").
 		Where("activities.status = ? AND activities.logged_on <= ?", "pending", at.AddDays(-first)).
 		Order("activities.id").Find(&acts).Error; err != nil {
@@ -293,6 +302,108 @@ func largestAtMost(ds []int, v int) (int, bool) {
 		}
 	}
 	return best, ok
+}
+
+// withoutExisting drops the candidates whose notice exists, reading only
+// the notices that could hold their keys — so a daily sweep does not
+// re-insert yesterday's tens of thousands of keys, and what it reads does
+// not grow with the history:
+//   - a reminder (c, p, m) is created when p has at most m days left, so
+//     for a running period no earlier than at − m;
+//   - a breach notice, by its period key;
+//   - confirmation notices, by the (pending) activity.
+//
+// insertNotices still skips duplicates, for sweeps racing each other.
+func (s *Sweeper) withoutExisting(ctx context.Context, cands []candidate, at date.Date) ([]candidate, error) {
+	maxRem := 0
+	for _, m := range s.cfg.Rules.ReminderDays {
+		maxRem = max(maxRem, m)
+	}
+	periods, activities := map[string]bool{}, map[int64]bool{}
+	var hasReminder bool
+	for _, c := range cands {
+		switch c.notice.Kind {
+		case KindReminder:
+			hasReminder = true
+		case KindBreach:
+			periods[c.notice.PeriodKey] = true
+		case KindConfirm, KindEscalate:
+			activities[*c.notice.ActivityID] = true
+		}
+	}
+	conn := s.db.Conn(ctx)
+	exists := map[string]bool{}
+	collect := func(q *gorm.DB) error {
+		var keys []string
+		if err := q.Pluck("dedupe_key", &keys).Error; err != nil {
+			return err
+		}
+		for _, k := range keys {
+			exists[k] = true
+		}
+		return nil
+	}
+	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}).Table("notices") }
+	if hasReminder {
+		if err := collect(fresh().Where("kind = ? AND as_of >= ?", KindReminder, at.AddDays(-maxRem-1))); err != nil {
+			return nil, err
+		}
+	}
+	if len(periods) > 0 {
+		if err := collect(fresh().Where("kind = ? AND period_key IN ?", KindBreach, keysOf(periods))); err != nil {
+			return nil, err
+		}
+	}
+	if len(activities) > 0 {
+		first := s.cfg.ConfirmEscalateDays
+		for _, d := range s.cfg.ConfirmReminderDays {
+			first = min(first, d)
+		}
+		if err := collect(fresh().Where("kind IN ? AND activity_id IN (SELECT id FROM activities WHERE status = ? AND logged_on <= ?)",
+			[]string{KindConfirm, KindEscalate}, "pending", at.AddDays(-first))); err != nil {
+			return nil, err
+		}
+	}
+	out := cands[:0]
+	for _, c := range cands {
+		if !exists[c.notice.DedupeKey] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// describeActivities fills title, category and date of the activities of
+// the (new) confirmation candidates, in one query.
+func (s *Sweeper) describeActivities(ctx context.Context, cands []candidate) error {
+	byID := map[int64][]*pendingActivity{}
+	for _, c := range cands {
+		if a := c.line.Activity; a != nil {
+			byID[a.ID] = append(byID[a.ID], a)
+		}
+	}
+	if len(byID) == 0 {
+		return nil
+	}
+	var rows []pendingActivity
+	if err := s.db.Conn(ctx).Table("activities").Select("id, title, category, occurred_on").
+		Where("id IN ?", keysOf(byID)).Find(&rows).Error; err != nil {
+		return err
+	}
+	for _, r := range rows {
+		for _, a := range byID[r.ID] {
+			a.Title, a.Category, a.OccurredOn = r.Title, r.Category, r.OccurredOn
+		}
+	}
+	return nil
+}
+
+func keysOf[K comparable, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 // insertNotices inserts the candidates, skipping dedupe keys that exist,

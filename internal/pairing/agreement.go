@@ -42,15 +42,17 @@ type Agreement struct {
 
 // Commitment is a minimum quota.
 type Commitment struct {
-	ID          int64     `json:"id" gorm:"primaryKey"`
-	AgreementID int64     `json:"agreement_id"`
-	Position    int       `json:"-"`
-	Categories  []string  `json:"categories" gorm:"-"`
-	Measure     string    `json:"measure"`
-	Minimum     float64   `json:"minimum"`
-	Period      string    `json:"period"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"-"`
+	ID          int64    `json:"id" gorm:"primaryKey"`
+	AgreementID int64    `json:"agreement_id"`
+	Position    int      `json:"-"`
+	Categories  []string `json:"categories" gorm:"-"`
+	// CategoryList is Categories as stored (see CategoriesColumn).
+	CategoryList string    `json:"-" gorm:"column:categories"`
+	Measure      string    `json:"measure"`
+	Minimum      float64   `json:"minimum"`
+	Period       string    `json:"period"`
+	Description  string    `json:"description"`
+	CreatedAt    time.Time `json:"-"`
 }
 
 // CommitmentCategory links a commitment to one category code.
@@ -169,7 +171,8 @@ func (s *Service) CreateAgreement(ctx context.Context, a auth.Actor, pairID int6
 		var links []CommitmentCategory
 		for i, ci := range in.Commitments {
 			c := Commitment{AgreementID: ag.ID, Position: i, Measure: ci.Measure, Minimum: ci.Minimum,
-				Period: ci.Period, Description: strings.TrimSpace(ci.Description), Categories: ci.Categories}
+				Period: ci.Period, Description: strings.TrimSpace(ci.Description), Categories: orderCategories(ci.Categories),
+				CategoryList: CategoriesColumn(ci.Categories)}
 			if err := conn.Create(&c).Error; err != nil {
 				return err
 			}
@@ -227,32 +230,24 @@ func (s *Service) commitmentsOf(ctx context.Context, cond string, args ...any) (
 
 // LoadCommitments loads the commitments matching cond (a condition on the
 // table "commitments") with their categories, grouped by agreement id, in
-// two queries whatever their number.
+// one query whatever their number.
 func LoadCommitments(conn *gorm.DB, cond string, args ...any) (map[int64][]Commitment, error) {
 	var cs []Commitment
 	if err := conn.Session(&gorm.Session{NewDB: true}).Table("commitments").Where(cond, args...).
 		Order("commitments.agreement_id, commitments.position").Find(&cs).Error; err != nil {
 		return nil, err
 	}
-	var links []CommitmentCategory
-	if err := conn.Session(&gorm.Session{NewDB: true}).Table("commitment_categories").
-		Select("commitment_categories.commitment_id, commitment_categories.category").
-		Joins("JOIN commitments ON commitments.id = commitment_categories.commitment_id").
-		Where(cond, args...).Order("commitment_categories.commitment_id").
-		Find(&links).Error; err != nil {
-		return nil, err
-	}
-	cats := make(map[int64][]string, len(cs))
-	for _, l := range links {
-		cats[l.CommitmentID] = append(cats[l.CommitmentID], l.Category)
-	}
 	out := make(map[int64][]Commitment)
 	for _, c := range cs {
-		c.Categories = orderCategories(cats[c.ID])
+		c.Categories = strings.Split(c.CategoryList, ",")
 		out[c.AgreementID] = append(out[c.AgreementID], c)
 	}
 	return out, nil
 }
+
+// CategoriesColumn is how a commitment's categories are stored: the codes
+// in catalogue order, comma-separated.
+func CategoriesColumn(cats []string) string { return strings.Join(orderCategories(cats), ",") }
 
 // orderCategories sorts codes into the catalogue's display order.
 func orderCategories(cs []string) []string {

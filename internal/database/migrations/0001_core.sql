@@ -104,6 +104,9 @@ CREATE TABLE commitments (
   minimum DECIMAL(10,2) NOT NULL,
   period VARCHAR(16) NOT NULL,
   description VARCHAR(500) NOT NULL DEFAULT '',
+  -- the category codes, comma-separated in catalogue order: loading 60,000
+  -- commitments needs no join; commitment_categories serves SQL filters
+  categories VARCHAR(500) NOT NULL DEFAULT '',
   created_at {{TIME}} NOT NULL,
   CONSTRAINT fk_commitments_agreement FOREIGN KEY (agreement_id) REFERENCES agreements(id)
 ) {{OPTS}};
@@ -143,7 +146,8 @@ CREATE TABLE activities (
   CONSTRAINT fk_activities_school FOREIGN KEY (logged_by_school_id) REFERENCES schools(id)
 ) {{OPTS}};
 CREATE INDEX idx_activities_pair ON activities(pair_id, occurred_on);
-CREATE INDEX idx_activities_status ON activities(status, logged_on);
+-- covers the sweep's scan of long-pending activities without row lookups
+CREATE INDEX idx_activities_status ON activities(status, logged_on, pair_id, logged_by_school_id);
 
 CREATE TABLE evidence (
   id {{ID}},
