@@ -233,7 +233,9 @@ func (s *Service) commitmentsOf(ctx context.Context, cond string, args ...any) (
 // one query whatever their number.
 func LoadCommitments(conn *gorm.DB, cond string, args ...any) (map[int64][]Commitment, error) {
 	var cs []Commitment
-	if err := conn.Session(&gorm.Session{NewDB: true}).Table("commitments").Where(cond, args...).
+	if err := conn.Session(&gorm.Session{NewDB: true}).Table("commitments").
+		Select("commitments.id, commitments.agreement_id, commitments.position, commitments.categories, commitments.measure, commitments.minimum, commitments.period, commitments.description").
+		Where(cond, args...).
 		Order("commitments.agreement_id, commitments.position").Find(&cs).Error; err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per measurement (the best and the median are printed)")
 	skipRebuild := flag.Bool("skip-rebuild", false, "do not time the full recompute")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the daily sweeps to this file")
+	trace := flag.Bool("trace", false, "print the daily sweeps' SQL statements by total time")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -45,21 +47,37 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild); err != nil {
+	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *trace); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchsweep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(driver, dsn string, dates []string, runs int, skipRebuild bool) error {
+func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool) error {
 	ctx := context.Background()
 	db, err := database.Open(database.Options{Driver: driver, DSN: dsn, MaxOpenConns: 4, ConnMaxLifetime: 3 * time.Minute})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	counter := database.CountQueries(db)
+	tracing := false
+	spent := map[string]*[2]float64{} // statement → count, seconds
+	counter := database.WatchQueries(db, func(e database.QueryEvent) {
+		if !trace || !tracing {
+			return
+		}
+		k := e.SQL
+		if len(k) > 100 {
+			k = k[:100]
+		}
+		if spent[k] == nil {
+			spent[k] = &[2]float64{}
+		}
+		spent[k][0]++
+		spent[k][1] += e.Elapsed.Seconds()
+	})
+	defer printSpent(spent)
 	cfg, err := config.Load("", []string{"TWINNING_DATA_DIR=" + os.TempDir() + "/benchsweep", "TWINNING_SECRET_KEY=benchmark-secret-key-of-32-characters!"})
 	if err != nil {
 		return err
@@ -133,6 +151,7 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild bool) error {
 		var queries int64
 		var notices, messages int
 		var cpu time.Duration
+		tracing = true
 		daily := measure(runs, func() error {
 			before, beforeSQL := counter.Queries(), counter.Elapsed()
 			start := time.Now()
@@ -145,6 +164,7 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild bool) error {
 			}
 			return err
 		})
+		tracing = false
 		fmt.Printf("sweep as of %s after a week down (committed): %v, %d statements, %d messages\n", at.AddDays(-1), catch.best, catchQ, catchN)
 		fmt.Printf("daily sweep as of %s (since %s): best %v, median %v (%v outside SQL), %d SQL statements, %d new notices / %d messages\n\n",
 			at, at.AddDays(-1), daily.best, daily.median, cpu.Round(time.Millisecond), queries, notices, messages)
@@ -153,6 +173,17 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild bool) error {
 		return err
 	}
 	return nil
+}
+
+func printSpent(spent map[string]*[2]float64) {
+	keys := make([]string, 0, len(spent))
+	for k := range spent {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return spent[keys[i]][1] > spent[keys[j]][1] })
+	for _, k := range keys {
+		fmt.Printf("%7.0f ms %5.0fx  %s\n", spent[k][1]*1000, spent[k][0], k)
+	}
 }
 
 // reset removes what sweeps wrote, leaving the programme itself.

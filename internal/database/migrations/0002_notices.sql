@@ -20,6 +20,8 @@ CREATE TABLE notices (
 ) {{OPTS}};
 CREATE UNIQUE INDEX ux_notices_dedupe ON notices(dedupe_key);
 CREATE INDEX idx_notices_run ON notices(run_token);
+CREATE INDEX idx_notices_activity ON notices(activity_id);
+CREATE INDEX idx_notices_kind_as_of ON notices(kind, as_of);
 CREATE INDEX idx_notices_pair ON notices(pair_id, kind);
 
 CREATE TABLE outbox_messages (
