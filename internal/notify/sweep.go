@@ -121,7 +121,7 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 		if err != nil {
 			return err
 		}
-		confirms, err := s.confirmCandidates(ctx, at)
+		confirms, err := s.confirmCandidates(ctx, at, since)
 		if err != nil {
 			return err
 		}
@@ -261,21 +261,46 @@ type pendingActivity struct {
 // confirmCandidates finds activities pending long enough for a reminder
 // to the counterpart principal (the largest milestone reached only) or an
 // escalation to the responsible bureau.
-func (s *Sweeper) confirmCandidates(ctx context.Context, at date.Date) ([]candidate, error) {
-	first := s.cfg.ConfirmEscalateDays
+func (s *Sweeper) confirmCandidates(ctx context.Context, at, since date.Date) ([]candidate, error) {
+	first, last := s.cfg.ConfirmEscalateDays, s.cfg.ConfirmEscalateDays
 	for _, d := range s.cfg.ConfirmReminderDays {
-		first = min(first, d)
+		first, last = min(first, d), max(last, d)
 	}
-	// Only index columns first (idx_activities_status covers them): there
-	// may be many long-pending activities, of which few reach a new
-	// milestone today.
+	// Index columns only (idx_activities_status covers them). After a
+	// completed sweep as of since, only two kinds of pending activity can
+	// need a new notice: those that reached a milestone since (logged
+	// within the last `last` days of the window), and those that became
+	// pending again since (an amended dispute; idx_activities_updated).
+	// The first sweep looks at every pending activity.
+	base := func() *gorm.DB {
+		return s.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("activities").
+			Select("activities.id, activities.pair_id, activities.logged_on, activities.logged_by_school_id").
+			Joins("JOIN pairs ON pairs.id = activities.pair_id AND pairs.status = ?", "active").
+			Where("activities.status = ? AND activities.logged_on <= ?", "pending", at.AddDays(-first))
+	}
 	var acts []pendingActivity
-	if err := s.db.Conn(ctx).Table("activities").
-		Select("activities.id, activities.pair_id, activities.logged_on, activities.logged_by_school_id").
-		Joins("JOIN pairs ON pairs.id = activities.pair_id AND pairs.status = ?", "active").
-		Where("activities.status = ? AND activities.logged_on <= ?", "pending", at.AddDays(-first)).
-		Order("activities.id").Find(&acts).Error; err != nil {
-		return nil, err
+	if since.IsZero() {
+		if err := base().Order("activities.id").Find(&acts).Error; err != nil {
+			return nil, err
+		}
+	} else {
+		if err := base().Where("activities.logged_on > ?", since.AddDays(-last)).Find(&acts).Error; err != nil {
+			return nil, err
+		}
+		var changed []pendingActivity
+		// a day of margin for the time zone: re-reading is harmless
+		if err := base().Where("activities.updated_at >= ?", since.AddDays(-1).Time()).Find(&changed).Error; err != nil {
+			return nil, err
+		}
+		seen := map[int64]bool{}
+		for _, a := range acts {
+			seen[a.ID] = true
+		}
+		for _, a := range changed {
+			if !seen[a.ID] {
+				acts = append(acts, a)
+			}
+		}
 	}
 	var out []candidate
 	for i := range acts {
@@ -335,7 +360,7 @@ func (s *Sweeper) withoutExisting(ctx context.Context, cands []candidate, at dat
 	exists := map[string]bool{}
 	collect := func(q *gorm.DB) error {
 		var keys []string
-		if err := q.Pluck("notices.dedupe_key", &keys).Error; err != nil {
+		if err := q.Pluck("dedupe_key", &keys).Error; err != nil {
 			return err
 		}
 		for _, k := range keys {
@@ -355,16 +380,11 @@ func (s *Sweeper) withoutExisting(ctx context.Context, cands []candidate, at dat
 		}
 	}
 	if len(activities) > 0 {
-		first := s.cfg.ConfirmEscalateDays
-		for _, d := range s.cfg.ConfirmReminderDays {
-			first = min(first, d)
-		}
-		// a join, driven by the pending activities (index-only) into
-		// notices by activity: MariaDB plans the IN-subquery form badly
-		if err := collect(fresh().Joins("JOIN activities ON activities.id = notices.activity_id").
-			Where("notices.kind IN ? AND activities.status = ? AND activities.logged_on <= ?",
-				[]string{KindConfirm, KindEscalate}, "pending", at.AddDays(-first))); err != nil {
-			return nil, err
+		ids := keysOf(activities)
+		for lo := 0; lo < len(ids); lo += 5000 {
+			if err := collect(fresh().Where("kind IN ? AND activity_id IN ?", []string{KindConfirm, KindEscalate}, ids[lo:min(lo+5000, len(ids))])); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := cands[:0]

@@ -148,6 +148,8 @@ CREATE TABLE activities (
 CREATE INDEX idx_activities_pair ON activities(pair_id, occurred_on);
 -- covers the sweep's scan of long-pending activities without row lookups
 CREATE INDEX idx_activities_status ON activities(status, logged_on, pair_id, logged_by_school_id);
+-- activities that changed since the last sweep (e.g. an amended dispute)
+CREATE INDEX idx_activities_updated ON activities(status, updated_at);
 
 CREATE TABLE evidence (
   id {{ID}},
