@@ -23,11 +23,42 @@ type Contribution struct {
 // one period containing a given day, so this is at most one contribution
 // per commitment.
 func Contributions(rules Rules, cal calendar.Calendar, ags []Agreement, f Fact) []Contribution {
-	if f.Status != "confirmed" && f.Status != "pending" {
-		return nil
-	}
 	var out []Contribution
-	for _, ag := range ags {
+	newContributor(rules, cal).each(ags, f, func(c Contribution) { out = append(out, c) })
+	return out
+}
+
+// contributor computes contributions with the period lookups memoised:
+// a full recompute calls it for every activity of the programme.
+type contributor struct {
+	rules Rules
+	cal   calendar.Calendar
+	years []calendar.Period
+	cache map[periodAt]periodHit
+}
+
+type periodAt struct {
+	kind calendar.PeriodKind
+	day  date.Date
+}
+
+type periodHit struct {
+	p  calendar.Period
+	ok bool
+}
+
+func newContributor(rules Rules, cal calendar.Calendar) *contributor {
+	return &contributor{rules: rules, cal: cal, years: cal.SchoolYears(), cache: map[periodAt]periodHit{}}
+}
+
+// each calls fn for every contribution of f.
+func (x *contributor) each(ags []Agreement, f Fact, fn func(Contribution)) {
+	confirmed := f.Status == "confirmed"
+	if !confirmed && f.Status != "pending" {
+		return
+	}
+	for ai := range ags {
+		ag := &ags[ai]
 		if f.PairID != ag.PairID || f.OccurredOn.Before(ag.EffectiveFrom) || f.OccurredOn.After(ag.EffectiveTo) {
 			continue
 		}
@@ -36,11 +67,11 @@ func Contributions(rules Rules, cal calendar.Calendar, ags []Agreement, f Fact) 
 			if !hasCategory(c.Categories, f.Category) {
 				continue
 			}
-			p, ok := periodOn(cal, c.Period, ag, f.OccurredOn)
+			p, ok := x.periodOn(c.Period, ag, f.OccurredOn)
 			if !ok {
 				continue
 			}
-			if !f.Imported && f.LoggedOn.After(p.End.AddDays(rules.GraceDays)) {
+			if !f.Imported && f.LoggedOn.After(p.End.AddDays(x.rules.GraceDays)) {
 				continue
 			}
 			amount := float64(f.Count)
@@ -51,37 +82,41 @@ func Contributions(rules Rules, cal calendar.Calendar, ags []Agreement, f Fact) 
 				amount = f.Persons
 			}
 			con := Contribution{CommitmentID: c.ID, PairID: ag.PairID, Period: p}
-			if f.Status == "confirmed" {
+			if confirmed {
 				con.Achieved = amount
 			} else {
 				con.Pending = amount
 			}
-			out = append(out, con)
+			fn(con)
 		}
 	}
-	return out
 }
 
 // periodOn is the period of kind containing d, as Calendar.Periods builds it.
-func periodOn(cal calendar.Calendar, kind calendar.PeriodKind, ag Agreement, d date.Date) (calendar.Period, bool) {
-	switch kind {
-	case calendar.Month:
-		return calendar.Period{Kind: kind, Key: fmt.Sprintf("%04d-%02d", d.Year(), d.Month()), Start: d.FirstOfMonth(), End: d.LastOfMonth()}, true
-	case calendar.TermPeriod:
-		t, ok := cal.TermOn(d)
-		if !ok {
-			return calendar.Period{}, false
-		}
-		return calendar.Period{Kind: kind, Key: t.Key(), Start: t.StartsOn, End: t.EndsOn}, true
-	case calendar.SchoolYear:
-		for _, y := range cal.SchoolYears() {
-			if !d.Before(y.Start) && !d.After(y.End) {
-				return y, true
-			}
-		}
-		return calendar.Period{}, false
-	case calendar.Agreement:
+func (x *contributor) periodOn(kind calendar.PeriodKind, ag *Agreement, d date.Date) (calendar.Period, bool) {
+	if kind == calendar.Agreement {
 		return calendar.Period{Kind: kind, Key: fmt.Sprintf("agreement-%d", ag.ID), Start: ag.EffectiveFrom, End: ag.EffectiveTo}, true
 	}
-	return calendar.Period{}, false
+	k := periodAt{kind, d}
+	if hit, ok := x.cache[k]; ok {
+		return hit.p, hit.ok
+	}
+	var hit periodHit
+	switch kind {
+	case calendar.Month:
+		hit = periodHit{calendar.Period{Kind: kind, Key: fmt.Sprintf("%04d-%02d", d.Year(), d.Month()), Start: d.FirstOfMonth(), End: d.LastOfMonth()}, true}
+	case calendar.TermPeriod:
+		if t, ok := x.cal.TermOn(d); ok {
+			hit = periodHit{calendar.Period{Kind: kind, Key: t.Key(), Start: t.StartsOn, End: t.EndsOn}, true}
+		}
+	case calendar.SchoolYear:
+		for _, y := range x.years {
+			if !d.Before(y.Start) && !d.After(y.End) {
+				hit = periodHit{y, true}
+				break
+			}
+		}
+	}
+	x.cache[k] = hit
+	return hit.p, hit.ok
 }

@@ -48,11 +48,12 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 		return err
 	}
 	delta := map[TotalKey]*totalRow{}
+	x := newContributor(l.rules, cal)
 	add := func(f *Fact, sign float64) {
 		if f == nil {
 			return
 		}
-		for _, c := range Contributions(l.rules, cal, ags, *f) {
+		x.each(ags, *f, func(c Contribution) {
 			k := TotalKey{c.CommitmentID, c.Period.Key}
 			r := delta[k]
 			if r == nil {
@@ -61,7 +62,7 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 			}
 			r.Achieved += sign * c.Achieved
 			r.Pending += sign * c.Pending
-		}
+		})
 	}
 	add(before, -1)
 	add(after, +1)
@@ -151,91 +152,141 @@ func (l *Ledger) RebuildPair(ctx context.Context, pairID int64) error {
 // (term and school-year periods move) or as the reference in tests.
 func (l *Ledger) RebuildAll(ctx context.Context) error { return l.rebuild(ctx, "1 = 1") }
 
-// rebuild streams the activities once (one row each, in pair order; no
-// GROUP BY, which MariaDB runs slower than the stream) and writes the
-// totals in multi-row inserts.
+// rebuild recomputes the totals selected by cond and replaces them.
 func (l *Ledger) rebuild(ctx context.Context, cond string, args ...any) error {
 	return l.db.WithTx(ctx, func(ctx context.Context) error {
-		conn := l.db.Conn(ctx)
-		fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
-		if err := fresh().Exec("DELETE FROM period_totals WHERE "+cond, args...).Error; err != nil {
-			return err
-		}
-		cal, err := loadCalendar(conn)
+		acc, err := l.recompute(ctx, cond, args...)
 		if err != nil {
 			return err
 		}
-		var raw []pairing.Agreement
-		if err := fresh().Table("agreements").Where(cond, args...).Find(&raw).Error; err != nil {
+		conn := l.db.Conn(ctx)
+		if err := conn.Session(&gorm.Session{NewDB: true}).Exec("DELETE FROM period_totals WHERE "+cond, args...).Error; err != nil {
 			return err
 		}
-		if len(raw) == 0 {
+		return l.insert(ctx, acc)
+	})
+}
+
+// Recompute computes every total of every period of every agreement from
+// the activities, without writing anything: the full recompute a first
+// sweep, a rebuild or a consistency check needs.
+func (l *Ledger) Recompute(ctx context.Context) (Totals, error) {
+	acc, err := l.recompute(ctx, "1 = 1")
+	if err != nil {
+		return nil, err
+	}
+	out := make(Totals, len(acc))
+	for k, r := range acc {
+		out[k] = Total{round2(r.Achieved), round2(r.Pending)}
+	}
+	return out, nil
+}
+
+// recompute streams the counted activities once — one row each, no GROUP
+// BY (MariaDB runs that slower than the stream) — and folds them into
+// totals as they arrive: the scan and the arithmetic overlap on two
+// goroutines, so the recompute costs little more than the stream itself.
+func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[TotalKey]*totalRow, error) {
+	conn := l.db.Conn(ctx)
+	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
+	cal, err := loadCalendar(conn)
+	if err != nil {
+		return nil, err
+	}
+	var raw []pairing.Agreement
+	if err := fresh().Table("agreements").Where(cond, args...).Find(&raw).Error; err != nil {
+		return nil, err
+	}
+	acc := map[TotalKey]*totalRow{}
+	if len(raw) == 0 {
+		return acc, nil
+	}
+	cs, err := pairing.LoadCommitments(conn, "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	byPair := map[int64][]Agreement{}
+	for _, a := range raw {
+		byPair[a.PairID] = append(byPair[a.PairID], toAgreement(a, cs[a.ID]))
+	}
+	rows, err := fresh().Table("activities").
+		Select("pair_id, category, occurred_on, logged_on, imported, status, hours, persons").
+		Where("status IN ? AND "+cond, append([]any{[]string{"confirmed", "pending"}}, args...)...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	const batch = 1024
+	batches := make(chan []Fact, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x := newContributor(l.rules, cal)
+		add := func(c Contribution) {
+			k := TotalKey{c.CommitmentID, c.Period.Key}
+			r := acc[k]
+			if r == nil {
+				r = &totalRow{CommitmentID: c.CommitmentID, PeriodKey: c.Period.Key, PairID: c.PairID, PeriodStart: c.Period.Start, PeriodEnd: c.Period.End}
+				acc[k] = r
+			}
+			r.Achieved += c.Achieved
+			r.Pending += c.Pending
+		}
+		for fs := range batches {
+			for i := range fs {
+				if ags := byPair[fs[i].PairID]; len(ags) > 0 {
+					x.each(ags, fs[i], add)
+				}
+			}
+		}
+	}()
+	var scanErr error
+	fs := make([]Fact, 0, batch)
+	for rows.Next() {
+		var f activityFact
+		if scanErr = rows.Scan(&f.PairID, &f.Category, &f.OccurredOn, &f.LoggedOn, &f.Imported, &f.Status, &f.Hours, &f.Persons); scanErr != nil {
+			break
+		}
+		fs = append(fs, Fact{PairID: f.PairID, Category: f.Category, OccurredOn: f.OccurredOn, LoggedOn: f.LoggedOn,
+			Imported: f.Imported, Status: f.Status, Count: 1, Hours: f.Hours, Persons: f.Persons})
+		if len(fs) == batch {
+			batches <- fs
+			fs = make([]Fact, 0, batch)
+		}
+	}
+	if len(fs) > 0 {
+		batches <- fs
+	}
+	close(batches)
+	<-done
+	if scanErr != nil {
+		return nil, scanErr
+	}
+	return acc, rows.Err()
+}
+
+// insert writes totals in multi-row INSERTs.
+func (l *Ledger) insert(ctx context.Context, acc map[TotalKey]*totalRow) error {
+	conn := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
+	batch := make([]totalRow, 0, 1000)
+	flush := func() error {
+		if len(batch) == 0 {
 			return nil
 		}
-		cs, err := pairing.LoadCommitments(conn, "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args...)
-		if err != nil {
-			return err
-		}
-		byPair := map[int64][]Agreement{}
-		for _, a := range raw {
-			byPair[a.PairID] = append(byPair[a.PairID], toAgreement(a, cs[a.ID]))
-		}
-		rows, err := fresh().Table("activities").
-			Select("pair_id, category, occurred_on, logged_on, imported, status, hours, persons").
-			Where("status IN ? AND "+cond, append([]any{[]string{"confirmed", "pending"}}, args...)...).Rows()
-		if err != nil {
-			return err
-		}
-		acc := map[TotalKey]*totalRow{}
-		for rows.Next() {
-			var f activityFact
-			if err := rows.Scan(&f.PairID, &f.Category, &f.OccurredOn, &f.LoggedOn, &f.Imported, &f.Status, &f.Hours, &f.Persons); err != nil {
-				rows.Close()
+		err := conn.Create(&batch).Error
+		batch = batch[:0]
+		return err
+	}
+	for _, r := range acc {
+		r.Achieved, r.Pending = round2(r.Achieved), round2(r.Pending)
+		batch = append(batch, *r)
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
 				return err
 			}
-			ags := byPair[f.PairID]
-			if len(ags) == 0 {
-				continue
-			}
-			fact := Fact{PairID: f.PairID, Category: f.Category, OccurredOn: f.OccurredOn, LoggedOn: f.LoggedOn,
-				Imported: f.Imported, Status: f.Status, Count: 1, Hours: f.Hours, Persons: f.Persons}
-			for _, c := range Contributions(l.rules, cal, ags, fact) {
-				k := TotalKey{c.CommitmentID, c.Period.Key}
-				r := acc[k]
-				if r == nil {
-					r = &totalRow{CommitmentID: c.CommitmentID, PeriodKey: c.Period.Key, PairID: c.PairID, PeriodStart: c.Period.Start, PeriodEnd: c.Period.End}
-					acc[k] = r
-				}
-				r.Achieved += c.Achieved
-				r.Pending += c.Pending
-			}
 		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		batch := make([]totalRow, 0, 1000)
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
-			}
-			err := fresh().Create(&batch).Error
-			batch = batch[:0]
-			return err
-		}
-		for _, r := range acc {
-			r.Achieved, r.Pending = round2(r.Achieved), round2(r.Pending)
-			batch = append(batch, *r)
-			if len(batch) == cap(batch) {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		return flush()
-	})
+	}
+	return flush()
 }
 
 // Load reads the totals of the pairs matching cond (on table "pairs"; all

@@ -114,12 +114,17 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool) 
 			}
 			return rows.Err()
 		})
+		var totals int
+		recompute := measure(runs, func() error {
+			t, err := a.Ledger.Recompute(ctx)
+			totals = len(t)
+			return err
+		})
 		rebuild := measure(runs, func() error { return a.Ledger.RebuildAll(ctx) })
-		var totals int64
-		db.Gorm().Raw("SELECT COUNT(*) FROM period_totals").Scan(&totals)
-		fmt.Printf("stream the counted activity rows once : best %v, median %v\n", stream.best, stream.median)
-		fmt.Printf("full recompute (Ledger.RebuildAll)    : best %v, median %v -> %d period totals\n", rebuild.best, rebuild.median, totals)
-		fmt.Printf("ratio (best/best)                     : %.2fx  (target: within 1.5x)\n\n", float64(rebuild.best)/float64(stream.best))
+		fmt.Printf("stream the counted activity rows once        : best %v, median %v\n", stream.best, stream.median)
+		fmt.Printf("full recompute (Ledger.Recompute)            : best %v, median %v -> %d period totals\n", recompute.best, recompute.median, totals)
+		fmt.Printf("ratio (best/best)                            : %.2fx  (target: within 1.5x)\n", float64(recompute.best)/float64(stream.best))
+		fmt.Printf("rebuild = recompute + replace the read model : best %v, median %v\n\n", rebuild.best, rebuild.median)
 	}
 
 	for _, s := range dates {
