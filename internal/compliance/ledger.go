@@ -189,26 +189,41 @@ func (l *Ledger) Recompute(ctx context.Context) (Totals, error) {
 func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[TotalKey]*totalRow, error) {
 	conn := l.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
-	cal, err := loadCalendar(conn)
-	if err != nil {
-		return nil, err
+	type structure struct {
+		cal    calendar.Calendar
+		byPair map[int64][]Agreement
+		err    error
 	}
-	var raw []pairing.Agreement
-	if err := fresh().Table("agreements").Where(cond, args...).Find(&raw).Error; err != nil {
-		return nil, err
+	// The agreements and commitments load while the activity rows stream
+	// in — on another connection, outside a transaction; inside one (a
+	// rebuild) the connection is shared, so first.
+	loaded := make(chan structure, 1)
+	load := func() {
+		var st structure
+		defer func() { loaded <- st }()
+		c := l.db.Conn(ctx)
+		if st.cal, st.err = loadCalendar(c); st.err != nil {
+			return
+		}
+		var raw []pairing.Agreement
+		if st.err = c.Session(&gorm.Session{NewDB: true}).Table("agreements").Where(cond, args...).Find(&raw).Error; st.err != nil {
+			return
+		}
+		cs, err := pairing.LoadCommitments(c, "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args...)
+		if st.err = err; err != nil {
+			return
+		}
+		st.byPair = map[int64][]Agreement{}
+		for _, a := range raw {
+			st.byPair[a.PairID] = append(st.byPair[a.PairID], toAgreement(a, cs[a.ID]))
+		}
+	}
+	if database.InTx(ctx) {
+		load()
+	} else {
+		go load()
 	}
 	acc := map[TotalKey]*totalRow{}
-	if len(raw) == 0 {
-		return acc, nil
-	}
-	cs, err := pairing.LoadCommitments(conn, "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args...)
-	if err != nil {
-		return nil, err
-	}
-	byPair := map[int64][]Agreement{}
-	for _, a := range raw {
-		byPair[a.PairID] = append(byPair[a.PairID], toAgreement(a, cs[a.ID]))
-	}
 	rows, err := fresh().Table("activities").
 		Select("pair_id, category, occurred_on, logged_on, imported, status, hours, persons").
 		Where("status IN ? AND "+cond, append([]any{[]string{"confirmed", "pending"}}, args...)...).Rows()
@@ -217,11 +232,18 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 	}
 	defer rows.Close()
 	const batch = 1024
-	batches := make(chan []Fact, 4)
-	done := make(chan struct{})
+	// room for the whole stream while the structure loads
+	batches := make(chan []Fact, 1024)
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		x := newContributor(l.rules, cal)
+		st := <-loaded
+		if st.err != nil {
+			for range batches { // drain so the scanner never blocks
+			}
+			done <- st.err
+			return
+		}
+		x := newContributor(l.rules, st.cal)
 		add := func(c Contribution) {
 			k := TotalKey{c.CommitmentID, c.Period.Key}
 			r := acc[k]
@@ -234,11 +256,12 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 		}
 		for fs := range batches {
 			for i := range fs {
-				if ags := byPair[fs[i].PairID]; len(ags) > 0 {
+				if ags := st.byPair[fs[i].PairID]; len(ags) > 0 {
 					x.each(ags, fs[i], add)
 				}
 			}
 		}
+		done <- nil
 	}()
 	var scanErr error
 	fs := make([]Fact, 0, batch)
@@ -258,7 +281,9 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 		batches <- fs
 	}
 	close(batches)
-	<-done
+	if err := <-done; err != nil {
+		return nil, err
+	}
 	if scanErr != nil {
 		return nil, scanErr
 	}
