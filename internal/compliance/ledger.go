@@ -243,24 +243,13 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 			done <- st.err
 			return
 		}
-		x := newContributor(l.rules, st.cal)
-		add := func(c Contribution) {
-			k := TotalKey{c.CommitmentID, c.Period.Key}
-			r := acc[k]
-			if r == nil {
-				r = &totalRow{CommitmentID: c.CommitmentID, PeriodKey: c.Period.Key, PairID: c.PairID, PeriodStart: c.Period.Start, PeriodEnd: c.Period.End}
-				acc[k] = r
-			}
-			r.Achieved += c.Achieved
-			r.Pending += c.Pending
-		}
+		fo := newFolder(l.rules, st.cal, st.byPair)
 		for fs := range batches {
 			for i := range fs {
-				if ags := st.byPair[fs[i].PairID]; len(ags) > 0 {
-					x.each(ags, fs[i], add)
-				}
+				fo.add(&fs[i])
 			}
 		}
+		acc = fo.totals()
 		done <- nil
 	}()
 	var scanErr error

@@ -15,16 +15,29 @@ import (
 // and linked to the dashboard.
 const maxDigestPairs = 30
 
+// digestLookBackWeeks bounds how far back a digest looks for the previous
+// one: breaches recorded while the service was down for longer are not
+// listed.
+const digestLookBackWeeks = 8
+
 // ISOWeek is the digest's week key of d, e.g. "2026-W48".
 func ISOWeek(d date.Date) string {
 	y, w := d.Time().ISOWeek()
 	return fmt.Sprintf("%04d-W%02d", y, w)
 }
 
+// mondayOf is the Monday of d's ISO week.
+func mondayOf(d date.Date) date.Date { return d.AddDays(-(int(d.Time().Weekday()) + 6) % 7) }
+
 // Digest queues, for every bureau user, one message listing the at-risk
-// commitments of the current periods and the breaches recorded in the last
-// seven days in its region subtree (dedupe key digest:<user>:<iso-week>).
-// A bureau with nothing to report gets no mail.
+// commitments of the current periods and the new breaches in its region
+// subtree (dedupe key digest:<user>:<iso-week>). New breaches are those
+// recorded from the Monday of the week of the user's previous digest (of
+// the week before, without one) up to the Sunday before this week's
+// Monday: each breach is told exactly once whatever the hour of the sweep
+// that records it on a Monday, and a digest caught up after days or weeks
+// (up to digestLookBackWeeks) of downtime leaves none out. A bureau with
+// nothing to report gets no mail.
 func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
 	res := Result{AsOf: at, Notices: map[string]int{}}
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
@@ -36,11 +49,32 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 		if err != nil {
 			return err
 		}
+		monday := mondayOf(at)
+		conn := s.db.Conn(ctx)
+		// each bureau user's window starts at the Monday of the week of its
+		// previous digest (digest notices are those without a pair: the
+		// index on (pair_id, kind) finds them)
+		var prev []struct {
+			UserID int64
+			AsOf   date.Date
+		}
+		if err := conn.Table("notices").Select("user_id, MAX(as_of) AS as_of").
+			Where("pair_id IS NULL AND kind = ? AND as_of >= ? AND as_of < ?", KindDigest, monday.AddDays(-7*digestLookBackWeeks), monday).
+			Group("user_id").Scan(&prev).Error; err != nil {
+			return err
+		}
+		since := map[int64]date.Date{}
+		earliest := monday.AddDays(-7)
+		for _, p := range prev {
+			since[p.UserID] = mondayOf(p.AsOf)
+			earliest = date.Min(earliest, since[p.UserID])
+		}
 		var breaches []Breach
-		if err := s.db.Conn(ctx).Where("recorded_on > ? AND recorded_on <= ?", at.AddDays(-7), at).Order("pair_id, id").Find(&breaches).Error; err != nil {
+		if err := conn.Where("recorded_on >= ? AND recorded_on < ?", earliest, monday).Order("pair_id, id").Find(&breaches).Error; err != nil {
 			return err
 		}
 		lines := map[int64][]compliance.Item{}
+		recorded := map[int64][]date.Date{} // per pair, parallel to lines: when a breach line was recorded
 		var ids []int64
 		note := func(id int64) {
 			if _, ok := lines[id]; !ok {
@@ -48,11 +82,15 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 				lines[id] = nil
 			}
 		}
+		add := func(it compliance.Item, on date.Date) {
+			lines[it.PairID] = append(lines[it.PairID], it)
+			recorded[it.PairID] = append(recorded[it.PairID], on)
+		}
 		for _, rep := range reports {
 			for _, it := range rep.Items {
 				if it.Status == compliance.AtRisk {
 					note(it.PairID)
-					lines[it.PairID] = append(lines[it.PairID], it)
+					add(it, date.Date{})
 				}
 			}
 		}
@@ -68,7 +106,7 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 			it := byCommitment[b.CommitmentID]
 			it.PairID, it.CommitmentID, it.PeriodKey, it.PeriodStart, it.PeriodEnd = b.PairID, b.CommitmentID, b.PeriodKey, b.PeriodStart, b.PeriodEnd
 			it.Required, it.Achieved, it.Pending, it.Status, it.DaysLeft = b.Required, b.Achieved, b.Pending, compliance.Breached, -1
-			lines[b.PairID] = append(lines[b.PairID], it)
+			add(it, b.RecordedOn)
 		}
 		dir, err := loadDirectory(ctx, s.db, ids)
 		if err != nil {
@@ -79,6 +117,10 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 		perUser := map[string]*outgoing{}
 		for _, u := range dir.bureauAll {
 			loc := u.locale()
+			from, ok := since[u.ID]
+			if !ok {
+				from = monday.AddDays(-7)
+			}
 			data := &Data{Recipient: u.Name, AsOf: at.String(), Region: u.RegionName, Footer: s.footer(loc),
 				DashboardURL: strings.TrimRight(s.cfg.BaseURL, "/") + "/dashboard"}
 			for _, id := range ids {
@@ -90,11 +132,17 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 				for i := range lines[id] {
 					it := lines[id][i]
 					if it.Status == compliance.Breached {
+						if recorded[id][i].Before(from) {
+							continue // told in an earlier digest
+						}
 						data.NewBreaches++
 					} else {
 						data.AtRisk++
 					}
 					g.Lines = append(g.Lines, s.line(loc, lineSource{Item: &it}))
+				}
+				if len(g.Lines) == 0 {
+					continue
 				}
 				if len(data.Groups) < maxDigestPairs {
 					data.Groups = append(data.Groups, g)

@@ -7,6 +7,8 @@ package scheduler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,10 +149,14 @@ func (s *Scheduler) safeRun(ctx context.Context, j Job, now time.Time) (err erro
 }
 
 // RecordManual records a run made outside the schedule (twinning check),
-// so the next sweep knows what was already decided.
+// so the next sweep knows what was already decided. Two manual runs at the
+// same now (a coarse or fake clock) are two records: the slot carries a
+// random suffix, so the second is not refused as a duplicate.
 func RecordManual(ctx context.Context, db *database.DB, job string, asOf date.Date, now time.Time) error {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
 	return db.Conn(ctx).Table("job_runs").Create(map[string]any{
-		"job": job, "slot": "manual-" + now.UTC().Format("20060102T150405.000000000"), "as_of": asOf,
+		"job": job, "slot": "manual-" + now.UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(rnd[:]), "as_of": asOf,
 		"status": "done", "started_at": now.UTC(), "finished_at": now.UTC(),
 	}).Error
 }

@@ -128,6 +128,9 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool) 
 	}
 
 	for _, s := range dates {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
 		at, err := date.Parse(strings.TrimSpace(s))
 		if err != nil {
 			return err
