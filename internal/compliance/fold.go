@@ -21,8 +21,20 @@ type folder struct {
 	byPair map[int64][]foldAgreement
 	// periods are interned: a kind and a day map to an index
 	periods []foldPeriod
-	byDay   [3]map[int]int32 // month, term, school year: day number → period index (-1: none)
-	acc     map[foldKey]*foldTotal
+	// byDay[kind][day − firstDay] is the period index +1 (0: not looked up
+	// yet, -1: none), for month, term and school year: an array index per
+	// row instead of a map lookup.
+	byDay    [3][]int32
+	firstDay int
+	// slots[c] holds the totals of commitment slot c, one entry per period
+	// seen: a commitment touches a few dozen periods at most.
+	slots [][]foldEntry
+	pairs []int64 // pair id of each slot
+}
+
+type foldEntry struct {
+	period            int32
+	achieved, pending float64
 }
 
 type foldAgreement struct {
@@ -34,6 +46,7 @@ type foldAgreement struct {
 
 type foldCommitment struct {
 	id      int64
+	slot    int32
 	mask    uint16
 	kind    int // 0 month, 1 term, 2 school year, 3 agreement
 	measure uint8
@@ -45,24 +58,11 @@ type foldPeriod struct {
 	endN   int
 }
 
-type foldKey struct {
-	commitment int64
-	period     int32
-}
-
-type foldTotal struct {
-	pairID            int64
-	achieved, pending float64
-}
-
 func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement) *folder {
 	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), bits: map[string]uint16{},
-		byPair: make(map[int64][]foldAgreement, len(byPair)), acc: map[foldKey]*foldTotal{}}
+		byPair: make(map[int64][]foldAgreement, len(byPair)), firstDay: dayNum(date.New(date.MinYear, 1, 1))}
 	for i, c := range category.All() {
 		f.bits[c] = 1 << i
-	}
-	for k := range f.byDay {
-		f.byDay[k] = map[int]int32{}
 	}
 	for pairID, ags := range byPair {
 		out := make([]foldAgreement, len(ags))
@@ -70,7 +70,9 @@ func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement)
 			fa := foldAgreement{from: dayNum(ag.EffectiveFrom), to: dayNum(ag.EffectiveTo), pairID: pairID,
 				period: f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.ID), Start: ag.EffectiveFrom, End: ag.EffectiveTo})}
 			for _, c := range ag.Commitments {
-				fc := foldCommitment{id: c.ID, kind: kindIndex(c.Period)}
+				fc := foldCommitment{id: c.ID, kind: kindIndex(c.Period), slot: int32(len(f.slots))}
+				f.slots = append(f.slots, nil)
+				f.pairs = append(f.pairs, pairID)
 				for _, cat := range c.Categories {
 					fc.mask |= f.bits[cat]
 				}
@@ -99,8 +101,20 @@ func (f *folder) intern(p calendar.Period) int32 {
 // periodOn is the interned period of kind (0–2) containing day d (dn its
 // day number), or -1.
 func (f *folder) periodOn(kind int, d date.Date, dn int) int32 {
-	if i, ok := f.byDay[kind][dn]; ok {
-		return i
+	i := dn - f.firstDay
+	if i < 0 {
+		return -1
+	}
+	if i >= len(f.byDay[kind]) {
+		grown := make([]int32, i+366)
+		copy(grown, f.byDay[kind])
+		f.byDay[kind] = grown
+	}
+	if v := f.byDay[kind][i]; v != 0 {
+		if v < 0 {
+			return -1
+		}
+		return v - 1
 	}
 	var p calendar.Period
 	ok := false
@@ -132,7 +146,11 @@ func (f *folder) periodOn(kind int, d date.Date, dn int) int32 {
 			idx = f.intern(p)
 		}
 	}
-	f.byDay[kind][dn] = idx
+	if idx < 0 {
+		f.byDay[kind][i] = -1
+	} else {
+		f.byDay[kind][i] = idx + 1
+	}
 	return idx
 }
 
@@ -174,16 +192,20 @@ func (f *folder) add(a *Fact) {
 			case 2:
 				amount = a.Persons
 			}
-			k := foldKey{c.id, pi}
-			t := f.acc[k]
-			if t == nil {
-				t = &foldTotal{pairID: ag.pairID}
-				f.acc[k] = t
+			es := f.slots[c.slot]
+			j := len(es) - 1
+			for j >= 0 && es[j].period != pi { // recent periods are at the end
+				j--
+			}
+			if j < 0 {
+				es = append(es, foldEntry{period: pi})
+				f.slots[c.slot] = es
+				j = len(es) - 1
 			}
 			if confirmed {
-				t.achieved += amount
+				es[j].achieved += amount
 			} else {
-				t.pending += amount
+				es[j].pending += amount
 			}
 		}
 	}
@@ -191,11 +213,17 @@ func (f *folder) add(a *Fact) {
 
 // totals returns what was folded, as rows of the read model.
 func (f *folder) totals() map[TotalKey]*totalRow {
-	out := make(map[TotalKey]*totalRow, len(f.acc))
-	for k, t := range f.acc {
-		p := f.periods[k.period].p
-		out[TotalKey{k.commitment, p.Key}] = &totalRow{CommitmentID: k.commitment, PeriodKey: p.Key, PairID: t.pairID,
-			PeriodStart: p.Start, PeriodEnd: p.End, Achieved: t.achieved, Pending: t.pending}
+	out := map[TotalKey]*totalRow{}
+	for _, ags := range f.byPair {
+		for _, ag := range ags {
+			for _, c := range ag.commitments {
+				for _, e := range f.slots[c.slot] {
+					p := f.periods[e.period].p
+					out[TotalKey{c.id, p.Key}] = &totalRow{CommitmentID: c.id, PeriodKey: p.Key, PairID: f.pairs[c.slot],
+						PeriodStart: p.Start, PeriodEnd: p.End, Achieved: e.achieved, Pending: e.pending}
+				}
+			}
+		}
 	}
 	return out
 }

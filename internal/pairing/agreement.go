@@ -232,19 +232,25 @@ func (s *Service) commitmentsOf(ctx context.Context, cond string, args ...any) (
 // table "commitments") with their categories, grouped by agreement id, in
 // one query whatever their number.
 func LoadCommitments(conn *gorm.DB, cond string, args ...any) (map[int64][]Commitment, error) {
-	var cs []Commitment
-	if err := conn.Session(&gorm.Session{NewDB: true}).Table("commitments").
+	// scanned by hand: dashboards and sweeps load tens of thousands, and
+	// reflection would cost more than the query
+	rows, err := conn.Session(&gorm.Session{NewDB: true}).Table("commitments").
 		Select("commitments.id, commitments.agreement_id, commitments.position, commitments.categories, commitments.measure, commitments.minimum, commitments.period, commitments.description").
-		Where(cond, args...).
-		Order("commitments.agreement_id, commitments.position").Find(&cs).Error; err != nil {
+		Where(cond, args...).Order("commitments.agreement_id, commitments.position").Rows()
+	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	out := make(map[int64][]Commitment)
-	for _, c := range cs {
+	for rows.Next() {
+		var c Commitment
+		if err := rows.Scan(&c.ID, &c.AgreementID, &c.Position, &c.CategoryList, &c.Measure, &c.Minimum, &c.Period, &c.Description); err != nil {
+			return nil, err
+		}
 		c.Categories = strings.Split(c.CategoryList, ",")
 		out[c.AgreementID] = append(out[c.AgreementID], c)
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // CategoriesColumn is how a commitment's categories are stored: the codes
