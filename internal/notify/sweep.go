@@ -211,6 +211,21 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at, since date.Date) ([]c
 	if err != nil {
 		return nil, nil, err
 	}
+	if !since.IsZero() {
+		// Pairs changed since the last sweep — an agreement added (possibly
+		// backdated), a pair reactivated — have periods whose books closed
+		// before it that no sweep has decided: evaluate those pairs whole.
+		// (Agreement creation and pair updates touch pairs.updated_at.)
+		changed, err := s.reader.Load(ctx, "pairs.status = ? AND pairs.updated_at >= ?", "active", since.AddDays(-1).Time())
+		if err != nil {
+			return nil, nil, err
+		}
+		more, err := s.reader.EvaluateScope(ctx, changed, compliance.Options{At: at, Mode: compliance.All})
+		if err != nil {
+			return nil, nil, err
+		}
+		reports = append(reports, more...)
+	}
 	var out []candidate
 	breaches := map[string]Breach{}
 	grace := s.cfg.Rules.GraceDays

@@ -571,3 +571,26 @@ func TestDryRunWritesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A backdated agreement, added after sweeps have run, still gets breach
+// notices for its periods whose books closed before it existed: the sweep
+// evaluates pairs changed since the last sweep as a whole.
+func TestBackdatedAgreementIsBreachedOnce(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		w := build(t, db, nil)
+		for _, day := range []string{"2026-03-01", "2026-03-02"} {
+			w.check(day) // daily sweeps, nothing to decide yet
+		}
+		w.clock.Set(w.at("2026-03-03"))
+		ag := w.agreement(w.pair, "2025-09-01",
+			pairing.CommitmentInput{Categories: []string{"lecture"}, Measure: "count", Minimum: 1, Period: "term", Description: "每学期一次讲座"})
+		res := w.check("2026-03-03")
+		equal(t, "breach notices", w.keys(notify.KindBreach), []string{key("breach:%d:2025-2026-autumn", ag[0])})
+		if res.Breaches != 1 || w.count("breaches") != 1 {
+			t.Fatalf("backdated agreement: %d breaches recorded, %d rows; want 1", res.Breaches, w.count("breaches"))
+		}
+		if res := w.check("2026-03-04"); res.Breaches != 0 || len(res.Messages) != 0 {
+			t.Fatalf("the next day sent again: %+v", res)
+		}
+	})
+}
