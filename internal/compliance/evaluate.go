@@ -325,3 +325,33 @@ func Summarise(items []Item) map[Status]int {
 	}
 	return out
 }
+
+// selected are the periods of kind that Evaluate reports for agreement ag
+// under opt: overlapping the agreement, started by At, then narrowed by
+// the mode.
+func selected(cal calendar.Calendar, kind calendar.PeriodKind, ag Agreement, opt Options) []calendar.Period {
+	from, to, at := ag.EffectiveFrom, ag.EffectiveTo, opt.At
+	if to.Before(from) || kindIndex(kind) < 0 {
+		return nil
+	}
+	hi := to
+	if kind != calendar.Agreement {
+		if hi = date.Min(to, at); hi.Before(from) {
+			hi = from
+		}
+	}
+	var ps []calendar.Period
+	for _, p := range cal.Periods(kind, from, hi, ag.ID) {
+		if p.Start.After(at) {
+			continue
+		}
+		if opt.Mode == Window && !calendar.Overlaps(p.Start, p.End, opt.From, opt.To) {
+			continue
+		}
+		ps = append(ps, p)
+	}
+	if opt.Mode == Current && len(ps) > 1 {
+		ps = ps[len(ps)-1:]
+	}
+	return ps
+}

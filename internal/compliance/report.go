@@ -3,6 +3,7 @@ package compliance
 import (
 	"context"
 	"sort"
+	"sync"
 
 	"gorm.io/gorm"
 
@@ -67,11 +68,26 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 	conn := r.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
 	sc := Scope{Agreements: map[int64][]Agreement{}, cond: cond, args: args}
-	if err := fresh().Table("pairs").
-		Select("pairs.*, sup.name AS supporting_school_name, sud.name AS supported_school_name").
+	// scanned by hand: a province is ten thousand pairs and agreements, and
+	// reflection would cost more than the queries
+	rows, err := fresh().Table("pairs").
+		Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, pairs.starts_on, pairs.ends_on, pairs.status, pairs.round, sup.name, sud.name").
 		Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
 		Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
-		Where(cond, args...).Order("pairs.id").Find(&sc.Pairs).Error; err != nil {
+		Where(cond, args...).Order("pairs.id").Rows()
+	if err != nil {
+		return sc, err
+	}
+	for rows.Next() {
+		var p pairing.Pair
+		if err := rows.Scan(&p.ID, &p.SupportingSchoolID, &p.SupportedSchoolID, &p.StartsOn, &p.EndsOn, &p.Status, &p.Round,
+			&p.SupportingSchoolName, &p.SupportedSchoolName); err != nil {
+			rows.Close()
+			return sc, err
+		}
+		sc.Pairs = append(sc.Pairs, p)
+	}
+	if err := rows.Close(); err != nil {
 		return sc, err
 	}
 	if len(sc.Pairs) == 0 {
@@ -95,8 +111,20 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 		sc.cond, sc.args = "pairs.id IN ?", []any{ids}
 	}
 	var ags []pairing.Agreement
-	if err := fresh().Table("agreements").Where("agreements.pair_id IN ("+inScope+")", scopeArgs...).
-		Order("agreements.pair_id, agreements.effective_from").Find(&ags).Error; err != nil {
+	arows, err := fresh().Table("agreements").Select("agreements.id, agreements.pair_id, agreements.effective_from, agreements.effective_to").
+		Where("agreements.pair_id IN ("+inScope+")", scopeArgs...).Order("agreements.pair_id, agreements.effective_from").Rows()
+	if err != nil {
+		return sc, err
+	}
+	for arows.Next() {
+		var a pairing.Agreement
+		if err := arows.Scan(&a.ID, &a.PairID, &a.EffectiveFrom, &a.EffectiveTo); err != nil {
+			arows.Close()
+			return sc, err
+		}
+		ags = append(ags, a)
+	}
+	if err := arows.Close(); err != nil {
 		return sc, err
 	}
 	// A large scope is a large share of the programme: reading every
@@ -139,20 +167,62 @@ func toAgreement(ag pairing.Agreement, cs []pairing.Commitment) Agreement {
 }
 
 // Evaluate runs the rules over every pair of the scope with the given
-// sums: Totals from the read model, or nil for the periods alone.
+// sums: Totals from the read model, or nil for the periods alone. A large
+// scope is split over two goroutines.
 func (sc Scope) Evaluate(rules Rules, opt Options, totals Totals) []PairReport {
-	out := make([]PairReport, 0, len(sc.Pairs))
-	for _, p := range sc.Pairs {
-		rep := PairReport{PairID: p.ID, At: opt.At, Status: p.Status, Round: p.Round,
-			SupportingSchool: School{p.SupportingSchoolID, p.SupportingSchoolName},
-			SupportedSchool:  School{p.SupportedSchoolID, p.SupportedSchoolName},
-			Items:            []Item{}}
-		for _, ag := range sc.Agreements[p.ID] {
-			rep.Items = append(rep.Items, EvaluateTotals(rules, sc.Calendar, ag, totals, opt)...)
+	out := make([]PairReport, len(sc.Pairs))
+	run := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := sc.Pairs[i]
+			rep := PairReport{PairID: p.ID, At: opt.At, Status: p.Status, Round: p.Round,
+				SupportingSchool: School{p.SupportingSchoolID, p.SupportingSchoolName},
+				SupportedSchool:  School{p.SupportedSchoolID, p.SupportedSchoolName},
+				Items:            []Item{}}
+			for _, ag := range sc.Agreements[p.ID] {
+				rep.Items = append(rep.Items, EvaluateTotals(rules, sc.Calendar, ag, totals, opt)...)
+			}
+			out[i] = rep
 		}
-		out = append(out, rep)
+	}
+	if n := len(sc.Pairs); n < 2000 {
+		run(0, n)
+	} else {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); run(0, n/2) }()
+		run(n/2, n)
+		wg.Wait()
 	}
 	return out
+}
+
+// earliestEnd is the earliest end of the periods opt selects in the scope:
+// how far back its totals must be read. Agreements of a programme share a
+// few spans, so it is worked out once per kind and span.
+func (sc Scope) earliestEnd(opt Options) date.Date {
+	type span struct {
+		kind     calendar.PeriodKind
+		from, to date.Date
+	}
+	seen := map[span]bool{}
+	var min date.Date
+	for _, ags := range sc.Agreements {
+		for _, ag := range ags {
+			for _, c := range ag.Commitments {
+				k := span{c.Period, ag.EffectiveFrom, ag.EffectiveTo}
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				for _, p := range selected(sc.Calendar, c.Period, ag, opt) {
+					if min.IsZero() || p.End.Before(min) {
+						min = p.End
+					}
+				}
+			}
+		}
+	}
+	return min
 }
 
 // EvaluateScope grades the scope from the read model in two steps: first the
@@ -163,14 +233,7 @@ func (r *Reader) EvaluateScope(ctx context.Context, sc Scope, opt Options) ([]Pa
 	if len(sc.Pairs) == 0 {
 		return []PairReport{}, nil
 	}
-	since := date.Date{}
-	for _, rep := range sc.Evaluate(r.rules, opt, nil) {
-		for _, it := range rep.Items {
-			if since.IsZero() || it.PeriodEnd.Before(since) {
-				since = it.PeriodEnd
-			}
-		}
-	}
+	since := sc.earliestEnd(opt)
 	if since.IsZero() {
 		return sc.Evaluate(r.rules, opt, nil), nil
 	}
