@@ -47,9 +47,14 @@ func Evaluate(rules Rules, cal calendar.Calendar, ag Agreement, facts []Fact, op
 // instead of the activity history: same periods, same grading.
 func EvaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options) []Item {
 	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) {
+		es := totals.m[c.ID]
 		for i := range items {
-			t := totals[TotalKey{c.ID, items[i].PeriodKey}]
-			items[i].Achieved, items[i].Pending = t.Achieved, t.Pending
+			for _, e := range es {
+				if e.key == items[i].PeriodKey {
+					items[i].Achieved, items[i].Pending = e.Achieved, e.Pending
+					break
+				}
+			}
 		}
 	})
 }
@@ -63,8 +68,50 @@ type TotalKey struct {
 // Total is what counts toward a commitment in a period.
 type Total struct{ Achieved, Pending float64 }
 
-// Totals are the stored sums, by commitment and period.
-type Totals map[TotalKey]Total
+// Totals are the stored sums, by commitment and period. A commitment has a
+// few periods with activity, so they sit in a short list under its id:
+// integer hashing and no per-key allocation, for the tens of thousands a
+// province reads.
+type Totals struct{ m map[int64][]totalEntry }
+
+type totalEntry struct {
+	key string
+	Total
+}
+
+// NewTotals makes an empty Totals sized for n entries.
+func NewTotals(n int) Totals { return Totals{m: make(map[int64][]totalEntry, n)} }
+
+// Set records the total of commitment c in period key.
+func (t Totals) Set(c int64, key string, v Total) {
+	es := t.m[c]
+	for i := range es {
+		if es[i].key == key {
+			es[i].Total = v
+			return
+		}
+	}
+	t.m[c] = append(es, totalEntry{key, v})
+}
+
+// Get is the total of commitment c in period key (zero when none).
+func (t Totals) Get(c int64, key string) Total {
+	for _, e := range t.m[c] {
+		if e.key == key {
+			return e.Total
+		}
+	}
+	return Total{}
+}
+
+// Len is the number of totals.
+func (t Totals) Len() int {
+	n := 0
+	for _, es := range t.m {
+		n += len(es)
+	}
+	return n
+}
 
 func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fill func(c *Commitment, items []Item)) []Item {
 	at := opt.At

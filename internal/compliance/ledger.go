@@ -173,11 +173,11 @@ func (l *Ledger) rebuild(ctx context.Context, cond string, args ...any) error {
 func (l *Ledger) Recompute(ctx context.Context) (Totals, error) {
 	acc, err := l.recompute(ctx, "1 = 1")
 	if err != nil {
-		return nil, err
+		return Totals{}, err
 	}
-	out := make(Totals, len(acc))
+	out := NewTotals(len(acc))
 	for k, r := range acc {
-		out[k] = Total{round2(r.Achieved), round2(r.Pending)}
+		out.Set(k.CommitmentID, k.PeriodKey, Total{round2(r.Achieved), round2(r.Pending)})
 	}
 	return out, nil
 }
@@ -306,7 +306,6 @@ func (l *Ledger) insert(ctx context.Context, acc map[TotalKey]*totalRow) error {
 // Load reads the totals of the pairs matching cond (on table "pairs"; all
 // pairs when empty) for periods ending on or after since.
 func (l *Ledger) Load(ctx context.Context, since date.Date, cond string, args ...any) (Totals, error) {
-	var rows []totalRow
 	q := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("period_totals").
 		Select("commitment_id, period_key, achieved, pending")
 	if cond != "" {
@@ -315,12 +314,29 @@ func (l *Ledger) Load(ctx context.Context, since date.Date, cond string, args ..
 	if !since.IsZero() {
 		q = q.Where("period_end >= ?", since)
 	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, err
+	rows, err := q.Rows()
+	if err != nil {
+		return Totals{}, err
 	}
-	out := make(Totals, len(rows))
-	for _, r := range rows {
-		out[TotalKey{r.CommitmentID, r.PeriodKey}] = Total{r.Achieved, r.Pending}
+	defer rows.Close()
+	out := NewTotals(1024)
+	var last int64
+	var es []totalEntry
+	for rows.Next() {
+		var c int64
+		var e totalEntry
+		if err := rows.Scan(&c, &e.key, &e.Achieved, &e.Pending); err != nil {
+			return Totals{}, err
+		}
+		if c != last && es != nil {
+			out.m[last] = append(out.m[last], es...)
+			es = es[:0:0]
+		}
+		last = c
+		es = append(es, e)
 	}
-	return out, nil
+	if es != nil {
+		out.m[last] = append(out.m[last], es...)
+	}
+	return out, rows.Err()
 }

@@ -43,9 +43,11 @@ type PairReport struct {
 	At               date.Date `json:"at"`
 	SupportingSchool School    `json:"supporting_school"`
 	SupportedSchool  School    `json:"supported_school"`
-	Status           string    `json:"status"`
-	Round            string    `json:"round"`
-	Items            []Item    `json:"items"`
+	// Region is the supported school's region (usually its county).
+	Region School `json:"region"`
+	Status string `json:"status"`
+	Round  string `json:"round"`
+	Items  []Item `json:"items"`
 }
 
 // Scope is everything loaded for a set of pairs.
@@ -54,6 +56,8 @@ type Scope struct {
 	Calendar calendar.Calendar
 	// Agreements by pair id.
 	Agreements map[int64][]Agreement
+	// regions is the supported school's region of each pair.
+	regions map[int64]School
 	// cond and args select the pairs (for loading their totals); large
 	// marks a scope too big for an id list.
 	cond  string
@@ -67,25 +71,28 @@ type Scope struct {
 func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, error) {
 	conn := r.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
-	sc := Scope{Agreements: map[int64][]Agreement{}, cond: cond, args: args}
+	sc := Scope{Agreements: map[int64][]Agreement{}, regions: map[int64]School{}, cond: cond, args: args}
 	// scanned by hand: a province is ten thousand pairs and agreements, and
 	// reflection would cost more than the queries
 	rows, err := fresh().Table("pairs").
-		Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, pairs.starts_on, pairs.ends_on, pairs.status, pairs.round, sup.name, sud.name").
+		Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, pairs.starts_on, pairs.ends_on, pairs.status, pairs.round, sup.name, sud.name, rsud.id, rsud.name").
 		Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
 		Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
+		Joins("JOIN regions rsud ON rsud.id = sud.region_id").
 		Where(cond, args...).Order("pairs.id").Rows()
 	if err != nil {
 		return sc, err
 	}
 	for rows.Next() {
 		var p pairing.Pair
+		var region School
 		if err := rows.Scan(&p.ID, &p.SupportingSchoolID, &p.SupportedSchoolID, &p.StartsOn, &p.EndsOn, &p.Status, &p.Round,
-			&p.SupportingSchoolName, &p.SupportedSchoolName); err != nil {
+			&p.SupportingSchoolName, &p.SupportedSchoolName, &region.ID, &region.Name); err != nil {
 			rows.Close()
 			return sc, err
 		}
 		sc.Pairs = append(sc.Pairs, p)
+		sc.regions[p.ID] = region
 	}
 	if err := rows.Close(); err != nil {
 		return sc, err
@@ -177,9 +184,15 @@ func (sc Scope) Evaluate(rules Rules, opt Options, totals Totals) []PairReport {
 			rep := PairReport{PairID: p.ID, At: opt.At, Status: p.Status, Round: p.Round,
 				SupportingSchool: School{p.SupportingSchoolID, p.SupportingSchoolName},
 				SupportedSchool:  School{p.SupportedSchoolID, p.SupportedSchoolName},
+				Region:           sc.regions[p.ID],
 				Items:            []Item{}}
-			for _, ag := range sc.Agreements[p.ID] {
-				rep.Items = append(rep.Items, EvaluateTotals(rules, sc.Calendar, ag, totals, opt)...)
+			for j, ag := range sc.Agreements[p.ID] {
+				items := EvaluateTotals(rules, sc.Calendar, ag, totals, opt)
+				if j == 0 && items != nil {
+					rep.Items = items // the usual single agreement: no copy
+				} else {
+					rep.Items = append(rep.Items, items...)
+				}
 			}
 			out[i] = rep
 		}
@@ -235,7 +248,7 @@ func (r *Reader) EvaluateScope(ctx context.Context, sc Scope, opt Options) ([]Pa
 	}
 	since := sc.earliestEnd(opt)
 	if since.IsZero() {
-		return sc.Evaluate(r.rules, opt, nil), nil
+		return sc.Evaluate(r.rules, opt, Totals{}), nil
 	}
 	cond, args := sc.cond, sc.args
 	if sc.large {
@@ -289,29 +302,42 @@ type Report struct {
 	Total   int64          `json:"total"`
 }
 
-// Scope reports the pairs a sees. Without a term, each commitment shows its
-// current period (the running one, or the last one started); with a term,
-// every period overlapping it. The summary counts the items of the whole
-// scope before the status filter, so KPI cards do not change with paging.
+// Scope reports the pairs a sees, a page at a time. Without a term, each
+// commitment shows its current period (the running one, or the last one
+// started); with a term, every period overlapping it. The summary counts
+// the items of the whole scope before the status filter, so KPI cards do
+// not change with paging.
 func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, error) {
 	p := q.Page.Normalize()
+	kept, summary, err := r.Reports(ctx, a, q)
+	if err != nil {
+		return Report{}, err
+	}
+	total := len(kept)
+	lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
+	return Report{At: q.At, Term: q.Term, Summary: summary, Items: kept[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+}
+
+// Reports is every pair of Scope (no paging), for exports and dashboards,
+// with the summary of the whole scope.
+func (r *Reader) Reports(ctx context.Context, a auth.Actor, q Query) ([]PairReport, map[Status]int, error) {
 	switch q.Status {
 	case "", Met, OnTrack, AtRisk, Breached:
 	default:
-		return Report{}, errs.Field("status", "must be met, on_track, at_risk or breached")
+		return nil, nil, errs.Field("status", "must be met, on_track, at_risk or breached")
 	}
 	cond, args := pairing.ScopeSQL(a)
 	if q.RegionID != 0 {
 		path, err := r.dir.RegionPath(ctx, q.RegionID, "region_id")
 		if err != nil {
-			return Report{}, err
+			return nil, nil, err
 		}
 		rc, rargs := pairing.RegionSQL(path)
 		cond, args = cond+" AND "+rc, append(args, rargs...)
 	}
 	sc, err := r.Load(ctx, cond, args...)
 	if err != nil {
-		return Report{}, err
+		return nil, nil, err
 	}
 	opt := Options{At: q.At, Mode: Current}
 	if q.Term != "" {
@@ -319,17 +345,17 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		if !ok {
 			cal, err := r.calendar(ctx, sc)
 			if err != nil {
-				return Report{}, err
+				return nil, nil, err
 			}
 			if t, ok = findTerm(cal, q.Term); !ok {
-				return Report{}, errs.Field("term", "no term "+q.Term+"; use a key such as 2026-2027-autumn")
+				return nil, nil, errs.Field("term", "no term "+q.Term+"; use a key such as 2026-2027-autumn")
 			}
 		}
 		opt = Options{At: q.At, Mode: Window, From: t.StartsOn, To: t.EndsOn}
 	}
 	reports, err := r.EvaluateScope(ctx, sc, opt)
 	if err != nil {
-		return Report{}, err
+		return nil, nil, err
 	}
 	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
 	kept := reports[:0]
@@ -352,9 +378,7 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		kept = append(kept, rep)
 	}
 	sort.SliceStable(kept, func(i, j int) bool { return kept[i].PairID < kept[j].PairID })
-	total := len(kept)
-	lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
-	return Report{At: q.At, Term: q.Term, Summary: summary, Items: kept[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+	return kept, summary, nil
 }
 
 // calendar loads the terms when the scope was empty (Load skips them).

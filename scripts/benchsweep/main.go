@@ -117,7 +117,7 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool) 
 		var totals int
 		recompute := measure(runs, func() error {
 			t, err := a.Ledger.Recompute(ctx)
-			totals = len(t)
+			totals = t.Len()
 			return err
 		})
 		rebuild := measure(runs, func() error { return a.Ledger.RebuildAll(ctx) })
