@@ -75,10 +75,11 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 	// scanned by hand: a province is ten thousand pairs and agreements, and
 	// reflection would cost more than the queries
 	rows, err := fresh().Table("pairs").
-		Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, pairs.starts_on, pairs.ends_on, pairs.status, pairs.round, sup.name, sud.name, rsud.id, rsud.name").
+		// the region name as a scalar subquery: a fourth join makes MariaDB
+		// drop the index plan of the bureau scope (1 ms → 20 ms for a county)
+		Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, pairs.starts_on, pairs.ends_on, pairs.status, pairs.round, sup.name, sud.name, sud.region_id, (SELECT name FROM regions WHERE regions.id = sud.region_id)").
 		Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
 		Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
-		Joins("JOIN regions rsud ON rsud.id = sud.region_id").
 		Where(cond, args...).Order("pairs.id").Rows()
 	if err != nil {
 		return sc, err
