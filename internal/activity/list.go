@@ -21,6 +21,8 @@ type Filter struct {
 	ToConfirm bool
 	// Mine keeps the activities the actor logged.
 	Mine bool
+	// Decided keeps the activities the actor confirmed or disputed.
+	Decided bool
 }
 
 // List returns activities visible to a, newest first, with evidence.
@@ -58,6 +60,9 @@ func (s *Service) List(ctx context.Context, a auth.Actor, f Filter, p page.Page)
 	}
 	if f.Mine {
 		q = q.Where("activities.logged_by_user_id = ?", a.UserID)
+	}
+	if f.Decided {
+		q = q.Where("activities.decided_by_user_id = ?", a.UserID)
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

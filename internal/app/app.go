@@ -30,6 +30,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 	"github.com/twinning-platform/twinning/internal/validation"
+	"github.com/twinning-platform/twinning/internal/view"
 	"github.com/twinning-platform/twinning/internal/web"
 	"github.com/twinning-platform/twinning/templates"
 )
@@ -120,7 +121,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Rules: Rules(cfg), ConfirmReminderDays: cfg.Compliance.ConfirmReminderDays,
 		ConfirmEscalateDays: cfg.Compliance.ConfirmEscalateDays, BaseURL: cfg.BaseURL})
 	a.Notices = notify.NewLister(db, schools)
-	a.HTTP = web.New(web.Deps{
+	views, err := view.New(templates.FS(), cat, cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	a.HTTP = web.New(web.Deps{Views: views,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
 		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,

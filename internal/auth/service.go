@@ -242,3 +242,15 @@ func (s *Service) Me(ctx context.Context, a Actor) (User, error) {
 
 // SystemActor is the actor of CLI commands run by an operator on the host.
 func SystemActor() Actor { return Actor{Role: RoleAdmin, Name: "system", Locale: LocaleZH} }
+
+// SetLocale changes the actor's own language (the web pages' switch).
+func (s *Service) SetLocale(ctx context.Context, a Actor, locale string) error {
+	if !ValidLocale(locale) {
+		return errs.Field("locale", "must be zh-CN or en")
+	}
+	if a.UserID == 0 {
+		return errs.Unauthorized("sign in first")
+	}
+	return s.db.Conn(ctx).Model(&User{}).Where("id = ?", a.UserID).
+		Updates(map[string]any{"locale": locale, "updated_at": s.now().UTC()}).Error
+}

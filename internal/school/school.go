@@ -389,3 +389,28 @@ func (s *Service) School(ctx context.Context, a auth.Actor, id int64) (School, e
 	}
 	return sc, err
 }
+
+// SchoolRegionPaths returns the region path of each of the schools (for
+// grouping a dashboard by sub-region), a query per 500 ids.
+func (s *Service) SchoolRegionPaths(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		var rows []struct {
+			ID   int64
+			Path string
+		}
+		if err := s.db.Conn(ctx).Table("schools").Select("schools.id, regions.path").
+			Joins("JOIN regions ON regions.id = schools.region_id").
+			Where("schools.id IN ?", chunk).Find(&rows).Error; err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			out[r.ID] = r.Path
+		}
+	}
+	return out, nil
+}
+
+// Stages lists the stages of a school, in display order.
+func Stages() []string { return append([]string(nil), stages...) }

@@ -67,6 +67,9 @@ func (s *Server) activityFilter(c echo.Context) (activity.Filter, error) {
 	if f.Mine, err = queryBool(c, "mine"); err != nil {
 		return f, err
 	}
+	if f.Decided, err = queryBool(c, "decided"); err != nil {
+		return f, err
+	}
 	f.Status, f.Category = c.QueryParam("status"), c.QueryParam("category")
 	return f, nil
 }

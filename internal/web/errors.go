@@ -49,6 +49,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if status >= 500 {
 		s.log.Error("request failed", "err", err, "method", c.Request().Method, "path", c.Path(), "request_id", body.RequestID)
 	}
+	if s.Views != nil && isPage(c) {
+		s.pageError(c, status, body.Code)
+		return
+	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return

@@ -128,7 +128,8 @@ var contentTypes = []string{"application/json", "application/json; charset=utf-8
 	"application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz", "application/json; charset=latin1", ""}
 
 // TestNoServerErrorOnGarbage: no body, however wrong, makes any write
-// route answer 5xx, for any kind of caller; every refusal has an error code.
+// route answer 5xx, for any kind of caller; every refusal of the API has an
+// error code, every refusal of a web page is an HTML page.
 func TestNoServerErrorOnGarbage(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		p := newProgramme(t, db)
@@ -156,7 +157,11 @@ func TestNoServerErrorOnGarbage(t *testing.T) {
 			}
 			statuses[k][r.Status]++
 			bad := r.Status >= 500
-			if r.Status >= 400 {
+			if r.Status >= 400 && !strings.HasPrefix(rt.path, "/api/") {
+				// a web page's form: a refusal is an HTML page (without a
+				// session and a CSRF token, every one is refused)
+				bad = bad || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || len(r.Body) == 0
+			} else if r.Status >= 400 {
 				var e struct {
 					Error struct {
 						Code string `json:"code"`

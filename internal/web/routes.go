@@ -68,11 +68,63 @@ func (s *Server) routes() {
 	v.GET("/evidence/:id", s.getEvidence)
 
 	v.GET("/compliance", s.compliance)
+	v.GET("/compliance/export.xlsx", s.exportXLSX)
+	v.GET("/compliance/export.csv", s.exportCSV)
 	v.GET("/audit", s.auditLog)
 	v.GET("/notices", s.listNotices)
 	v.GET("/breaches", s.listBreaches)
 	v.GET("/outbox", s.listOutbox)
 	v.POST("/outbox/:id/retry", s.retryOutbox)
+
+	// Web pages: a session cookie (the same signed token) instead of a
+	// bearer token, a CSRF token on every form, gzip, HTML errors. The
+	// group has no middleware of its own (that would catch every unknown
+	// path, the API's too); each route lists its chain.
+	gz := middleware.GzipWithConfig(middleware.GzipConfig{Level: 5, MinLength: 512})
+	csrf := s.csrf()
+	open := []echo.MiddlewareFunc{gz, s.pageSession, small, csrf}
+	in := []echo.MiddlewareFunc{gz, s.pageSession, small, csrf, s.signedIn}
+	uploadIn := []echo.MiddlewareFunc{gz, s.pageSession, upload, csrf, s.signedIn}
+	files := []echo.MiddlewareFunc{s.pageSession, s.signedIn} // evidence and downloads: no CSRF token to mint, no gzip
+	pg := e.Group("")
+
+	e.GET("/static/*", s.static, gz)
+	pg.GET("/login", s.loginPage, open...)
+	pg.POST("/login", s.loginSubmit, open...)
+	pg.POST("/logout", s.logoutSubmit, open...)
+	pg.POST("/lang", s.langSubmit, open...)
+
+	pg.GET("/", s.home, in...)
+	pg.GET("/activities/new", s.logForm, in...)
+	pg.POST("/activities/new", s.logSubmit, uploadIn...)
+	pg.GET("/activities/:id", s.activityPage, in...)
+	pg.GET("/activities/:id/edit", s.amendForm, in...)
+	pg.POST("/activities/:id/edit", s.amendSubmit, uploadIn...)
+	pg.POST("/activities/:id/withdraw", s.withdrawSubmit, in...)
+	pg.POST("/activities/:id/confirm", s.confirmSubmit, in...)
+	pg.POST("/activities/:id/dispute", s.disputeSubmit, in...)
+	pg.GET("/inbox", s.inboxPage, in...)
+	pg.GET("/history", s.historyPage, in...)
+	pg.GET("/pairs/:id", s.pairPage, in...)
+	pg.GET("/evidence/:id", s.getEvidence, files...)
+	pg.GET("/evidence/:id/thumb", s.evidenceThumb, files...)
+	pg.GET("/dashboard", s.dashboardPage, in...)
+	pg.GET("/dashboard/export.xlsx", s.exportXLSX, files...) // export.go, as GET /api/v1/compliance/export.*
+	pg.GET("/dashboard/export.csv", s.exportCSV, files...)
+
+	pg.GET("/admin", s.adminPage, in...)
+	pg.GET("/admin/schools", s.adminSchools, in...)
+	pg.POST("/admin/schools", s.adminSchoolCreate, in...)
+	pg.GET("/admin/pairs", s.adminPairs, in...)
+	pg.POST("/admin/pairs", s.adminPairCreate, in...)
+	pg.GET("/admin/pairs/:id/agreements", s.adminAgreements, in...)
+	pg.POST("/admin/pairs/:id/agreements", s.adminAgreementCreate, in...)
+	pg.GET("/admin/users", s.adminUsers, in...)
+	pg.POST("/admin/users", s.adminUserCreate, in...)
+	pg.GET("/admin/terms", s.adminTerms, in...)
+	pg.POST("/admin/terms", s.adminTermCreate, in...)
+	pg.GET("/admin/outbox", s.adminOutbox, in...)
+	pg.POST("/admin/outbox/:id/retry", s.adminOutboxRetry, in...)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.

@@ -27,6 +27,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 	"github.com/twinning-platform/twinning/internal/validation"
+	"github.com/twinning-platform/twinning/internal/view"
 )
 
 // Deps are the services the handlers call.
@@ -40,17 +41,19 @@ type Deps struct {
 	Compliance *compliance.Reader
 	Notices    *notify.Lister
 	Outbox     *mail.Outbox
-	Metrics    *prometheus.Registry
-	Validator  *validation.Validator
-	Log        *slog.Logger
-	Location   *time.Location
-	Now        func() time.Time
+	// Views renders the web pages (templates/ with the i18n catalogue).
+	Views     *view.Renderer
+	Metrics   *prometheus.Registry
+	Validator *validation.Validator
+	Log       *slog.Logger
+	Location  *time.Location
+	Now       func() time.Time
 
 	RequestTimeout  time.Duration
 	BodyLimit       string // e.g. "1M"
 	EvidenceLimit   int64  // bytes per file
 	TrustedProxies  []string
-	SecureTransport bool // HSTS when served over TLS
+	SecureTransport bool // HSTS and Secure cookies when served over TLS (base_url https://)
 }
 
 // Server holds the Echo instance and the dependencies of the handlers.

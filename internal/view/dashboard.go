@@ -1,0 +1,329 @@
+package view
+
+import (
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/twinning-platform/twinning/internal/category"
+	"github.com/twinning-platform/twinning/internal/compliance"
+)
+
+// Statuses in the order charts and legends show them.
+var Statuses = []compliance.Status{compliance.Met, compliance.OnTrack, compliance.AtRisk, compliance.Breached}
+
+// StatusColors are the chart colours of Statuses (the pages use the same
+// in app.css); every status is also written out in text.
+var StatusColors = []string{"#1b7f3b", "#1f5fa8", "#b35900", "#b3261e"}
+
+// Counts are items (commitment × period) by status.
+type Counts struct {
+	Met, OnTrack, AtRisk, Breached, Total int
+}
+
+func (c *Counts) add(s compliance.Status) {
+	switch s {
+	case compliance.Met:
+		c.Met++
+	case compliance.OnTrack:
+		c.OnTrack++
+	case compliance.AtRisk:
+		c.AtRisk++
+	case compliance.Breached:
+		c.Breached++
+	}
+	c.Total++
+}
+
+// MetPct is the share of met items, in whole percent.
+func (c Counts) MetPct() int { return pct(c.Met, c.Total) }
+
+// BreachedPct is the share of breached items, in whole percent.
+func (c Counts) BreachedPct() int { return pct(c.Breached, c.Total) }
+
+func pct(n, of int) int {
+	if of == 0 {
+		return 0
+	}
+	return int(math.Round(float64(n) * 100 / float64(of)))
+}
+
+// Area is a sub-region of the region the dashboard shows.
+type Area struct {
+	ID   int64
+	Name string
+}
+
+// TrendInput is the scope's evaluation for one term.
+type TrendInput struct {
+	Term    string
+	Reports []compliance.PairReport
+}
+
+// DashboardInput is what the dashboard is computed from: the scope's
+// evaluation for the chosen term, where each pair sits, and the other
+// terms for the trend.
+type DashboardInput struct {
+	Reports []compliance.PairReport
+	// PairArea gives each pair's sub-region (0: none of Areas).
+	PairArea map[int64]int64
+	Areas    []Area
+	// OwnArea labels pairs in no sub-region (schools directly in the region).
+	OwnArea string
+	Trend   []TrendInput
+	// MaxRows caps the heat map and the breach list.
+	MaxRows int
+}
+
+// Row is one bar of a breakdown.
+type Row struct {
+	Key   string
+	Label string
+	ID    int64
+	// Link drills down (a sub-region's dashboard); set by the caller.
+	Link string
+	Counts
+}
+
+// TrendPoint is one term of the trend.
+type TrendPoint struct {
+	Term string
+	Counts
+}
+
+// HeatCell is the worst status of a pair's commitments of one category.
+type HeatCell struct {
+	Category string
+	Status   compliance.Status // "" when no commitment covers the category
+	Items    int
+}
+
+// HeatRow is one pair of the heat map.
+type HeatRow struct {
+	PairID  int64
+	Name    string
+	Worst   compliance.Status
+	Counts  Counts
+	Cells   []HeatCell
+	AreaID  int64
+	Pending float64
+}
+
+// BreachRow is one breached commitment period.
+type BreachRow struct {
+	PairID int64
+	Pair   string
+	Item   compliance.Item
+}
+
+// Dashboard is the bureau dashboard's view model.
+type Dashboard struct {
+	Pairs      int
+	KPI        Counts
+	ByCategory []Row
+	ByArea     []Row
+	Trend      []TrendPoint
+	HeatCats   []string
+	Heat       []HeatRow
+	HeatTotal  int
+	Breaches   []BreachRow
+	// BreachTotal counts every breached item, also those past MaxRows.
+	BreachTotal int
+}
+
+// PairName is "supporting → supported".
+func PairName(r compliance.PairReport) string {
+	return r.SupportingSchool.Name + " → " + r.SupportedSchool.Name
+}
+
+func rank(s compliance.Status) int {
+	switch s {
+	case compliance.Breached:
+		return 4
+	case compliance.AtRisk:
+		return 3
+	case compliance.OnTrack:
+		return 2
+	case compliance.Met:
+		return 1
+	}
+	return 0
+}
+
+// BuildDashboard aggregates the evaluation: KPI counts, the breakdowns by
+// category (an item counts under each of its commitment's categories) and
+// by sub-region, the trend, the pairs × categories heat map and the
+// breach list. It is pure: the same input gives the same page.
+func BuildDashboard(in DashboardInput) Dashboard {
+	d := Dashboard{Pairs: len(in.Reports)}
+	if in.MaxRows <= 0 {
+		in.MaxRows = 200
+	}
+	byCat := map[string]*Counts{}
+	byArea := map[int64]*Counts{}
+	used := map[string]bool{}
+	for _, rep := range in.Reports {
+		row := HeatRow{PairID: rep.PairID, Name: PairName(rep), AreaID: in.PairArea[rep.PairID]}
+		cells := map[string]*HeatCell{}
+		ac := byArea[row.AreaID]
+		if ac == nil {
+			ac = &Counts{}
+			byArea[row.AreaID] = ac
+		}
+		for _, it := range rep.Items {
+			d.KPI.add(it.Status)
+			ac.add(it.Status)
+			row.Counts.add(it.Status)
+			row.Pending += it.Pending
+			if rank(it.Status) > rank(row.Worst) {
+				row.Worst = it.Status
+			}
+			for _, c := range it.Categories {
+				used[c] = true
+				cc := byCat[c]
+				if cc == nil {
+					cc = &Counts{}
+					byCat[c] = cc
+				}
+				cc.add(it.Status)
+				cell := cells[c]
+				if cell == nil {
+					cell = &HeatCell{Category: c}
+					cells[c] = cell
+				}
+				cell.Items++
+				if rank(it.Status) > rank(cell.Status) {
+					cell.Status = it.Status
+				}
+			}
+			if it.Status == compliance.Breached {
+				d.BreachTotal++
+				d.Breaches = append(d.Breaches, BreachRow{PairID: rep.PairID, Pair: row.Name, Item: it})
+			}
+		}
+		// cells are filled once the used categories are known
+		row.Cells = make([]HeatCell, 0, len(cells))
+		for _, c := range cells {
+			row.Cells = append(row.Cells, *c)
+		}
+		d.Heat = append(d.Heat, row)
+	}
+	for _, c := range category.All() {
+		if used[c] {
+			d.HeatCats = append(d.HeatCats, c)
+			d.ByCategory = append(d.ByCategory, Row{Key: c, Counts: *byCat[c]})
+		}
+	}
+	for i := range d.Heat {
+		byCode := map[string]HeatCell{}
+		for _, c := range d.Heat[i].Cells {
+			byCode[c.Category] = c
+		}
+		cells := make([]HeatCell, len(d.HeatCats))
+		for j, c := range d.HeatCats {
+			cells[j] = byCode[c]
+			cells[j].Category = c
+		}
+		d.Heat[i].Cells = cells
+	}
+	for _, a := range in.Areas {
+		if c, ok := byArea[a.ID]; ok {
+			d.ByArea = append(d.ByArea, Row{Key: "area", Label: a.Name, ID: a.ID, Counts: *c})
+		}
+	}
+	if c, ok := byArea[0]; ok && c.Total > 0 && len(in.Areas) > 0 {
+		d.ByArea = append(d.ByArea, Row{Key: "own", Label: in.OwnArea, Counts: *c})
+	}
+	// worst pairs first, then by id
+	sort.SliceStable(d.Heat, func(i, j int) bool {
+		a, b := d.Heat[i], d.Heat[j]
+		if a.Counts.Breached != b.Counts.Breached {
+			return a.Counts.Breached > b.Counts.Breached
+		}
+		if rank(a.Worst) != rank(b.Worst) {
+			return rank(a.Worst) > rank(b.Worst)
+		}
+		return a.PairID < b.PairID
+	})
+	d.HeatTotal = len(d.Heat)
+	if len(d.Heat) > in.MaxRows {
+		d.Heat = d.Heat[:in.MaxRows]
+	}
+	// latest periods first
+	sort.SliceStable(d.Breaches, func(i, j int) bool {
+		a, b := d.Breaches[i].Item, d.Breaches[j].Item
+		if c := b.PeriodEnd.Compare(a.PeriodEnd); c != 0 {
+			return c < 0
+		}
+		return d.Breaches[i].PairID < d.Breaches[j].PairID
+	})
+	if len(d.Breaches) > in.MaxRows {
+		d.Breaches = d.Breaches[:in.MaxRows]
+	}
+	for _, t := range in.Trend {
+		p := TrendPoint{Term: t.Term}
+		for _, rep := range t.Reports {
+			for _, it := range rep.Items {
+				p.add(it.Status)
+			}
+		}
+		d.Trend = append(d.Trend, p)
+	}
+	return d
+}
+
+// Chart is the data of one ECharts chart, with labels already translated;
+// app.js turns it into options.
+type Chart struct {
+	Kind   string        `json:"kind"` // "bar" (stacked, horizontal) or "line"
+	Labels []string      `json:"labels"`
+	Links  []string      `json:"links,omitempty"`
+	Series []ChartSeries `json:"series"`
+	Unit   string        `json:"unit,omitempty"`
+}
+
+// ChartSeries is one series of a Chart.
+type ChartSeries struct {
+	Name  string    `json:"name"`
+	Color string    `json:"color"`
+	Data  []float64 `json:"data"`
+}
+
+// StatusBars is a stacked bar chart of rows by status.
+func StatusBars(p *Page, rows []Row, links []string) Chart {
+	ch := Chart{Kind: "bar", Links: links}
+	series := make([]ChartSeries, len(Statuses))
+	for i, s := range Statuses {
+		series[i] = ChartSeries{Name: p.Status(s), Color: StatusColors[i]}
+	}
+	for _, r := range rows {
+		ch.Labels = append(ch.Labels, r.Label)
+		for i, v := range []int{r.Met, r.OnTrack, r.AtRisk, r.Breached} {
+			series[i].Data = append(series[i].Data, float64(v))
+		}
+	}
+	ch.Series = series
+	return ch
+}
+
+// TrendLines is the line chart of the share met and breached per term.
+func TrendLines(p *Page, points []TrendPoint) Chart {
+	ch := Chart{Kind: "line", Unit: "%"}
+	met := ChartSeries{Name: p.T("dash.trend_met"), Color: StatusColors[0]}
+	br := ChartSeries{Name: p.T("dash.trend_breached"), Color: StatusColors[3]}
+	for _, t := range points {
+		ch.Labels = append(ch.Labels, p.Term(t.Term))
+		met.Data = append(met.Data, float64(t.MetPct()))
+		br.Data = append(br.Data, float64(t.BreachedPct()))
+	}
+	ch.Series = []ChartSeries{met, br}
+	return ch
+}
+
+// StatusClass is the CSS class of a status (colour plus an icon in text).
+func StatusClass(s compliance.Status) string {
+	if slices.Contains(Statuses, s) {
+		return "st-" + string(s)
+	}
+	return "st-none"
+}

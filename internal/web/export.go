@@ -1,0 +1,154 @@
+package web
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/twinning-platform/twinning/internal/compliance"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/view"
+)
+
+// exportColumns are the columns of both exports, as i18n message ids.
+var exportColumns = []string{
+	"export.region", "export.supporting", "export.supported", "export.pair", "export.round",
+	"export.commitment_id", "export.commitment", "export.description", "export.period", "export.period_key",
+	"export.period_start", "export.period_end", "export.required", "export.achieved", "export.pending",
+	"export.status", "export.days_left",
+}
+
+// exportRows reads the same view as GET /api/v1/compliance (at, region_id,
+// term, status) for the whole scope: one row per pair × commitment ×
+// period. Exports are for admins and bureaus.
+func (s *Server) exportRows(c echo.Context) (*view.Page, date.Date, [][]any, error) {
+	a := actor(c)
+	if !a.IsAdmin() && !a.IsBureau() {
+		return nil, date.Date{}, nil, errs.Forbidden("exports are for admins and bureaus")
+	}
+	at, err := queryDate(c, "at")
+	if err != nil {
+		return nil, at, nil, err
+	}
+	if at.IsZero() {
+		at = s.today()
+	}
+	region, err := queryInt(c, "region_id")
+	if err != nil {
+		return nil, at, nil, err
+	}
+	reports, _, err := s.Compliance.Reports(c.Request().Context(), a, compliance.Query{
+		At: at, RegionID: region, Term: c.QueryParam("term"), Status: compliance.Status(c.QueryParam("status"))})
+	if err != nil {
+		return nil, at, nil, err
+	}
+	p := s.Views.NewPage(a.Locale)
+	header := make([]any, len(exportColumns))
+	for i, id := range exportColumns {
+		header[i] = p.T(id)
+	}
+	rows := [][]any{header}
+	for _, r := range reports {
+		for _, it := range r.Items {
+			rows = append(rows, []any{
+				r.Region.Name, r.SupportingSchool.Name, r.SupportedSchool.Name, r.PairID, r.Round,
+				it.CommitmentID, p.Commitment(it.Categories, it.Measure, it.Minimum, it.Period), it.Description,
+				p.Term(it.PeriodKey), it.PeriodKey, it.PeriodStart.String(), it.PeriodEnd.String(),
+				it.Required, it.Achieved, it.Pending, p.Status(it.Status), it.DaysLeft,
+			})
+		}
+	}
+	return p, at, rows, nil
+}
+
+func attachment(c echo.Context, name, ctype string) {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, ctype)
+	h.Set(echo.HeaderContentDisposition, "attachment; filename=\""+name+"\"; filename*=UTF-8''"+url.PathEscape(name))
+	h.Set("Cache-Control", "private, no-store")
+}
+
+// exportXLSX answers an Excel workbook: a bold, frozen header row, then
+// the rows, written through excelize's stream writer (a province is tens of
+// thousands of rows).
+func (s *Server) exportXLSX(c echo.Context) error {
+	_, at, rows, err := s.exportRows(c)
+	if err != nil {
+		return err
+	}
+	f := excelize.NewFile()
+	defer f.Close()
+	sheet := "compliance"
+	if err := f.SetSheetName("Sheet1", sheet); err != nil {
+		return err
+	}
+	sw, err := f.NewStreamWriter(sheet)
+	if err != nil {
+		return err
+	}
+	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}, Fill: excelize.Fill{Type: "pattern", Color: []string{"E4E7EB"}, Pattern: 1}})
+	if err != nil {
+		return err
+	}
+	widths := []float64{14, 26, 26, 8, 10, 12, 44, 30, 16, 18, 12, 12, 10, 10, 10, 12, 10}
+	for i, w := range widths {
+		if err := sw.SetColWidth(i+1, i+1, w); err != nil {
+			return err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return err
+	}
+	for i, row := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		values := row
+		if i == 0 {
+			values = make([]any, len(row))
+			for j, v := range row {
+				values[j] = excelize.Cell{StyleID: bold, Value: v}
+			}
+		}
+		if err := sw.SetRow(cell, values); err != nil {
+			return err
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		return err
+	}
+	attachment(c, fmt.Sprintf("compliance-%s.xlsx", at), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = f.WriteTo(c.Response())
+	return err
+}
+
+// exportCSV answers the same rows as CSV, UTF-8 with a byte-order mark so
+// that Excel opens Chinese text correctly.
+func (s *Server) exportCSV(c echo.Context) error {
+	_, at, rows, err := s.exportRows(c)
+	if err != nil {
+		return err
+	}
+	attachment(c, fmt.Sprintf("compliance-%s.csv", at), "text/csv; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(c.Response(), "\uFEFF"); err != nil {
+		return err
+	}
+	w := csv.NewWriter(c.Response())
+	record := make([]string, len(exportColumns))
+	for _, row := range rows {
+		for i, v := range row {
+			record[i] = fmt.Sprint(v)
+		}
+		if err := w.Write(record); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
+}

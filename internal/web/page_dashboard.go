@@ -1,0 +1,268 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/compliance"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/pairing"
+	"github.com/twinning-platform/twinning/internal/school"
+	"github.com/twinning-platform/twinning/internal/view"
+)
+
+// trendTerms is how many terms the trend line shows.
+const trendTerms = 8
+
+// chooseTerm is the term of ?term=, else the one running today, else the
+// last one started, else the first.
+func chooseTerm(terms []calendar.Term, key string, today date.Date) (calendar.Term, bool, error) {
+	if len(terms) == 0 {
+		return calendar.Term{}, false, nil
+	}
+	if key != "" {
+		for _, t := range terms {
+			if t.Key() == key {
+				return t, true, nil
+			}
+		}
+		return calendar.Term{}, false, errs.Field("term", "no term "+key)
+	}
+	chosen := terms[0]
+	for _, t := range terms {
+		if !t.StartsOn.After(today) {
+			chosen = t
+		}
+	}
+	return chosen, true, nil
+}
+
+// dashboardPage: for the bureau's region (or a sub-region it drills into)
+// and a term: KPI cards, compliance by category and by sub-region, the
+// trend across terms, a pairs × categories heat map and the breaches.
+// It evaluates the scope once per term shown, on top of compliance.Reader
+// (Load: a fixed number of queries whatever the number of pairs).
+func (s *Server) dashboardPage(c echo.Context) error {
+	a, _ := pageActor(c)
+	if !a.IsAdmin() && !a.IsBureau() {
+		return errs.Forbidden("only a bureau or an admin sees the dashboard")
+	}
+	ctx := c.Request().Context()
+	today := s.today()
+	cal, err := s.Terms.Calendar(ctx)
+	if err != nil {
+		return err
+	}
+	terms := cal.Terms()
+	term, haveTerm, err := chooseTerm(terms, c.QueryParam("term"), today)
+	if err != nil {
+		return err
+	}
+	regionID, err := queryInt(c, "region")
+	if err != nil {
+		return err
+	}
+	if regionID == 0 && a.IsBureau() {
+		regionID = a.RegionID
+	}
+	var region *school.Region
+	if regionID != 0 {
+		r, err := s.Schools.Region(ctx, regionID)
+		if err != nil {
+			return err
+		}
+		if !a.CoversPath(r.Path) {
+			return errs.NotFound("region") // outside the scope: not visible at all
+		}
+		region = &r
+	}
+	p, err := s.newPage(c, "dash.title", "dashboard")
+	if err != nil {
+		return err
+	}
+
+	// the pairs of the scope, in that region
+	cond, args := pairing.ScopeSQL(a)
+	if region != nil {
+		rc, rargs := pairing.RegionSQL(region.Path)
+		cond, args = cond+" AND "+rc, append(args, rargs...)
+	}
+	sc, err := s.Compliance.Load(ctx, cond, args...)
+	if err != nil {
+		return err
+	}
+	var reports []compliance.PairReport
+	var trend []view.TrendInput
+	if haveTerm {
+		// the trend: the terms started by today, up to the chosen one
+		var shown []calendar.Term
+		for _, t := range terms {
+			if !t.StartsOn.After(today) || t.Key() == term.Key() {
+				shown = append(shown, t)
+			}
+		}
+		if len(shown) > trendTerms {
+			shown = shown[len(shown)-trendTerms:]
+		}
+		for _, t := range shown {
+			reps, err := s.Compliance.EvaluateScope(ctx, sc, compliance.Options{At: today, Mode: compliance.Window, From: t.StartsOn, To: t.EndsOn})
+			if err != nil {
+				return err
+			}
+			trend = append(trend, view.TrendInput{Term: t.Key(), Reports: reps})
+			if t.Key() == term.Key() {
+				reports = reps
+			}
+		}
+		if reports == nil {
+			if reports, err = s.Compliance.EvaluateScope(ctx, sc, compliance.Options{At: today, Mode: compliance.Window, From: term.StartsOn, To: term.EndsOn}); err != nil {
+				return err
+			}
+		}
+	}
+
+	// sub-regions: the pairs grouped by where their supported school sits
+	areas, pairArea, err := s.dashboardAreas(c, a, region, sc.Pairs)
+	if err != nil {
+		return err
+	}
+	own := p.T("dash.own_area")
+	if region != nil {
+		own = p.T("dash.directly_in", "Region", region.Name)
+	}
+	dash := view.BuildDashboard(view.DashboardInput{Reports: reports, PairArea: pairArea, Areas: areas, OwnArea: own, Trend: trend, MaxRows: 200})
+	catRows := make([]view.Row, len(dash.ByCategory))
+	for i, r := range dash.ByCategory {
+		r.Label = p.Category(r.Key)
+		catRows[i] = r
+	}
+	areaRows := make([]view.Row, len(dash.ByArea))
+	links := make([]string, len(dash.ByArea))
+	for i, r := range dash.ByArea {
+		if r.ID != 0 {
+			q := url.Values{"region": {strconv.FormatInt(r.ID, 10)}}
+			if haveTerm {
+				q.Set("term", term.Key())
+			}
+			r.Link = "/dashboard?" + q.Encode()
+		}
+		links[i] = r.Link
+		areaRows[i] = r
+	}
+	crumbs, err := s.regionCrumbs(c, a, region, p, term.Key())
+	if err != nil {
+		return err
+	}
+	exportQ := url.Values{}
+	if haveTerm {
+		exportQ.Set("term", term.Key())
+	}
+	if region != nil {
+		exportQ.Set("region_id", strconv.FormatInt(region.ID, 10))
+	}
+	p.Data = map[string]any{
+		"Dash": dash, "Terms": terms, "Term": term.Key(), "RegionID": regionID, "Crumbs": crumbs,
+		"CategoryRows": catRows, "AreaRows": areaRows,
+		"ExportXLSX": "/dashboard/export.xlsx?" + exportQ.Encode(), "ExportCSV": "/dashboard/export.csv?" + exportQ.Encode(),
+		"Charts": map[string]view.Chart{
+			"category": view.StatusBars(p, catRows, nil),
+			"area":     view.StatusBars(p, areaRows, links),
+			"trend":    view.TrendLines(p, dash.Trend),
+		},
+	}
+	return s.render(c, http.StatusOK, "dashboard", p)
+}
+
+// dashboardAreas lists the sub-regions of region (the provinces when
+// none) and places each pair in one: the sub-region of its supported
+// school, or of its supporting school when only that one is in the region.
+func (s *Server) dashboardAreas(c echo.Context, a auth.Actor, region *school.Region, pairs []pairing.Pair) ([]view.Area, map[int64]int64, error) {
+	ctx := c.Request().Context()
+	f := school.RegionFilter{Level: school.Province}
+	prefix := "/"
+	if region != nil {
+		f, prefix = school.RegionFilter{ParentID: region.ID}, region.Path
+	}
+	children, err := s.Schools.ListRegions(ctx, a, f, page.Page{Limit: page.MaxLimit})
+	if err != nil {
+		return nil, nil, err
+	}
+	areas := make([]view.Area, 0, len(children.Items))
+	for _, r := range children.Items {
+		areas = append(areas, view.Area{ID: r.ID, Name: r.Name})
+	}
+	ids := make([]int64, 0, 2*len(pairs))
+	for _, p := range pairs {
+		ids = append(ids, p.SupportedSchoolID, p.SupportingSchoolID)
+	}
+	paths, err := s.Schools.SchoolRegionPaths(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	pairArea := make(map[int64]int64, len(pairs))
+	for _, p := range pairs {
+		path := paths[p.SupportedSchoolID]
+		if !strings.HasPrefix(path, prefix) {
+			path = paths[p.SupportingSchoolID]
+		}
+		for _, r := range children.Items {
+			if strings.HasPrefix(path, r.Path) {
+				pairArea[p.ID] = r.ID
+				break
+			}
+		}
+	}
+	return areas, pairArea, nil
+}
+
+// regionCrumbs is the way back up from a drilled-down region, as far as
+// the actor may see.
+func (s *Server) regionCrumbs(c echo.Context, a auth.Actor, region *school.Region, p *view.Page, term string) ([]crumb, error) {
+	link := func(id int64) string {
+		q := url.Values{}
+		if id != 0 {
+			q.Set("region", strconv.FormatInt(id, 10))
+		}
+		if term != "" {
+			q.Set("term", term)
+		}
+		return "/dashboard?" + q.Encode()
+	}
+	var out []crumb
+	if a.IsAdmin() {
+		out = append(out, crumb{Name: p.T("dash.all_regions"), Link: link(0)})
+	}
+	if region == nil {
+		out[len(out)-1].Link = ""
+		return out, nil
+	}
+	for _, part := range strings.Split(strings.Trim(region.Path, "/"), "/") {
+		id, err := strconv.ParseInt(part, 10, 64)
+		if err != nil {
+			continue
+		}
+		r := *region
+		if id != region.ID {
+			if r, err = s.Schools.Region(c.Request().Context(), id); err != nil {
+				return nil, err
+			}
+		}
+		if !a.CoversPath(r.Path) {
+			continue
+		}
+		cr := crumb{Name: r.Name, Link: link(r.ID)}
+		if r.ID == region.ID {
+			cr.Link = ""
+		}
+		out = append(out, cr)
+	}
+	return out, nil
+}

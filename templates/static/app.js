@@ -1,0 +1,97 @@
+// Twinning pages: small progressive enhancements; every page works
+// without this file. No inline scripts (the CSP is default-src 'self').
+(function () {
+  "use strict";
+
+  // confirm before irreversible posts (withdraw)
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (f && f.dataset && f.dataset.confirm && !window.confirm(f.dataset.confirm)) {
+      ev.preventDefault();
+    }
+  }, true);
+
+  // refuse a too-large evidence file before uploading it
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input || input.type !== "file" || !input.dataset.maxBytes) return;
+    var max = parseInt(input.dataset.maxBytes, 10);
+    var file = input.files && input.files[0];
+    var msgId = input.id + "-client-error";
+    var old = document.getElementById(msgId);
+    if (old) old.remove();
+    if (file && max && file.size > max) {
+      var p = document.createElement("p");
+      p.className = "field-error";
+      p.id = msgId;
+      p.textContent = input.dataset.tooLarge;
+      input.setAttribute("aria-invalid", "true");
+      input.insertAdjacentElement("afterend", p);
+      input.value = "";
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+  });
+
+  // htmx sends the CSRF token of the page's forms as a header too
+  document.addEventListener("htmx:configRequest", function (ev) {
+    var t = document.querySelector('input[name="_csrf"]');
+    if (t) ev.detail.headers["X-CSRF-Token"] = t.value;
+  });
+
+  // dashboard charts: data from <script type="application/json" id="chart-data">
+  function charts() {
+    var holder = document.getElementById("chart-data");
+    if (!holder || !window.echarts) return;
+    var data;
+    try { data = JSON.parse(holder.textContent); } catch (e) { return; }
+    var made = [];
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      var c = data[el.dataset.chart];
+      if (!c || !c.labels || c.labels.length === 0) { el.hidden = true; return; }
+      if (c.kind === "bar") el.style.height = Math.max(200, c.labels.length * 30 + 70) + "px";
+      var chart = window.echarts.init(el, null, { renderer: "canvas" });
+      chart.setOption(options(c));
+      if (c.links) {
+        chart.on("click", function (p) {
+          var link = c.links[p.dataIndex];
+          if (link) window.location.href = link;
+        });
+      }
+      made.push(chart);
+    });
+    window.addEventListener("resize", function () { made.forEach(function (m) { m.resize(); }); });
+  }
+
+  function options(c) {
+    var base = {
+      animation: false,
+      tooltip: { trigger: "axis" },
+      legend: { top: 0, type: "scroll" },
+      textStyle: { fontFamily: getComputedStyle(document.body).fontFamily },
+    };
+    if (c.kind === "line") {
+      base.grid = { left: 40, right: 16, top: 40, bottom: 30, containLabel: true };
+      base.xAxis = { type: "category", data: c.labels };
+      base.yAxis = { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } };
+      base.series = c.series.map(function (s) {
+        return { name: s.name, type: "line", data: s.data, color: s.color, symbolSize: 8, label: { show: true, formatter: "{c}%" } };
+      });
+      return base;
+    }
+    base.grid = { left: 8, right: 16, top: 40, bottom: 8, containLabel: true };
+    base.xAxis = { type: "value", minInterval: 1 };
+    base.yAxis = { type: "category", data: c.labels, inverse: true, axisLabel: { width: 110, overflow: "truncate" } };
+    base.tooltip.axisPointer = { type: "shadow" };
+    base.series = c.series.map(function (s) {
+      return { name: s.name, type: "bar", stack: "all", data: s.data, color: s.color, cursor: c.links ? "pointer" : "default" };
+    });
+    return base;
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", charts);
+  } else {
+    charts();
+  }
+})();
