@@ -56,8 +56,10 @@ type Scope struct {
 	Calendar calendar.Calendar
 	// Agreements by pair id.
 	Agreements map[int64][]Agreement
-	// regions is the supported school's region of each pair.
-	regions map[int64]School
+	// regions is the supported school's region of each pair, and
+	// supportingRegions the supporting school's region id.
+	regions           map[int64]School
+	supportingRegions map[int64]int64
 	// cond and args select the pairs (for loading their totals); large
 	// marks a scope too big for an id list.
 	cond  string
@@ -71,13 +73,13 @@ type Scope struct {
 func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, error) {
 	conn := r.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
-	sc := Scope{Agreements: map[int64][]Agreement{}, regions: map[int64]School{}, cond: cond, args: args}
+	sc := Scope{Agreements: map[int64][]Agreement{}, regions: map[int64]School{}, supportingRegions: map[int64]int64{}, cond: cond, args: args}
 	// scanned by hand: a province is ten thousand pairs and agreements, and
 	// reflection would cost more than the queries
 	rows, err := fresh().Table("pairs").
 		// the region name as a scalar subquery: a fourth join makes MariaDB
 		// drop the index plan of the bureau scope (1 ms → 20 ms for a county)
-		Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, pairs.starts_on, pairs.ends_on, pairs.status, pairs.round, sup.name, sud.name, sud.region_id, (SELECT name FROM regions WHERE regions.id = sud.region_id)").
+		Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, pairs.starts_on, pairs.ends_on, pairs.status, pairs.round, sup.name, sud.name, sud.region_id, (SELECT name FROM regions WHERE regions.id = sud.region_id), sup.region_id").
 		Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
 		Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
 		Where(cond, args...).Order("pairs.id").Rows()
@@ -87,13 +89,15 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 	for rows.Next() {
 		var p pairing.Pair
 		var region School
+		var supportingRegion int64
 		if err := rows.Scan(&p.ID, &p.SupportingSchoolID, &p.SupportedSchoolID, &p.StartsOn, &p.EndsOn, &p.Status, &p.Round,
-			&p.SupportingSchoolName, &p.SupportedSchoolName, &region.ID, &region.Name); err != nil {
+			&p.SupportingSchoolName, &p.SupportedSchoolName, &region.ID, &region.Name, &supportingRegion); err != nil {
 			rows.Close()
 			return sc, err
 		}
 		sc.Pairs = append(sc.Pairs, p)
 		sc.regions[p.ID] = region
+		sc.supportingRegions[p.ID] = supportingRegion
 	}
 	if err := rows.Close(); err != nil {
 		return sc, err
@@ -206,6 +210,31 @@ func (sc Scope) Evaluate(rules Rules, opt Options, totals Totals) []PairReport {
 		go func() { defer wg.Done(); run(0, n/2) }()
 		run(n/2, n)
 		wg.Wait()
+	}
+	return out
+}
+
+// Regions returns the region ids of a pair's supported and supporting
+// schools.
+func (sc Scope) Regions(pairID int64) (supported, supporting int64) {
+	return sc.regions[pairID].ID, sc.supportingRegions[pairID]
+}
+
+// Within keeps, of each report, the items whose period overlaps [from, to]:
+// one evaluation over several terms, split per term. An item's grade
+// depends on its period and the date only, so this equals evaluating each
+// window on its own.
+func Within(reports []PairReport, from, to date.Date) []PairReport {
+	out := make([]PairReport, len(reports))
+	for i, r := range reports {
+		items := make([]Item, 0, len(r.Items))
+		for _, it := range r.Items {
+			if calendar.Overlaps(it.PeriodStart, it.PeriodEnd, from, to) {
+				items = append(items, it)
+			}
+		}
+		r.Items = items
+		out[i] = r
 	}
 	return out
 }

@@ -414,3 +414,21 @@ func (s *Service) SchoolRegionPaths(ctx context.Context, ids []int64) (map[int64
 
 // Stages lists the stages of a school, in display order.
 func Stages() []string { return append([]string(nil), stages...) }
+
+// RegionPaths maps every region id to its path, in one query. The tree is
+// small (a nation has a few thousand regions), and dashboards need to place
+// thousands of pairs in it.
+func (s *Service) RegionPaths(ctx context.Context) (map[int64]string, error) {
+	var rows []struct {
+		ID   int64
+		Path string
+	}
+	if err := s.db.Conn(ctx).Table("regions").Select("id, path").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[int64]string, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.Path
+	}
+	return out, nil
+}

@@ -159,12 +159,21 @@ func BuildDashboard(in DashboardInput) Dashboard {
 	if in.MaxRows <= 0 {
 		in.MaxRows = 200
 	}
-	byCat := map[string]*Counts{}
+	// Categories are a fixed list: index arrays instead of maps, since a
+	// province is ten thousand pairs.
+	codes := category.All()
+	index := make(map[string]int, len(codes))
+	for i, c := range codes {
+		index[c] = i
+	}
+	byCat := make([]Counts, len(codes))
+	used := make([]bool, len(codes))
 	byArea := map[int64]*Counts{}
-	used := map[string]bool{}
-	for _, rep := range in.Reports {
+	// every row's cells, one per category, in one backing array
+	all := make([]HeatCell, len(in.Reports)*len(codes))
+	for ri, rep := range in.Reports {
 		row := HeatRow{PairID: rep.PairID, Name: PairName(rep), AreaID: in.PairArea[rep.PairID]}
-		cells := map[string]*HeatCell{}
+		cells := all[ri*len(codes) : (ri+1)*len(codes)]
 		ac := byArea[row.AreaID]
 		if ac == nil {
 			ac = &Counts{}
@@ -179,21 +188,15 @@ func BuildDashboard(in DashboardInput) Dashboard {
 				row.Worst = it.Status
 			}
 			for _, c := range it.Categories {
-				used[c] = true
-				cc := byCat[c]
-				if cc == nil {
-					cc = &Counts{}
-					byCat[c] = cc
+				k, ok := index[c]
+				if !ok {
+					continue
 				}
-				cc.add(it.Status)
-				cell := cells[c]
-				if cell == nil {
-					cell = &HeatCell{Category: c}
-					cells[c] = cell
-				}
-				cell.Items++
-				if rank(it.Status) > rank(cell.Status) {
-					cell.Status = it.Status
+				used[k] = true
+				byCat[k].add(it.Status)
+				cells[k].Items++
+				if rank(it.Status) > rank(cells[k].Status) {
+					cells[k].Status = it.Status
 				}
 			}
 			if it.Status == compliance.Breached {
@@ -201,30 +204,16 @@ func BuildDashboard(in DashboardInput) Dashboard {
 				d.Breaches = append(d.Breaches, BreachRow{PairID: rep.PairID, Pair: row.Name, Item: it})
 			}
 		}
-		// cells are filled once the used categories are known
-		row.Cells = make([]HeatCell, 0, len(cells))
-		for _, c := range cells {
-			row.Cells = append(row.Cells, *c)
-		}
+		row.Cells = cells // narrowed to the used categories below, for the rows shown
 		d.Heat = append(d.Heat, row)
 	}
-	for _, c := range category.All() {
-		if used[c] {
+	var usedIdx []int
+	for k, c := range codes {
+		if used[k] {
+			usedIdx = append(usedIdx, k)
 			d.HeatCats = append(d.HeatCats, c)
-			d.ByCategory = append(d.ByCategory, Row{Key: c, Counts: *byCat[c]})
+			d.ByCategory = append(d.ByCategory, Row{Key: c, Counts: byCat[k]})
 		}
-	}
-	for i := range d.Heat {
-		byCode := map[string]HeatCell{}
-		for _, c := range d.Heat[i].Cells {
-			byCode[c.Category] = c
-		}
-		cells := make([]HeatCell, len(d.HeatCats))
-		for j, c := range d.HeatCats {
-			cells[j] = byCode[c]
-			cells[j].Category = c
-		}
-		d.Heat[i].Cells = cells
 	}
 	for _, a := range in.Areas {
 		if c, ok := byArea[a.ID]; ok {
@@ -248,6 +237,14 @@ func BuildDashboard(in DashboardInput) Dashboard {
 	d.HeatTotal = len(d.Heat)
 	if len(d.Heat) > in.MaxRows {
 		d.Heat = d.Heat[:in.MaxRows]
+	}
+	for i := range d.Heat {
+		cells := make([]HeatCell, len(usedIdx))
+		for j, k := range usedIdx {
+			cells[j] = d.Heat[i].Cells[k]
+			cells[j].Category = codes[k]
+		}
+		d.Heat[i].Cells = cells
 	}
 	// latest periods first
 	sort.SliceStable(d.Breaches, func(i, j int) bool {

@@ -46,11 +46,18 @@ func chooseTerm(terms []calendar.Term, key string, today date.Date) (calendar.Te
 }
 
 // dashboardPage: for the bureau's region (or a sub-region it drills into)
-// and a term: KPI cards, compliance by category and by sub-region, the
-// trend across terms, a pairs × categories heat map and the breaches.
-// It evaluates the scope once per term shown, on top of compliance.Reader
-// (Load: a fixed number of queries whatever the number of pairs).
-func (s *Server) dashboardPage(c echo.Context) error {
+// and a term: KPI cards, compliance by category and by sub-region, a
+// pairs × categories heat map and the breaches, on one evaluation of the
+// scope (compliance.Reader: a fixed number of queries whatever the number
+// of pairs). The trend across terms reads the history of every term shown,
+// so it comes in a second request (dashboardTrend, loaded by htmx): the
+// page itself stays fast for a province.
+func (s *Server) dashboardPage(c echo.Context) error { return s.dashboard(c, false) }
+
+// dashboardTrend is the trend section of the dashboard, as a fragment.
+func (s *Server) dashboardTrend(c echo.Context) error { return s.dashboard(c, true) }
+
+func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 	a, _ := pageActor(c)
 	if !a.IsAdmin() && !a.IsBureau() {
 		return errs.Forbidden("only a bureau or an admin sees the dashboard")
@@ -101,7 +108,14 @@ func (s *Server) dashboardPage(c echo.Context) error {
 	}
 	var reports []compliance.PairReport
 	var trend []view.TrendInput
+	trendQ := url.Values{}
 	if haveTerm {
+		trendQ.Set("term", term.Key())
+	}
+	if region != nil && (!a.IsBureau() || region.ID != a.RegionID) {
+		trendQ.Set("region", strconv.FormatInt(region.ID, 10))
+	}
+	if haveTerm && trendOnly {
 		// the trend: the terms started by today, up to the chosen one
 		var shown []calendar.Term
 		for _, t := range terms {
@@ -112,25 +126,30 @@ func (s *Server) dashboardPage(c echo.Context) error {
 		if len(shown) > trendTerms {
 			shown = shown[len(shown)-trendTerms:]
 		}
+		// one evaluation over all the terms shown, split per term
+		from, to := term.StartsOn, term.EndsOn
 		for _, t := range shown {
-			reps, err := s.Compliance.EvaluateScope(ctx, sc, compliance.Options{At: today, Mode: compliance.Window, From: t.StartsOn, To: t.EndsOn})
-			if err != nil {
-				return err
-			}
-			trend = append(trend, view.TrendInput{Term: t.Key(), Reports: reps})
-			if t.Key() == term.Key() {
-				reports = reps
-			}
+			from, to = date.Min(from, t.StartsOn), date.Max(to, t.EndsOn)
 		}
-		if reports == nil {
-			if reports, err = s.Compliance.EvaluateScope(ctx, sc, compliance.Options{At: today, Mode: compliance.Window, From: term.StartsOn, To: term.EndsOn}); err != nil {
-				return err
-			}
+		all, err := s.Compliance.EvaluateScope(ctx, sc, compliance.Options{At: today, Mode: compliance.Window, From: from, To: to})
+		if err != nil {
+			return err
+		}
+		for _, t := range shown {
+			trend = append(trend, view.TrendInput{Term: t.Key(), Reports: compliance.Within(all, t.StartsOn, t.EndsOn)})
+		}
+		dash := view.BuildDashboard(view.DashboardInput{Trend: trend})
+		p.Data = map[string]any{"Dash": dash, "TrendCharts": map[string]view.Chart{"trend": view.TrendLines(p, dash.Trend)}}
+		return s.renderBlock(c, http.StatusOK, "dashboard", "trend", p)
+	}
+	if haveTerm {
+		if reports, err = s.Compliance.EvaluateScope(ctx, sc, compliance.Options{At: today, Mode: compliance.Window, From: term.StartsOn, To: term.EndsOn}); err != nil {
+			return err
 		}
 	}
 
 	// sub-regions: the pairs grouped by where their supported school sits
-	areas, pairArea, err := s.dashboardAreas(c, a, region, sc.Pairs)
+	areas, pairArea, err := s.dashboardAreas(c, a, region, sc)
 	if err != nil {
 		return err
 	}
@@ -172,10 +191,10 @@ func (s *Server) dashboardPage(c echo.Context) error {
 		"Dash": dash, "Terms": terms, "Term": term.Key(), "RegionID": regionID, "Crumbs": crumbs,
 		"CategoryRows": catRows, "AreaRows": areaRows,
 		"ExportXLSX": "/dashboard/export.xlsx?" + exportQ.Encode(), "ExportCSV": "/dashboard/export.csv?" + exportQ.Encode(),
+		"TrendURL": "/dashboard/trend?" + trendQ.Encode(),
 		"Charts": map[string]view.Chart{
 			"category": view.StatusBars(p, catRows, nil),
 			"area":     view.StatusBars(p, areaRows, links),
-			"trend":    view.TrendLines(p, dash.Trend),
 		},
 	}
 	return s.render(c, http.StatusOK, "dashboard", p)
@@ -184,7 +203,7 @@ func (s *Server) dashboardPage(c echo.Context) error {
 // dashboardAreas lists the sub-regions of region (the provinces when
 // none) and places each pair in one: the sub-region of its supported
 // school, or of its supporting school when only that one is in the region.
-func (s *Server) dashboardAreas(c echo.Context, a auth.Actor, region *school.Region, pairs []pairing.Pair) ([]view.Area, map[int64]int64, error) {
+func (s *Server) dashboardAreas(c echo.Context, a auth.Actor, region *school.Region, sc compliance.Scope) ([]view.Area, map[int64]int64, error) {
 	ctx := c.Request().Context()
 	f := school.RegionFilter{Level: school.Province}
 	prefix := "/"
@@ -199,19 +218,16 @@ func (s *Server) dashboardAreas(c echo.Context, a auth.Actor, region *school.Reg
 	for _, r := range children.Items {
 		areas = append(areas, view.Area{ID: r.ID, Name: r.Name})
 	}
-	ids := make([]int64, 0, 2*len(pairs))
-	for _, p := range pairs {
-		ids = append(ids, p.SupportedSchoolID, p.SupportingSchoolID)
-	}
-	paths, err := s.Schools.SchoolRegionPaths(ctx, ids)
+	paths, err := s.Schools.RegionPaths(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	pairArea := make(map[int64]int64, len(pairs))
-	for _, p := range pairs {
-		path := paths[p.SupportedSchoolID]
+	pairArea := make(map[int64]int64, len(sc.Pairs))
+	for _, p := range sc.Pairs {
+		supported, supporting := sc.Regions(p.ID)
+		path := paths[supported]
 		if !strings.HasPrefix(path, prefix) {
-			path = paths[p.SupportingSchoolID]
+			path = paths[supporting]
 		}
 		for _, r := range children.Items {
 			if strings.HasPrefix(path, r.Path) {

@@ -135,11 +135,30 @@ func TestPageDashboard(t *testing.T) {
 				Data []float64 `json:"data"`
 			} `json:"series"`
 		}
-		raw := regexp1(r.Body, `(?s)<script type="application/json" id="chart-data">(.*?)</script>`)
+		raw := regexp1(r.Body, `(?s)<script type="application/json" class="chart-data">(.*?)</script>`)
 		if err := json.Unmarshal([]byte(raw), &charts); err != nil {
 			t.Fatalf("chart data %q: %v", raw, err)
 		}
-		if c := charts["trend"]; c.Kind != "line" || strings.Join(c.Labels, ",") != "2025-2026 秋季学期,2025-2026 春季学期" || c.Series[0].Name != "达标率" {
+		// the trend comes in a second request, loaded by htmx
+		trendURL := regexp1(r.Body, `hx-get="(/dashboard/trend\?[^"]*)"`)
+		if !strings.Contains(trendURL, "term=2025-2026-autumn") {
+			t.Fatalf("no trend fragment link: %q", trendURL)
+		}
+		tr := w.get(strings.ReplaceAll(trendURL, "&amp;", "&"))
+		if tr.Status != 200 || strings.Contains(tr.Body, "<html") {
+			t.Fatalf("trend fragment: %d %.200s", tr.Status, tr.Body)
+		}
+		var trend map[string]struct {
+			Kind   string   `json:"kind"`
+			Labels []string `json:"labels"`
+			Series []struct {
+				Name string `json:"name"`
+			} `json:"series"`
+		}
+		if err := json.Unmarshal([]byte(regexp1(tr.Body, `(?s)<script type="application/json" class="chart-data">(.*?)</script>`)), &trend); err != nil {
+			t.Fatal(err)
+		}
+		if c := trend["trend"]; c.Kind != "line" || strings.Join(c.Labels, ",") != "2025-2026 秋季学期,2025-2026 春季学期" || c.Series[0].Name != "达标率" {
 			t.Errorf("trend chart %+v", c)
 		}
 		if c := charts["area"]; len(c.Labels) != 1 || c.Labels[0] != "黄冈市" || c.Links[0] != fmt.Sprintf("/dashboard?region=%d&term=2025-2026-autumn", d.regions["黄冈市"]) {

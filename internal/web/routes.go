@@ -109,6 +109,7 @@ func (s *Server) routes() {
 	pg.GET("/evidence/:id", s.getEvidence, files...)
 	pg.GET("/evidence/:id/thumb", s.evidenceThumb, files...)
 	pg.GET("/dashboard", s.dashboardPage, in...)
+	pg.GET("/dashboard/trend", s.dashboardTrend, in...)
 	pg.GET("/dashboard/export.xlsx", s.exportXLSX, files...) // export.go, as GET /api/v1/compliance/export.*
 	pg.GET("/dashboard/export.csv", s.exportCSV, files...)
 

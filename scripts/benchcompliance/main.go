@@ -55,6 +55,7 @@ type flags struct {
 	transport     string
 	label         string
 	maxOpen       int
+	page          string
 }
 
 func main() {
@@ -78,6 +79,7 @@ func main() {
 	flag.StringVar(&f.transport, "transport", "inproc", "inproc (handler called directly) | tcp (a real loopback listener)")
 	flag.StringVar(&f.label, "label", "", "a name for this run in the output")
 	flag.IntVar(&f.maxOpen, "max-open-conns", 0, "database pool size (0: the configured default)")
+	flag.StringVar(&f.page, "page", "", "measure this web page instead of the API, e.g. dashboard (GET /dashboard?term=…, signed in by session cookie; the page is as of today)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -384,6 +386,11 @@ func (b *bench) login(ctx context.Context, email string) (string, error) {
 func (b *bench) request(ctx context.Context, s scope, extra string) (sample, error) {
 	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/v1/compliance?at="+url.QueryEscape(b.f.at)+extra, nil)
 	req.Header.Set("Authorization", "Bearer "+s.token)
+	if b.f.page != "" {
+		// the page takes the same signed token from its session cookie
+		req = httptest.NewRequestWithContext(ctx, http.MethodGet, "/"+b.f.page+"?"+strings.TrimPrefix(extra, "&"), nil)
+		req.AddCookie(&http.Cookie{Name: "twinning_session", Value: s.token})
+	}
 	q0, e0 := b.counter.Queries(), b.counter.Elapsed()
 	t := time.Now()
 	code, body, err := b.client(req)
@@ -395,7 +402,11 @@ func (b *bench) request(ctx context.Context, s scope, extra string) (sample, err
 		return sample{}, fmt.Errorf("GET compliance as %s: %d %s", s.email, code, truncate(body, 500))
 	}
 	var rep struct{ Items []json.RawMessage }
-	if err := json.Unmarshal(body, &rep); err != nil {
+	if b.f.page != "" {
+		if !bytes.Contains(body, []byte("<html")) {
+			return sample{}, fmt.Errorf("GET /%s: not a page: %s", b.f.page, truncate(body, 300))
+		}
+	} else if err := json.Unmarshal(body, &rep); err != nil {
 		return sample{}, fmt.Errorf("GET compliance: %w", err)
 	}
 	return sample{latency: lat, sql: b.counter.Elapsed() - e0, queries: b.counter.Queries() - q0, bytes: len(body), items: len(rep.Items)}, nil

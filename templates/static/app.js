@@ -39,14 +39,18 @@
     if (t) ev.detail.headers["X-CSRF-Token"] = t.value;
   });
 
-  // dashboard charts: data from <script type="application/json" id="chart-data">
-  function charts() {
-    var holder = document.getElementById("chart-data");
-    if (!holder || !window.echarts) return;
-    var data;
-    try { data = JSON.parse(holder.textContent); } catch (e) { return; }
-    var made = [];
-    document.querySelectorAll("[data-chart]").forEach(function (el) {
+  // dashboard charts: data from <script type="application/json" class="chart-data">
+  // in the page, or in a fragment htmx swaps in (the trend)
+  var made = [];
+  function charts(root) {
+    if (!window.echarts) return;
+    var data = {};
+    root.querySelectorAll("script.chart-data").forEach(function (holder) {
+      try { Object.assign(data, JSON.parse(holder.textContent)); } catch (e) { /* no charts */ }
+    });
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.ready) return;
+      el.dataset.ready = "1";
       var c = data[el.dataset.chart];
       if (!c || !c.labels || c.labels.length === 0) { el.hidden = true; return; }
       if (c.kind === "bar") el.style.height = Math.max(200, c.labels.length * 30 + 70) + "px";
@@ -60,8 +64,9 @@
       }
       made.push(chart);
     });
-    window.addEventListener("resize", function () { made.forEach(function (m) { m.resize(); }); });
   }
+  window.addEventListener("resize", function () { made.forEach(function (m) { m.resize(); }); });
+  document.addEventListener("htmx:load", function (ev) { charts(ev.detail.elt); });
 
   function options(c) {
     var base = {
@@ -90,8 +95,8 @@
   }
 
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", charts);
+    document.addEventListener("DOMContentLoaded", function () { charts(document); });
   } else {
-    charts();
+    charts(document);
   }
 })();
