@@ -396,7 +396,8 @@ func browserScenario(t *testing.T, browser context.Context, db *database.DB, sho
 	bureau.do(chromedp.WaitVisible(chromedp.CSS("#chart-category canvas")), chromedp.WaitVisible(chromedp.CSS("#chart-area canvas")))
 	bureau.noSideways("the dashboard")
 	bureau.open("/dashboard?term=2025-2026-autumn", "#chart-area canvas") // a closed term, with its breaches
-	bureau.do(chromedp.WaitVisible(chromedp.CSS("#chart-category canvas")))
+	// the trend arrives in a second request (htmx): its chart must draw too
+	bureau.do(chromedp.WaitVisible(chromedp.CSS("#chart-category canvas")), chromedp.WaitVisible(chromedp.CSS("#chart-trend canvas")))
 	bureau.screenshot(shots, "bureau-dashboard")
 	// drill down: the sub-region, the pair, then the activity and its evidence
 	bureau.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href^="/dashboard?region=%d"]`, d.regions["黄冈市"]))),
