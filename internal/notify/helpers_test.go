@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	mysqldriver "github.com/go-sql-driver/mysql"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/twinning-platform/twinning/internal/activity"
@@ -152,54 +150,6 @@ func newApp(t testing.TB, db *database.DB, clock *testutil.Clock, srv *smtpServe
 		t.Fatal(err)
 	}
 	return a
-}
-
-// secondHandle opens another pool on the database behind db, as a second
-// process would: the same SQLite file, or the same MariaDB database.
-func secondHandle(t testing.TB, db *database.DB) *database.DB {
-	t.Helper()
-	var opt database.Options
-	switch db.Dialect() {
-	case database.SQLite:
-		var rows []struct {
-			Seq  int
-			Name string
-			File string
-		}
-		if err := db.Gorm().Raw("PRAGMA database_list").Scan(&rows).Error; err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			if r.Name == "main" {
-				opt = database.Options{Driver: database.SQLite, DSN: r.File, MaxOpenConns: 8}
-			}
-		}
-		if opt.DSN == "" {
-			t.Fatalf("no file behind the SQLite database: %+v", rows)
-		}
-	case database.MySQL:
-		var name string
-		if err := db.Gorm().Raw("SELECT DATABASE()").Scan(&name).Error; err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := mysqldriver.ParseDSN(os.Getenv(testutil.MySQLEnv))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DBName = name
-		opt = database.Options{Driver: database.MySQL, DSN: cfg.FormatDSN(), MaxOpenConns: 10, ConnMaxLifetime: time.Minute}
-	default:
-		t.Fatalf("unknown dialect %q", db.Dialect())
-	}
-	db2, err := database.Open(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db2.Close() })
-	if err := db2.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db2
 }
 
 // ---------------------------------------------------------------------

@@ -131,7 +131,7 @@ func TestConcurrentSweepsInTwoProcesses(t *testing.T) {
 		srv := startSMTP(t)
 		w := build(t, db, srv)
 		busy(w)
-		a2 := newApp(t, secondHandle(t, db), w.clock, srv)
+		a2 := newApp(t, testutil.SecondHandle(t, db), w.clock, srv)
 		type process struct {
 			sweep   func(context.Context, date.Date, time.Time, bool) (notify.Result, error)
 			deliver func(context.Context, time.Time) (mail.Result, error)

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
@@ -29,54 +26,6 @@ func local(day, hhmm string) time.Time {
 		panic(err)
 	}
 	return t
-}
-
-// secondHandle opens another pool on the database behind db, as a second
-// process would: the same SQLite file, or the same MariaDB database.
-func secondHandle(t testing.TB, db *database.DB) *database.DB {
-	t.Helper()
-	var opt database.Options
-	switch db.Dialect() {
-	case database.SQLite:
-		var rows []struct {
-			Seq  int
-			Name string
-			File string
-		}
-		if err := db.Gorm().Raw("PRAGMA database_list").Scan(&rows).Error; err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			if r.Name == "main" {
-				opt = database.Options{Driver: database.SQLite, DSN: r.File, MaxOpenConns: 8}
-			}
-		}
-		if opt.DSN == "" {
-			t.Fatalf("no file behind the SQLite database: %+v", rows)
-		}
-	case database.MySQL:
-		var name string
-		if err := db.Gorm().Raw("SELECT DATABASE()").Scan(&name).Error; err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := mysqldriver.ParseDSN(os.Getenv(testutil.MySQLEnv))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DBName = name
-		opt = database.Options{Driver: database.MySQL, DSN: cfg.FormatDSN(), MaxOpenConns: 10, ConnMaxLifetime: time.Minute}
-	default:
-		t.Fatalf("unknown dialect %q", db.Dialect())
-	}
-	db2, err := database.Open(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db2.Close() })
-	if err := db2.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db2
 }
 
 type runRow struct {
@@ -103,7 +52,7 @@ func TestFireSameSlotInTwoProcessesRunsOnce(t *testing.T) {
 		onRun := func(string, error) { observed.Add(1) }
 		s := []*scheduler.Scheduler{
 			scheduler.New(db, testutil.Shanghai(), quiet(), clock.Now, onRun),
-			scheduler.New(secondHandle(t, db), testutil.Shanghai(), quiet(), clock.Now, onRun),
+			scheduler.New(testutil.SecondHandle(t, db), testutil.Shanghai(), quiet(), clock.Now, onRun),
 		}
 		job := scheduler.Job{Name: "sweep", Spec: "0 8 * * *", Run: func(context.Context, time.Time) error {
 			body.Add(1)
@@ -244,7 +193,7 @@ func TestCatchUpRunsTheMissedSweepOnce(t *testing.T) {
 			t.Fatalf("later catch-ups ran %v", got)
 		}
 		// a second process starting at the same time does nothing either
-		s2 := scheduler.New(secondHandle(t, db), testutil.Shanghai(), quiet(), clock.Now, nil)
+		s2 := scheduler.New(testutil.SecondHandle(t, db), testutil.Shanghai(), quiet(), clock.Now, nil)
 		if err := s2.Add(scheduler.Job{Name: "sweep", Spec: "0 8 * * *", CatchUp: true, Run: record("sweep")}); err != nil {
 			t.Fatal(err)
 		}
