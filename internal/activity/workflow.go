@@ -106,7 +106,7 @@ func (idempotencyRow) TableName() string { return "idempotency_keys" }
 // a concurrent duplicate fails on the unique key and then reads the winner.
 func (s *Service) Log(ctx context.Context, a auth.Actor, pairID int64, in Input, idemKey string) (act Activity, replayed bool, err error) {
 	if err := s.val.Validate(in); err != nil {
-		return Activity{}, false, err
+		return Activity{}, false, s.withRules(ctx, a, pairID, in, err)
 	}
 	if len(idemKey) > 255 {
 		return Activity{}, false, errs.Field("Idempotency-Key", "must be at most 255 characters")
@@ -190,6 +190,34 @@ func requestHash(pairID int64, in Input) string {
 	}{pairID, in})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// withRules adds, to the shape errors of in (missing or too long fields),
+// the rule errors of the fields that are there (a date in the future or
+// outside the pair's span, an unknown category), so a form shows every
+// mistake at once. When the pair is not visible, the shape errors stand
+// alone, as before.
+func (s *Service) withRules(ctx context.Context, a auth.Actor, pairID int64, in Input, shape error) error {
+	se, ok := errs.As(shape)
+	if !ok || se.Kind != errs.KindInvalid {
+		return shape
+	}
+	p, err := s.pairs.Pair(ctx, a, pairID)
+	if err != nil {
+		return shape
+	}
+	re, ok := errs.As(in.check(p, s.today()))
+	if !ok {
+		return shape
+	}
+	f := errs.Fields{}
+	for k, v := range se.Fields {
+		f.Add(k, v)
+	}
+	for k, v := range re.Fields {
+		f.Add(k, v)
+	}
+	return f.Err()
 }
 
 // ImportInput is an audited historical record entered by an admin or a
@@ -337,6 +365,9 @@ func (s *Service) mustBeLogger(a auth.Actor, act Activity) error {
 // pending again, awaiting a new decision.
 func (s *Service) Amend(ctx context.Context, a auth.Actor, id int64, in Input) (Activity, error) {
 	if err := s.val.Validate(in); err != nil {
+		if act, _, lerr := s.load(ctx, a, id); lerr == nil {
+			err = s.withRules(ctx, a, act.PairID, in, err)
+		}
 		return Activity{}, err
 	}
 	var act Activity

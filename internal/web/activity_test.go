@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/twinning-platform/twinning/internal/database"
@@ -77,6 +78,18 @@ func TestDecimals(t *testing.T) {
 			if it.CommitmentID == p.hoursC && math.Abs(it.Pending-total) > 1e-9 {
 				t.Errorf("pending hours %v, want %v", it.Pending, total)
 			}
+		}
+	})
+}
+
+// A body with a missing title and a future date names both fields in one
+// answer, so a form can show every mistake at once.
+func TestLogReportsShapeAndRuleErrorsTogether(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		p := newProgramme(t, db)
+		r := p.logActivity(p.supportingCoord, map[string]any{"category": "visit", "occurred_on": "2027-01-01"})
+		if r.Status != 422 || r.Field("title") == "" || !strings.Contains(r.Field("occurred_on"), "future") {
+			t.Fatalf("want title and occurred_on named together: %d %s", r.Status, r.Body)
 		}
 	})
 }
