@@ -4,6 +4,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log"
@@ -33,25 +34,50 @@ type Options struct {
 	MaxOpenConns    int
 	ConnMaxLifetime time.Duration
 	LogQueries      bool
+	// SyncWait is wsrep_sync_wait for every session on a Galera node
+	// ("auto": 1 when the server runs wsrep, "off", or a number 0-15);
+	// it makes reads wait until the node applied every write committed
+	// anywhere in the cluster before they began (read-your-writes across
+	// nodes). Empty means auto.
+	SyncWait string
+	// Retry bounds the retries of a transaction that lost a conflict
+	// (zero values take the defaults of Retry).
+	Retry Retry
+	// ReadyTimeout bounds each readiness probe (default 2s).
+	ReadyTimeout time.Duration
 }
 
 // DB is the database handle shared by every store.
 type DB struct {
 	gorm    *gorm.DB
+	sql     *sql.DB
 	dialect string
+	dsn     string // as given to the driver, for the readiness probe's own pool
+	retry   Retry
+	galera  bool
+	readyTO time.Duration
+	probe   probePool
+	stats   txStats
 }
 
 // Open connects and configures the pool. It does not migrate.
 func Open(opt Options) (*DB, error) {
 	var dial gorm.Dialector
+	var driverDSN string
+	var galera bool
 	switch opt.Driver {
 	case SQLite:
-		dial = gormlite.Open(sqliteDSN(opt.DSN))
+		driverDSN = sqliteDSN(opt.DSN)
+		dial = gormlite.Open(driverDSN)
 	case MySQL:
 		dsn, err := mysqlDSN(opt.DSN)
 		if err != nil {
 			return nil, err
 		}
+		if dsn, galera, err = withSyncWait(dsn, opt.SyncWait); err != nil {
+			return nil, err
+		}
+		driverDSN = dsn
 		dial = mysql.Open(dsn)
 	default:
 		return nil, fmt.Errorf("database: unknown driver %q", opt.Driver)
@@ -87,7 +113,12 @@ func Open(opt Options) (*DB, error) {
 	if opt.ConnMaxLifetime > 0 {
 		sqlDB.SetConnMaxLifetime(opt.ConnMaxLifetime)
 	}
-	return &DB{gorm: g, dialect: opt.Driver}, nil
+	readyTO := opt.ReadyTimeout
+	if readyTO <= 0 {
+		readyTO = 2 * time.Second
+	}
+	return &DB{gorm: g, sql: sqlDB, dialect: opt.Driver, dsn: driverDSN, retry: opt.Retry.withDefaults(),
+		galera: galera, readyTO: readyTO}, nil
 }
 
 // sqliteDSN turns a path into a URI with the pragmas every connection needs:
@@ -121,6 +152,12 @@ func mysqlDSN(dsn string) (string, error) {
 	}
 	cfg.Params["charset"] = "utf8mb4"
 	cfg.Collation = "utf8mb4_unicode_ci"
+	// Statements go as text (COM_QUERY), never as server-side prepared
+	// statements: every command then has an answer that can carry an
+	// error, so an abort of the transaction by another node is reported
+	// on the statement after it (a prepared statement's COM_STMT_CLOSE has
+	// no answer), and a statement costs one round trip instead of three.
+	cfg.InterpolateParams = true
 	return cfg.FormatDSN(), nil
 }
 
@@ -130,13 +167,13 @@ func (d *DB) Dialect() string { return d.dialect }
 // Gorm is the root handle, for the composition root and tests.
 func (d *DB) Gorm() *gorm.DB { return d.gorm }
 
-// Close closes the pool.
+// Galera reports that the server runs wsrep (a Galera node).
+func (d *DB) Galera() bool { return d.galera }
+
+// Close closes the pools.
 func (d *DB) Close() error {
-	sqlDB, err := d.gorm.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.Close()
+	d.probe.close()
+	return d.sql.Close()
 }
 
 // Ping checks the database answers (used by /healthz).
@@ -146,46 +183,6 @@ func (d *DB) Ping(ctx context.Context) error {
 		return err
 	}
 	return sqlDB.PingContext(ctx)
-}
-
-type txKey struct{}
-
-// Conn returns the transaction carried by ctx, or the pool.
-func (d *DB) Conn(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx
-	}
-	return d.gorm.WithContext(ctx)
-}
-
-// InTx reports whether ctx carries a transaction.
-func InTx(ctx context.Context) bool {
-	_, ok := ctx.Value(txKey{}).(*gorm.DB)
-	return ok
-}
-
-// WithTx runs fn in one transaction carried by the context; nested calls
-// join the outer transaction. A MySQL deadlock is retried, since InnoDB
-// picks a victim and expects the client to try again.
-func (d *DB) WithTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if InTx(ctx) {
-		return fn(ctx)
-	}
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		err = d.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(context.WithValue(ctx, txKey{}, tx))
-		})
-		if !isDeadlock(err) {
-			return err
-		}
-	}
-	return err
-}
-
-func isDeadlock(err error) bool {
-	var me *mysqldriver.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
 // IsDuplicate reports a unique-key violation on either dialect.

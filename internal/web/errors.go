@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/errs"
 )
@@ -45,6 +46,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	status, body := s.classify(err)
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "1")
+	}
 	body.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 	if status >= 500 {
 		s.log.Error("request failed", "err", err, "method", c.Request().Method, "path", c.Path(), "request_id", body.RequestID)
@@ -89,6 +93,12 @@ func (s *Server) classify(err error) (int, errorDetail) {
 		if he.Code >= 400 && he.Code < 500 {
 			return he.Code, errorDetail{Code: "bad_request", Message: msg}
 		}
+	}
+	// cluster: a transaction that kept losing conflicts, or a database node
+	// that cannot serve now, is a 503 the client may retry (with its
+	// Idempotency-Key), never a 500
+	if database.Unavailable(err) {
+		return http.StatusServiceUnavailable, errorDetail{Code: "unavailable", Message: "the database is busy or unavailable; try again"}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable, errorDetail{Code: "timeout", Message: "the request took too long; try again"}
