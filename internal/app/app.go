@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a.Outbox = mail.NewOutbox(db, mailDomain(cfg), 8)
-	a.Deliverer = mail.NewDeliverer(a.Outbox, Sender(cfg), mail.DelivererOptions{Log: log, Metrics: mailMetrics})
+	a.Deliverer = mail.NewDeliverer(a.Outbox, Sender(cfg), mail.DelivererOptions{Log: log, Metrics: mailMetrics, Lease: cfg.SMTP.Lease.Duration})
 	cat, err := i18n.New(templates.FS())
 	if err != nil {
 		return nil, err
@@ -170,7 +170,9 @@ func Open(ctx context.Context, cfg *config.Config, migrateSQLite bool) (*databas
 		dsn = filepath.Join(cfg.DataDir, "twinning.db")
 	}
 	db, err := database.Open(database.Options{Driver: cfg.DB.Driver, DSN: dsn,
-		MaxOpenConns: cfg.DB.MaxOpenConns, ConnMaxLifetime: cfg.DB.ConnMaxLifetime.Duration})
+		MaxOpenConns: cfg.DB.MaxOpenConns, ConnMaxLifetime: cfg.DB.ConnMaxLifetime.Duration,
+		SyncWait: cfg.DB.SyncWait, ReadyTimeout: cfg.DB.ReadyTimeout.Duration,
+		Retry: database.Retry{Attempts: cfg.DB.TxAttempts, Base: cfg.DB.TxBackoff.Duration, Max: cfg.DB.TxBackoffMax.Duration}})
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,7 @@ func (a *App) Check(ctx context.Context, at date.Date, now time.Time, dry bool) 
 // Scheduler builds the scheduler with the three jobs of the configuration.
 func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 	s := scheduler.New(a.DB, a.Config.Location, a.Log, time.Now, a.Metrics.observe)
+	s.SetClaimLease(a.Config.Schedule.ClaimLease.Duration)
 	jobs := []scheduler.Job{
 		{Name: "sweep", Spec: a.Config.Schedule.Sweep, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
 			res, err := a.Sweeper.Sweep(ctx, a.Today(now), now, false)

@@ -50,6 +50,12 @@ type DB struct {
 	DSN             string   `yaml:"dsn"`
 	MaxOpenConns    int      `yaml:"max_open_conns"`
 	ConnMaxLifetime Duration `yaml:"conn_max_lifetime"`
+	// cluster (issue 9)
+	SyncWait     string   `yaml:"sync_wait"`      // auto | off | 0-15: wsrep_sync_wait on a Galera node
+	TxAttempts   int      `yaml:"tx_attempts"`    // tries of a transaction that loses conflicts
+	TxBackoff    Duration `yaml:"tx_backoff"`     // first wait between tries, doubled, jittered
+	TxBackoffMax Duration `yaml:"tx_backoff_max"` // cap of one wait
+	ReadyTimeout Duration `yaml:"ready_timeout"`  // each /readyz probe
 }
 
 type SMTP struct {
@@ -60,6 +66,7 @@ type SMTP struct {
 	From     string   `yaml:"from"`
 	TLS      string   `yaml:"tls"`
 	Timeout  Duration `yaml:"timeout"`
+	Lease    Duration `yaml:"lease"` // how long a deliverer holds the messages it claimed
 }
 
 // Schedule holds the cron specs of the jobs.
@@ -67,6 +74,9 @@ type Schedule struct {
 	Sweep   string `yaml:"sweep"`
 	Deliver string `yaml:"deliver"`
 	Digest  string `yaml:"digest"`
+	// ClaimLease: a job_runs claim still running after this is taken over
+	// (its replica died); it must exceed the longest job.
+	ClaimLease Duration `yaml:"claim_lease"`
 }
 
 type Rules struct {
@@ -270,6 +280,28 @@ func (c *Config) Validate() error {
 	}
 	if d := c.DB.ConnMaxLifetime.Duration; d <= 0 || d >= 5*time.Minute {
 		return bad("db.conn_max_lifetime", "must be positive and under 5m")
+	}
+	switch strings.ToLower(c.DB.SyncWait) {
+	case "", "auto", "on", "off":
+	default:
+		if n, err := strconv.Atoi(c.DB.SyncWait); err != nil || n < 0 || n > 15 {
+			return bad("db.sync_wait", "must be auto, off or a number 0-15")
+		}
+	}
+	if c.DB.TxAttempts < 1 || c.DB.TxAttempts > 50 {
+		return bad("db.tx_attempts", "must be between 1 and 50")
+	}
+	if c.DB.TxBackoff.Duration <= 0 || c.DB.TxBackoffMax.Duration < c.DB.TxBackoff.Duration {
+		return bad("db.tx_backoff", "must be positive and at most db.tx_backoff_max")
+	}
+	if c.DB.ReadyTimeout.Duration <= 0 {
+		return bad("db.ready_timeout", "must be positive")
+	}
+	if c.Schedule.ClaimLease.Duration < time.Minute {
+		return bad("schedule.claim_lease", "must be at least 1m (longer than the longest job)")
+	}
+	if c.SMTP.Lease.Duration < 10*time.Second {
+		return bad("smtp.lease", "must be at least 10s")
 	}
 	switch c.SMTP.TLS {
 	case "none", "starttls", "tls":
