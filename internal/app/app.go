@@ -76,6 +76,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		if db, err = Open(ctx, cfg, true); err != nil {
 			return nil, err
 		}
+		if err := schemaCurrent(ctx, db); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	secret, err := secretKey(cfg)
 	if err != nil {
@@ -185,6 +189,28 @@ func Open(ctx context.Context, cfg *config.Config, migrateSQLite bool) (*databas
 		}
 	}
 	return db, nil
+}
+
+// schemaCurrent refuses to run on a MySQL schema older than the binary:
+// replicas never migrate there (`twinning migrate` is the deploy step), and
+// code running on missing tables or columns would fail request by request.
+func schemaCurrent(ctx context.Context, db *database.DB) error {
+	if db.Dialect() != database.MySQL {
+		return nil
+	}
+	pending, err := db.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("database schema: %w; run `twinning migrate` first", err)
+	}
+	if len(pending) > 0 {
+		names := make([]string, len(pending))
+		for i, m := range pending {
+			names[i] = fmt.Sprintf("%04d_%s", m.Version, m.Name)
+		}
+		return fmt.Errorf("database schema is behind this binary: migrations %s are pending; run `twinning migrate` first",
+			strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // secretKey is the configured key or, on a single node, one generated once

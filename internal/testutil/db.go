@@ -152,3 +152,36 @@ func SecondHandle(t testing.TB, db *database.DB) *database.DB {
 	}
 	return db2
 }
+
+// EmptyLike returns a new, empty and unmigrated database of db's dialect:
+// a new SQLite file, or a new database on the MariaDB server of
+// TWINNING_TEST_MYSQL_DSN (dropped at the end). Migration tests use it.
+func EmptyLike(t testing.TB, db *database.DB) *database.DB {
+	t.Helper()
+	if db.Dialect() == database.SQLite {
+		fresh, err := database.Open(database.Options{Driver: database.SQLite, DSN: filepath.Join(t.TempDir(), "empty.db"), MaxOpenConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = fresh.Close() })
+		return fresh
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	name := "twtest_" + strings.ToLower(hex.EncodeToString(rnd[:]))
+	if err := db.Gorm().Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Gorm().Exec("DROP DATABASE IF EXISTS " + name) })
+	cfg, err := mysqldriver.ParseDSN(os.Getenv(MySQLEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = name
+	fresh, err := database.Open(database.Options{Driver: database.MySQL, DSN: cfg.FormatDSN(), MaxOpenConns: 10, ConnMaxLifetime: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fresh.Close() })
+	return fresh
+}
