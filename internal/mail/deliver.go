@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/twinning-platform/twinning/internal/database"
@@ -173,16 +175,49 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// claimWindow is how many due candidates a claim looks at per message it
+// wants: it takes a random Batch of Batch·claimWindow, so deliverers
+// running at once (one per replica, and `twinning check`) spread over the
+// queue instead of all fighting over its first rows.
+const claimWindow = 4
+
+// claimTries bounds the claims of one batch lost to conflicts before the
+// run stops: the rows are being delivered by someone else.
+const claimTries = 3
+
 // claim leases up to Batch due messages: those queued and due, and those
 // whose lease expired (a deliverer crashed or stalled while holding them).
 // It picks candidates, then takes them with one UPDATE that re-checks the
 // condition, so of two deliverers racing for a row exactly one wins, then
 // reads back the rows holding its token. No SKIP LOCKED, no FOR UPDATE:
-// the same statements work on MySQL, MariaDB, TiDB and SQLite.
+// the same statements work on MySQL, MariaDB, TiDB, Galera and SQLite. A
+// claim that loses a conflict (deadlock, certification failure on a
+// cluster) is no error: another deliverer has those rows; a new random
+// pick is tried, and after claimTries the run ends with what it sent.
 func (d *Deliverer) claim(ctx context.Context, now time.Time) ([]*Message, string, error) {
+	for try := 1; ; try++ {
+		out, token, candidates, err := d.claimOnce(ctx, now)
+		switch {
+		case err == nil && (len(out) > 0 || candidates == 0):
+			return out, token, nil
+		case err == nil:
+			d.log.Debug("outbox: the picked messages were claimed by another deliverer", "try", try)
+		case database.Conflict(err) || errors.As(err, new(*database.BusyError)):
+			d.log.Info("outbox: claim lost to another deliverer", "try", try, "err", err)
+		default:
+			return nil, token, err
+		}
+		if try >= claimTries {
+			return nil, token, nil
+		}
+	}
+}
+
+func (d *Deliverer) claimOnce(ctx context.Context, now time.Time) (_ []*Message, _ string, candidates int, _ error) {
 	db := d.outbox.db
 	at := millis(now)
 	token := newToken()
+	window := d.opt.Batch * claimWindow
 	var out []*Message
 	err := db.WithTx(ctx, func(ctx context.Context) error {
 		out = nil
@@ -192,20 +227,26 @@ func (d *Deliverer) claim(ctx context.Context, now time.Time) ([]*Message, strin
 		// the table are never scanned.
 		var ids []int64
 		if err := conn.Raw(`SELECT id FROM outbox_messages WHERE status = ? AND lease_until < ?
-			ORDER BY lease_until, id LIMIT ?`, StatusSending, at, d.opt.Batch).Scan(&ids).Error; err != nil {
+			ORDER BY lease_until, id LIMIT ?`, StatusSending, at, window).Scan(&ids).Error; err != nil {
 			return fmt.Errorf("outbox: claim: %w", err)
 		}
-		if len(ids) < d.opt.Batch {
+		if len(ids) < window {
 			var due []int64
 			if err := conn.Raw(`SELECT id FROM outbox_messages WHERE status = ? AND next_attempt_at <= ?
-				ORDER BY next_attempt_at, id LIMIT ?`, StatusQueued, at, d.opt.Batch-len(ids)).Scan(&due).Error; err != nil {
+				ORDER BY next_attempt_at, id LIMIT ?`, StatusQueued, at, window-len(ids)).Scan(&due).Error; err != nil {
 				return fmt.Errorf("outbox: claim: %w", err)
 			}
 			ids = append(ids, due...)
 		}
+		candidates = len(ids)
 		if len(ids) == 0 {
 			return nil
 		}
+		if len(ids) > d.opt.Batch {
+			mrand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+			ids = ids[:d.opt.Batch]
+		}
+		slices.Sort(ids) // rows locked in key order: two claims wait, not deadlock
 		res := conn.Exec(`UPDATE outbox_messages SET status = ?, lease_until = ?, lease_token = ?, updated_at = ?
 			WHERE id IN ? AND ((status = ? AND next_attempt_at <= ?) OR (status = ? AND lease_until < ?))`,
 			StatusSending, at+d.opt.Lease.Milliseconds(), token, dbTime(now),
@@ -221,7 +262,7 @@ func (d *Deliverer) claim(ctx context.Context, now time.Time) ([]*Message, strin
 		}
 		return nil
 	})
-	return out, token, err
+	return out, token, candidates, err
 }
 
 // deliver sends a claimed batch and records each outcome. more is false

@@ -744,3 +744,31 @@ func TestRunStaysWithinItsLease(t *testing.T) {
 		}
 	})
 }
+
+// Deliverers spread over the queue: a claim takes a random batch among the
+// first due messages rather than the very first ones, so deliverers on
+// several replicas do not all fight over the same rows.
+func TestClaimsSpreadOverTheQueue(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		ob := mail.NewOutbox(db, "twinning.test", 0)
+		enqueue(t, ob, testMessages(100), t0)
+		d := mail.NewDeliverer(ob, &mail.EMLSender{Dir: t.TempDir()}, mail.DelivererOptions{Batch: 10})
+		var lowest []int64
+		if err := db.Gorm().Raw("SELECT id FROM outbox_messages ORDER BY id LIMIT 10").Scan(&lowest).Error; err != nil {
+			t.Fatal(err)
+		}
+		a, _, err := d.Claim(context.Background(), t0)
+		if err != nil || len(a) != 10 {
+			t.Fatalf("claimed %d, err %v", len(a), err)
+		}
+		same := 0
+		for i, m := range a {
+			if m.ID == lowest[i] {
+				same++
+			}
+		}
+		if same == 10 {
+			t.Fatalf("the claim took exactly the first 10 rows of the queue: deliverers would all collide there")
+		}
+	})
+}
