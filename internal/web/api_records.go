@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,15 +13,6 @@ import (
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 )
-
-func (s *Server) healthz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.DB.Ping(ctx); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "database does not answer"})
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-}
 
 func (s *Server) login(c echo.Context) error {
 	var in auth.LoginInput

@@ -147,7 +147,7 @@ func (s *Server) secureCookies(c echo.Context) bool { return s.SecureTransport |
 // the API, the probes and the metrics (answered in JSON or text).
 func isPage(c echo.Context) bool {
 	p := c.Request().URL.Path
-	return !strings.HasPrefix(p, "/api/") && p != "/api" && p != "/healthz" && p != "/metrics"
+	return !strings.HasPrefix(p, "/api/") && p != "/api" && p != "/healthz" && p != "/readyz" && p != "/metrics"
 }
 
 // pageError renders an error page in the reader's language.

@@ -22,7 +22,10 @@ func (s *Server) routes() {
 	// multipart overhead on top of one file
 	upload := middleware.BodyLimit(byteSize(s.EvidenceLimit + 64<<10))
 
+	// probes (cluster): liveness without the database, readiness on the
+	// database's own probe connection
 	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{})))
 
 	api := e.Group("/api/v1")
