@@ -107,6 +107,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if a.Metrics, err = newMetrics(reg); err != nil {
 		return nil, err
 	}
+	if err := registerTxMetrics(reg, db); err != nil {
+		return nil, err
+	}
 	mailMetrics, err := mail.NewMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -189,6 +192,26 @@ func Open(ctx context.Context, cfg *config.Config, migrateSQLite bool) (*databas
 		}
 	}
 	return db, nil
+}
+
+// registerTxMetrics exposes the transaction counters of the database
+// handle: conflicts retried, transactions found aborted before COMMIT,
+// connections discarded, transactions given up (answered 503).
+func registerTxMetrics(reg *prometheus.Registry, db *database.DB) error {
+	for name, v := range map[string]func(database.TxStats) int64{
+		"twinning_db_tx_commits_total":     func(s database.TxStats) int64 { return s.Commits },
+		"twinning_db_tx_retries_total":     func(s database.TxStats) int64 { return s.Retries },
+		"twinning_db_tx_lost_total":        func(s database.TxStats) int64 { return s.Lost },
+		"twinning_db_conn_discarded_total": func(s database.TxStats) int64 { return s.Discarded },
+		"twinning_db_tx_exhausted_total":   func(s database.TxStats) int64 { return s.Exhausted },
+	} {
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "Database transactions: " + strings.TrimPrefix(name, "twinning_db_") + " (see docs/cluster.md)."},
+			func() float64 { return float64(v(db.TxStats())) })
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // schemaCurrent refuses to run on a MySQL schema older than the binary:
