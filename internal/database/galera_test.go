@@ -1,0 +1,149 @@
+package database_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
+
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/testutil"
+)
+
+// GaleraEnv names DSNs of two (or more) nodes of one Galera cluster,
+// comma-separated, e.g. root:@tcp(127.0.0.1:3311)/,root:@tcp(127.0.0.1:3312)/
+// (scripts/cluster/run.sh sets it). The test creates its own database.
+const GaleraEnv = "TWINNING_TEST_GALERA_DSNS"
+
+func galeraNodes(t *testing.T) (a, b *database.DB) {
+	t.Helper()
+	dsns := strings.Split(os.Getenv(GaleraEnv), ",")
+	testutil.Require(t, len(dsns) >= 2 && dsns[0] != "", GaleraEnv+" (two nodes of a Galera cluster)")
+	var rnd [5]byte
+	_, _ = rand.Read(rnd[:])
+	name := "twgalera_" + hex.EncodeToString(rnd[:])
+	open := func(dsn string) *database.DB {
+		cfg, err := mysqldriver.ParseDSN(dsn)
+		if err != nil {
+			t.Fatalf("%s: %v", GaleraEnv, err)
+		}
+		cfg.DBName = name
+		db, err := database.Open(database.Options{Driver: database.MySQL, DSN: cfg.FormatDSN(), MaxOpenConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	admin, err := database.Open(database.Options{Driver: database.MySQL, DSN: dsns[0], MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if !admin.Galera() {
+		t.Fatalf("%s: the server is not a Galera node (wsrep_on is not ON)", GaleraEnv)
+	}
+	if err := admin.Gorm().Exec("CREATE DATABASE " + name).Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if a, err := database.Open(database.Options{Driver: database.MySQL, DSN: dsns[0], MaxOpenConns: 1}); err == nil {
+			a.Gorm().Exec("DROP DATABASE IF EXISTS " + name)
+			_ = a.Close()
+		}
+	})
+	return open(dsns[0]), open(dsns[1])
+}
+
+// Finding 1 on a real cluster: node A holds an open transaction that wrote
+// a row; a conflicting write committed on node B reaches A, whose applier
+// brute-force aborts A's transaction while A's client sits between two
+// statements. Whatever A's next statements see (a deadlock error, or —
+// the lost-write mechanism — nothing at all), WithTx on A must never
+// commit half of the transaction: it retries, and the result is exactly
+// one whole run of fn plus B's write.
+//
+// Seen on this cluster with the plain driver: the SELECT after the abort
+// fails with 1213, yet the INSERT after it succeeds in autocommit and the
+// final COMMIT answers OK — so any read whose error is lost (unchecked, or
+// swallowed on the way) turns into a half-committed "transaction". The
+// second subtest drops the error as such code would.
+func TestGaleraBruteForceAbortNeverCommitsHalf(t *testing.T) {
+	t.Run("error seen", func(t *testing.T) { galeraAbort(t, false) })
+	t.Run("error swallowed", func(t *testing.T) { galeraAbort(t, true) })
+}
+
+func galeraAbort(t *testing.T, swallow bool) {
+	a, b := galeraNodes(t)
+	ctx := context.Background()
+	if err := a.Gorm().Exec("CREATE TABLE tx_probe (id INT NOT NULL PRIMARY KEY, v INT NOT NULL, what VARCHAR(20) NOT NULL) ENGINE=InnoDB").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Gorm().Exec("INSERT INTO tx_probe (id, v, what) VALUES (1, 1, 'hot')").Error; err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int32
+	var sawError atomic.Value
+	before := a.TxStats()
+	err := a.WithTx(ctx, func(ctx context.Context) error {
+		n := attempts.Add(1)
+		conn := a.Conn(ctx)
+		if err := conn.Exec("UPDATE tx_probe SET v = v + 1 WHERE id = 1").Error; err != nil {
+			return err
+		}
+		if n == 1 {
+			// B commits a conflicting write; wait until A has applied it
+			// (a causal read on A), which aborts A's transaction
+			if err := b.Gorm().Exec("UPDATE tx_probe SET v = v + 100 WHERE id = 1").Error; err != nil {
+				return err
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				var v int
+				if err := a.Gorm().Raw("SELECT v FROM tx_probe WHERE id = 1").Scan(&v).Error; err != nil {
+					return err
+				}
+				if v == 101 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node A never applied B's write (v = %d)", v)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		var v int
+		if err := conn.Raw("SELECT v FROM tx_probe WHERE id = 1").Scan(&v).Error; err != nil {
+			sawError.Store(err.Error())
+			if !swallow {
+				return err
+			}
+		}
+		return conn.Exec("INSERT INTO tx_probe (id, v, what) VALUES (?, ?, 'after')", 100+n, n).Error
+	})
+	if err != nil {
+		t.Fatalf("WithTx on A: %v", err)
+	}
+	if swallow && a.TxStats().Lost == before.Lost {
+		t.Fatalf("the swallowed abort was not detected before COMMIT")
+	}
+	if attempts.Load() < 2 {
+		t.Fatalf("fn ran %d times: the brute-force abort went unnoticed and was committed", attempts.Load())
+	}
+	var v, after, firstAfter int64
+	a.Gorm().Raw("SELECT v FROM tx_probe WHERE id = 1").Scan(&v)
+	a.Gorm().Raw("SELECT COUNT(*) FROM tx_probe WHERE what = 'after'").Scan(&after)
+	a.Gorm().Raw("SELECT COUNT(*) FROM tx_probe WHERE what = 'after' AND v = 1").Scan(&firstAfter)
+	if v != 102 || after != 1 || firstAfter != 0 {
+		t.Fatalf("v = %d (want 1 + 100 from B + 1 from A's one committed run), %d 'after' rows (want 1), %d from the aborted run (want 0)", v, after, firstAfter)
+	}
+	st := a.TxStats()
+	t.Logf("A: %d attempts; the aborted attempt saw %v; lost-before-commit %d, retries %d",
+		attempts.Load(), sawError.Load(), st.Lost-before.Lost, st.Retries-before.Retries)
+}
