@@ -94,10 +94,12 @@ func (s *Server) classify(err error) (int, errorDetail) {
 			return he.Code, errorDetail{Code: "bad_request", Message: msg}
 		}
 	}
-	// cluster: a transaction that kept losing conflicts, or a database node
-	// that cannot serve now, is a 503 the client may retry (with its
-	// Idempotency-Key), never a 500
-	if database.Unavailable(err) {
+	// cluster: a transaction that kept losing conflicts, a conflict of a
+	// statement outside a transaction (a lock wait or causal read that timed
+	// out on a node leaving the cluster), or a database node that cannot
+	// serve now, is a 503 the client may retry (with its Idempotency-Key),
+	// never a 500
+	if database.Unavailable(err) || database.Conflict(err) {
 		return http.StatusServiceUnavailable, errorDetail{Code: "unavailable", Message: "the database is busy or unavailable; try again"}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
