@@ -13,7 +13,6 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 
 	"github.com/twinning-platform/twinning/internal/database"
-	"github.com/twinning-platform/twinning/internal/testutil"
 )
 
 // GaleraEnv names DSNs of two (or more) nodes of one Galera cluster,
@@ -24,7 +23,12 @@ const GaleraEnv = "TWINNING_TEST_GALERA_DSNS"
 func galeraNodes(t *testing.T) (a, b *database.DB) {
 	t.Helper()
 	dsns := strings.Split(os.Getenv(GaleraEnv), ",")
-	testutil.Require(t, len(dsns) >= 2 && dsns[0] != "", GaleraEnv+" (two nodes of a Galera cluster)")
+	if len(dsns) < 2 || dsns[0] == "" {
+		// not testutil.Require: `go test ./...` in CI has no cluster; the
+		// fault suite (scripts/cluster/run.sh, run by .ci/run) starts one
+		// and runs this test with the variable set and CI=true
+		t.Skip("skipping: " + GaleraEnv + " is not set (scripts/cluster/run.sh runs this test on its cluster)")
+	}
 	var rnd [5]byte
 	_, _ = rand.Read(rnd[:])
 	name := "twgalera_" + hex.EncodeToString(rnd[:])

@@ -17,14 +17,14 @@ import (
 
 // Retry bounds the retries of a transaction that lost a conflict.
 type Retry struct {
-	Attempts int           // tries in all, the first included (default 6)
+	Attempts int           // tries in all, the first included (default 10)
 	Base     time.Duration // wait before the second try (default 20ms), doubled each time
 	Max      time.Duration // cap of one wait (default 1s)
 }
 
 func (r Retry) withDefaults() Retry {
 	if r.Attempts <= 0 {
-		r.Attempts = 6
+		r.Attempts = 10
 	}
 	if r.Base <= 0 {
 		r.Base = 20 * time.Millisecond

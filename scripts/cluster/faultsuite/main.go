@@ -68,6 +68,7 @@ type suite struct {
 	ackedIDs                                                      map[int64]string // activity id → idempotency key
 	confirmedIDs                                                  map[int64]bool
 	status5xx                                                     map[string]int
+	by503                                                         map[int]int // replica → 503 answers
 	killedInFlight                                                int
 }
 
@@ -87,7 +88,7 @@ type hotPair struct {
 }
 
 func main() {
-	s := &suite{ackedIDs: map[int64]string{}, confirmedIDs: map[int64]bool{}, status5xx: map[string]int{}}
+	s := &suite{ackedIDs: map[int64]string{}, confirmedIDs: map[int64]bool{}, status5xx: map[string]int{}, by503: map[int]int{}}
 	flag.StringVar(&s.mode, "mode", "galera", "galera (3-node cluster) | single (one mariadbd)")
 	flag.StringVar(&s.dir, "dir", "", "work directory (default: a new temporary one)")
 	load := flag.Duration("load", 24*time.Second, "duration of the load phase with faults")
@@ -211,7 +212,8 @@ func (s *suite) run(load, bench time.Duration, clients, npairs int, smtpDown tim
 
 	step(fmt.Sprintf("benchmark: %d clients logging for %v", clients, bench))
 	n, _ := s.loadPhase(hot, clients, bench, false)
-	s.figure("logging throughput (%s, 3 replicas, no faults): %.1f acknowledged logs/s (%d in %v)", s.mode, float64(n)/bench.Seconds(), n, bench)
+	s.figure("logging throughput (%s, 3 replicas, no faults): %.1f acknowledged logs/s (%d in %v; %d answers 503 after the retry bound)",
+		s.mode, float64(n)/bench.Seconds(), n, bench, s.got503.Load())
 
 	step(fmt.Sprintf("load with faults: %d clients on %d hot pairs for %v", clients, npairs, load))
 	s.sink.setDown(true)
@@ -562,6 +564,9 @@ func (s *suite) retrying(start int, method, path, token string, body any, key st
 		case code == 503:
 			if record {
 				s.got503.Add(1)
+				s.mu.Lock()
+				s.by503[r.n]++
+				s.mu.Unlock()
 			}
 			ambiguous = true
 		case code >= 500:
@@ -709,7 +714,8 @@ func (s *suite) assertAll() {
 	s.figure("acknowledged logs: %d; confirmations acknowledged: %d (+%d answered 409 after an ambiguous try)", s.acked.Load(), s.confirmed.Load(), s.confirmAmbiguous.Load())
 	s.figure("lost acknowledged logs: %d; lost acknowledged confirmations: %d; doubled logs: %d", lost, confirmLost, doubled)
 	s.figure("activities in the database: %d, audit rows (log / confirm): %d / %d, idempotency rows: %d", len(present), audits["activity.log"], audits["activity.confirm"], idem)
-	s.figure("answers 503: %d; other 5xx: %d %v; confirm answered 404 (read-your-writes): %d", s.got503.Load(), s.other5xx.Load(), s.status5xx, s.ryw404.Load())
+	s.figure("answers 503: %d (by replica %v; replica 2's node is killed, replica 3's cut off); other 5xx: %d %v; confirm answered 404 (read-your-writes): %d",
+		s.got503.Load(), s.by503, s.other5xx.Load(), s.status5xx, s.ryw404.Load())
 	s.check(lost == 0, "%d acknowledged logs are missing", lost)
 	s.check(confirmLost == 0, "%d acknowledged confirmations are missing", confirmLost)
 	s.check(doubled == 0, "%d logs are doubled", doubled)
