@@ -56,8 +56,8 @@ type DB struct {
 	retry   Retry
 	galera  bool
 	readyTO time.Duration
-	probe   probePool
-	stats   txStats
+	probe   *probePool
+	stats   *txStats
 }
 
 // Open connects and configures the pool. It does not migrate.
@@ -118,7 +118,7 @@ func Open(opt Options) (*DB, error) {
 		readyTO = 2 * time.Second
 	}
 	return &DB{gorm: g, sql: sqlDB, dialect: opt.Driver, dsn: driverDSN, retry: opt.Retry.withDefaults(),
-		galera: galera, readyTO: readyTO}, nil
+		galera: galera, readyTO: readyTO, probe: &probePool{}, stats: &txStats{}}, nil
 }
 
 // sqliteDSN turns a path into a URI with the pragmas every connection needs:

@@ -151,3 +151,75 @@ func galeraAbort(t *testing.T, swallow bool) {
 	t.Logf("A: %d attempts; the aborted attempt saw %v; lost-before-commit %d, retries %d",
 		attempts.Load(), sawError.Load(), st.Lost-before.Lost, st.Retries-before.Retries)
 }
+
+// Finding 2 on a real cluster: node A is cut off from the others
+// (gmcast.isolate) while a transaction on it holds a write. Its ROLLBACK
+// may fail there (1047); either way the connection must not carry the
+// half-done transaction into the next one: after the node heals, nothing
+// of it is committed by later transactions on A's pool.
+func TestGaleraCutOffNodeNeverCommitsHalfLater(t *testing.T) {
+	a, _ := galeraNodes(t)
+	ctx := context.Background()
+	if err := a.Gorm().Exec("CREATE TABLE tx_probe (id INT NOT NULL PRIMARY KEY, v INT NOT NULL, what VARCHAR(20) NOT NULL) ENGINE=InnoDB").Error; err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := database.Open(database.Options{Driver: database.MySQL, DSN: strings.Split(os.Getenv(GaleraEnv), ",")[0], MaxOpenConns: 1, SyncWait: "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	state := func() string {
+		var rows []struct{ VariableName, Value string }
+		ctl.Gorm().Raw("SHOW STATUS LIKE 'wsrep_local_state'").Scan(&rows)
+		if len(rows) == 0 {
+			return ""
+		}
+		return rows[0].Value
+	}
+	heal := func() {
+		ctl.Gorm().Exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
+		for range 120 {
+			if state() == "4" {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Fatal("node A did not resync")
+	}
+	defer heal()
+	before := a.TxStats()
+	a1 := a.Retry(database.Retry{Attempts: 1})
+	err = a1.WithTx(ctx, func(ctx context.Context) error {
+		if err := a1.Conn(ctx).Exec("INSERT INTO tx_probe (id, v, what) VALUES (1, 1, 'half')").Error; err != nil {
+			return err
+		}
+		if err := ctl.Gorm().Exec("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'").Error; err != nil {
+			return err
+		}
+		for range 80 {
+			if state() != "4" {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		return a1.Conn(ctx).Exec("INSERT INTO tx_probe (id, v, what) VALUES (2, 1, 'half')").Error
+	})
+	if err == nil {
+		t.Fatal("a transaction on a cut-off node committed")
+	}
+	discarded := a.TxStats().Discarded - before.Discarded
+	heal()
+	for i := range 5 {
+		if err := a.WithTx(ctx, func(ctx context.Context) error {
+			return a.Conn(ctx).Exec("INSERT INTO tx_probe (id, v, what) VALUES (?, 1, 'later')", 10+i).Error
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var half int64
+	a.Gorm().Raw("SELECT COUNT(*) FROM tx_probe WHERE what = 'half'").Scan(&half)
+	if half != 0 {
+		t.Fatalf("%d rows of the transaction cut off by the partition were committed later", half)
+	}
+	t.Logf("cut-off transaction failed with %v; connections discarded: %d", err, discarded)
+}

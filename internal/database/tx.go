@@ -64,6 +64,15 @@ type TxStats struct {
 	Exhausted int64 `json:"exhausted"`
 }
 
+// Retry returns a handle on the same pools and counters with another retry
+// policy (e.g. one attempt, for a caller that retries itself).
+// Closing it closes the shared pools.
+func (d *DB) Retry(r Retry) *DB {
+	c := *d
+	c.retry = r.withDefaults()
+	return &c
+}
+
 // TxStats returns the counters of WithTx since Open.
 func (d *DB) TxStats() TxStats {
 	return TxStats{Commits: d.stats.commits.Load(), Retries: d.stats.retries.Load(), Lost: d.stats.lost.Load(),
