@@ -66,6 +66,14 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{file: "smtp:\n  hots: x\n", key: "hots"},
 		{env: []string{"TWINNING_SCHEDULE_SWEEP=every day"}, key: "schedule.sweep"},
 		{env: []string{"TWINNING_SMTP_FROM=not an address"}, key: "smtp.from"},
+		// cluster
+		{env: []string{"TWINNING_DB_SYNC_WAIT=always"}, key: "db.sync_wait"},
+		{env: []string{"TWINNING_DB_SYNC_WAIT=16"}, key: "db.sync_wait"},
+		{env: []string{"TWINNING_DB_TX_ATTEMPTS=0"}, key: "db.tx_attempts"},
+		{env: []string{"TWINNING_DB_TX_BACKOFF=2s"}, key: "db.tx_backoff"},
+		{env: []string{"TWINNING_DB_READY_TIMEOUT=0s"}, key: "db.ready_timeout"},
+		{env: []string{"TWINNING_SCHEDULE_CLAIM_LEASE=30s"}, key: "schedule.claim_lease"},
+		{env: []string{"TWINNING_SMTP_LEASE=1s"}, key: "smtp.lease"},
 	}
 	for _, tc := range cases {
 		file := ""
