@@ -94,6 +94,8 @@ start)
   done
   [ -n "$RUN_AS" ] && chown -R "$RUN_AS" "$DIR"
   if [ ! -d "$DIR/node1/data/mysql" ]; then init_datadir 1; fi
+  # restarting a stopped cluster in the same DIR: node 1 bootstraps again
+  [ -f "$DIR/node1/data/grastate.dat" ] && sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' "$DIR/node1/data/grastate.dat"
   start_node 1 --wsrep-new-cluster
   wait_synced 1 60
   for i in 2 3; do
