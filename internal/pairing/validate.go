@@ -29,3 +29,9 @@ func (s *Service) ValidateAgreement(in AgreementInput, p Pair) error {
 	}
 	return checkAgreement(in, p)
 }
+
+// ActiveKeyOf is the active_key of an active pair of these two schools:
+// the workbook import finds existing pairs by it, in bulk.
+func ActiveKeyOf(supportingSchoolID, supportedSchoolID int64) string {
+	return *activeKey(Pair{SupportingSchoolID: supportingSchoolID, SupportedSchoolID: supportedSchoolID, Status: Active})
+}
