@@ -53,6 +53,7 @@ type App struct {
 	Deliverer  *mail.Deliverer
 	Sweeper    *notify.Sweeper
 	Notices    *notify.Lister
+	Importer   *importer.Importer
 	Metrics    *Metrics
 	HTTP       *web.Server
 }
@@ -128,8 +129,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	// accounts: wire the invitation service at merge
 	var inviter importer.Inviter
-	imp := importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, inviter)
-	a.HTTP = web.New(web.Deps{Views: views, Importer: imp, ImportLimit: cfg.Import.MaxBytes, ImportTimeout: cfg.Import.Timeout.Duration,
+	a.Importer = importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, inviter)
+	a.HTTP = web.New(web.Deps{Views: views, Importer: a.Importer, ImportLimit: cfg.Import.MaxBytes, ImportTimeout: cfg.Import.Timeout.Duration,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
 		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,

@@ -580,6 +580,9 @@ func (p *plan) checkSchools() {
 				n.email != n.old.email || n.code != n.old.code)
 		} else if n.id == 0 {
 			n.name, n.region = name, region // still referable, so other sheets do not repeat the error
+			if codeRE.MatchString(code) {
+				n.code = code
+			}
 		}
 		if !p.coveredSchool(n) {
 			p.failMsg(s, r.n, "region", msgOutside)

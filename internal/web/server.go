@@ -52,8 +52,8 @@ type Deps struct {
 	Now       func() time.Time
 
 	RequestTimeout  time.Duration
-	BodyLimit       string // e.g. "1M"
-	EvidenceLimit   int64  // bytes per file
+	BodyLimit       string        // e.g. "1M"
+	EvidenceLimit   int64         // bytes per file
 	ImportLimit     int64         // bytes per uploaded workbook
 	ImportTimeout   time.Duration // checking and importing one workbook
 	TrustedProxies  []string
