@@ -20,6 +20,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/app"
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/importer"
 	"github.com/twinning-platform/twinning/internal/testutil"
 )
@@ -527,4 +528,70 @@ func TestAnnotatedCopy(t *testing.T) {
 	var buf bytes.Buffer
 	_, _ = f.WriteTo(&buf)
 	e.importBook(e.admin, buf.Bytes(), true, 200)
+}
+
+// An import that changes an agreement of a pair with activity moves
+// compliance at once, exactly as a recompute from scratch says.
+func TestImportedChangeMovesCompliance(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db)
+		monthly := func(cats string, min any) []byte {
+			return programme(t, func(s map[string][][]any) {
+				s["协议指标"] = [][]any{hAgreements,
+					{"4211810001", "麻城市实验小学", "结对协议", "", "2026-09-01", "2027-08-31", cats, "次数", min, "每月", ""}}
+			})
+		}
+		e.importBook(e.admin, monthly("示范课", 1), false, 200)
+		api := testutil.NewAPI(t, e.a)
+		var sup, sud, pair int64
+		db.Gorm().Raw("SELECT id FROM schools WHERE code = '4211810001'").Scan(&sup)
+		db.Gorm().Raw("SELECT id FROM schools WHERE name = '麻城市实验小学'").Scan(&sud)
+		db.Gorm().Raw("SELECT id FROM pairs WHERE supporting_school_id = ? AND supported_school_id = ?", sup, sud).Scan(&pair)
+		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "c", "email": "c1@mc.cn", "password": "coordinator-pw", "role": "coordinator", "school_id": sup}))
+		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "p", "email": "p1@mc.cn", "password": "principal-pw", "role": "principal", "school_id": sud}))
+		coord, principal := api.Login("c1@mc.cn", "coordinator-pw"), api.Login("p1@mc.cn", "principal-pw")
+		for _, cat := range []string{"demonstration_lesson", "lecture"} {
+			id := api.Must(201, api.Do("POST", fmt.Sprintf("/api/v1/pairs/%d/activities", pair), coord,
+				map[string]any{"category": cat, "title": cat, "occurred_on": "2026-10-20"})).ID()
+			api.Must(200, api.Do("POST", fmt.Sprintf("/api/v1/activities/%d/confirm", id), principal, map[string]any{}))
+		}
+		october := func() (required, achieved float64) {
+			r := api.Must(200, api.Do("GET", fmt.Sprintf("/api/v1/pairs/%d/compliance?at=2026-11-02", pair), e.admin, nil))
+			items, _ := r.JSON()["items"].([]any)
+			for _, it := range items {
+				m := it.(map[string]any)
+				if m["period_key"] == "2026-10" {
+					return m["required"].(float64), m["achieved"].(float64)
+				}
+			}
+			t.Fatalf("no 2026-10 item: %s", r.Body)
+			return
+		}
+		if req, ach := october(); req != 1 || ach != 1 {
+			t.Fatalf("before: required %v achieved %v", req, ach)
+		}
+		res := e.importBook(e.admin, monthly("示范课、专题讲座", 3), false, 200)
+		if res.Updated.Commitments != 1 || res.Created != (importer.Counts{}) {
+			t.Fatalf("change: %+v", res)
+		}
+		if req, ach := october(); req != 3 || ach != 2 {
+			t.Fatalf("after: required %v achieved %v, want 3 and 2 (the lecture now counts)", req, ach)
+		}
+		var links int64
+		db.Gorm().Raw("SELECT COUNT(*) FROM commitment_categories").Scan(&links)
+		if links != 2 {
+			t.Errorf("category links %d, want 2", links)
+		}
+		stored, err := e.a.Ledger.Load(context.Background(), date.Date{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := e.a.Ledger.Recompute(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(stored) != fmt.Sprint(fresh) {
+			t.Errorf("read model %v, recompute %v", stored, fresh)
+		}
+	})
 }
