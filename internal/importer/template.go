@@ -188,7 +188,8 @@ func (w *writer) finish(out io.Writer) error {
 	if err := w.explanation(); err != nil {
 		return err
 	}
-	w.f.SetActiveSheet(0)
+	// the first sheet is the active one already; SetActiveSheet would read
+	// every streamed sheet back into memory
 	_, err := w.f.WriteTo(out)
 	return err
 }
