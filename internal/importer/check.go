@@ -364,6 +364,15 @@ func (p *plan) checkRegions() {
 				p.failMsg(s, r.n, "name", msgOutside)
 			} else if n.level != n.oldLevel && !p.a.IsAdmin() {
 				p.failMsg(s, r.n, "level", msg{"only an admin may change a region", "只有系统管理员可以修改地区"})
+			} else if n.level != n.oldLevel {
+				// its sub-regions must still fit under it
+				for _, c := range n.children {
+					if err := p.im.schools.ValidateRegion(school.RegionInput{Name: c.name, Level: c.level, ParentID: pid}, &school.Region{Level: n.level}); err != nil {
+						p.failMsg(s, r.n, "level", msg{fmt.Sprintf("the sub-region %s could not stay under a %s", c.name, n.level),
+							fmt.Sprintf("下级地区 %s 不能隶属于该级别", c.name)})
+						break
+					}
+				}
 			}
 		default:
 			n = &regionNode{name: name, level: level, row: r.n, children: map[string]*regionNode{}}

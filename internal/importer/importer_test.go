@@ -397,15 +397,26 @@ func TestImportCheckFixReimportRoundTrip(t *testing.T) {
 		}
 
 		// a changed row updates its record
-		changed := programme(t, set("学校", 2, 4, "mc5z@example.cn"), set("协议指标", 1, 8, 3), set("用户", 1, 0, "张老师（教研）"))
+		changed := programme(t, set("学校", 2, 4, "mc5z@example.cn"), set("协议指标", 1, 8, 3), set("用户", 1, 0, "张老师（教研）"),
+			set("结对", 1, 4, "第二轮"), set("结对", 2, 3, "2028-12-31"))
 		res = e.importBook(e.admin, changed, false, 200)
-		if res.Created != (importer.Counts{}) || res.Updated != (importer.Counts{Schools: 1, Users: 1, Agreements: 1, Commitments: 1}) {
+		if res.Created != (importer.Counts{}) || res.Updated != (importer.Counts{Schools: 1, Users: 1, Pairs: 2, Agreements: 1, Commitments: 1}) {
 			t.Fatalf("changed import: %+v", res)
 		}
 		var email string
 		db.Gorm().Raw("SELECT email FROM schools WHERE code = '4211810005'").Scan(&email)
 		if email != "mc5z@example.cn" {
 			t.Errorf("school email %q", email)
+		}
+		var rounds []string
+		db.Gorm().Raw("SELECT CONCAT(round, '|', COALESCE(CAST(ends_on AS CHAR), '')) FROM pairs WHERE ends_on IS NOT NULL OR round <> '' ORDER BY id").Scan(&rounds)
+		if len(rounds) != 2 || !strings.HasPrefix(rounds[0], "第二轮|") || !strings.HasPrefix(rounds[1], "|2028-12-31") {
+			t.Errorf("pairs after the change: %q", rounds)
+		}
+		// a region's level may not leave its sub-regions misplaced
+		res2 := e.importBook(e.admin, programme(t, set("地区", 2, 1, "县")), true, 422)
+		if len(res2.Error.Rows) == 0 || res2.Error.Rows[0].Column != "级别" {
+			t.Errorf("黄冈市 made a county over counties: %+v", res2.Error.Rows)
 		}
 
 		// export → import changes nothing
