@@ -90,7 +90,11 @@ func (im *Importer) Import(ctx context.Context, a auth.Actor, r io.Reader, lang 
 	if !a.IsAdmin() && !a.IsBureau() {
 		return Result{}, errs.Forbidden("only an admin or a bureau may import")
 	}
-	b, err := readBook(r, lang)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return Result{}, errs.Malformed("file", "the upload cannot be read")
+	}
+	b, err := readBook(raw, lang)
 	if err != nil {
 		return Result{}, err
 	}

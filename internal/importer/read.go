@@ -1,7 +1,7 @@
 package importer
 
 import (
-	"io"
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
@@ -53,48 +53,97 @@ func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 // readBook reads every known sheet of an .xlsx: sheets and columns are
 // found by their name in either language, unknown sheets (说明) and
 // columns (错误) are ignored, blank rows skipped. Cells are read raw, so
-// a date is its serial number and a code keeps its digits.
-func readBook(r io.Reader, lang string) (*book, error) {
-	f, err := excelize.OpenReader(r, excelize.Options{RawCellValue: true})
+// a date is its serial number and a code keeps its digits. The fast
+// reader (sheetxml.go) reads what it understands; anything else is read
+// by excelize.
+func readBook(raw []byte, lang string) (*book, error) {
+	if b, err := readBookFast(raw, lang); err == nil {
+		return b, nil
+	}
+	return readBookExcelize(raw, lang)
+}
+
+func readBookFast(raw []byte, lang string) (*book, error) {
+	x, err := openXLSX(raw)
+	if err != nil {
+		return nil, err
+	}
+	b := &book{sheets: map[string]*parsedSheet{}}
+	for _, sh := range x.sheets {
+		s := b.claim(sh.name)
+		if s == nil {
+			continue
+		}
+		if err := fillSheet(s, b, lang, func(fn func(n int, cells []string) error) error { return x.rows(sh.file, fn) }); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func readBookExcelize(raw []byte, lang string) (*book, error) {
+	f, err := excelize.OpenReader(bytes.NewReader(raw), excelize.Options{RawCellValue: true})
 	if err != nil {
 		return nil, errs.Malformed("file", "the file is not an Excel workbook (.xlsx)")
 	}
 	defer f.Close()
 	b := &book{sheets: map[string]*parsedSheet{}}
 	for _, name := range f.GetSheetList() {
-		var def *sheetDef
-		for _, d := range sheets {
-			if norm(name) == norm(d.zh) || norm(name) == norm(d.en) {
-				def = d
-			}
-		}
-		if def == nil || b.sheets[def.key] != nil {
+		s := b.claim(name)
+		if s == nil {
 			continue
 		}
-		s := &parsedSheet{def: def, name: name, colName: make([]string, len(def.cols))}
-		if err := readSheet(f, s, b, lang); err != nil {
-			return nil, err
+		err := fillSheet(s, b, lang, func(fn func(n int, cells []string) error) error {
+			rows, err := f.Rows(name)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			n := 0
+			for rows.Next() {
+				n++
+				cells, err := rows.Columns(excelize.Options{RawCellValue: true})
+				if err != nil {
+					return err
+				}
+				if err := fn(n, cells); err != nil {
+					return err
+				}
+			}
+			return rows.Error()
+		})
+		if err != nil {
+			return nil, errs.Malformed("file", "the sheet "+name+" cannot be read")
 		}
-		b.sheets[def.key] = s
 	}
 	return b, nil
 }
 
-func readSheet(f *excelize.File, s *parsedSheet, b *book, lang string) error {
-	rows, err := f.Rows(s.name)
-	if err != nil {
-		return errs.Malformed("file", "the sheet "+s.name+" cannot be read")
-	}
-	defer rows.Close()
-	pos := make([]int, len(s.def.cols)) // column index in the file per sheet column, -1 absent
-	n := 0
-	for rows.Next() {
-		n++
-		cells, err := rows.Columns(excelize.Options{RawCellValue: true})
-		if err != nil {
-			return errs.Malformed("file", "the sheet "+s.name+" cannot be read")
+// claim returns a new parsedSheet when name is one of the workbook's
+// sheets (in either language) not seen yet.
+func (b *book) claim(name string) *parsedSheet {
+	for _, d := range sheets {
+		if norm(name) == norm(d.zh) || norm(name) == norm(d.en) {
+			if b.sheets[d.key] != nil {
+				return nil
+			}
+			s := &parsedSheet{def: d, name: name, colName: make([]string, len(d.cols))}
+			b.sheets[d.key] = s
+			return s
 		}
-		if n == 1 {
+	}
+	return nil
+}
+
+// fillSheet reads a sheet's rows from src: the first row is the header.
+func fillSheet(s *parsedSheet, b *book, lang string, src func(fn func(n int, cells []string) error) error) error {
+	pos := make([]int, len(s.def.cols)) // column index in the file per sheet column, -1 absent
+	header := false
+	s.rows = s.rows[:0]
+	var headerErrs []RowError
+	err := src(func(n int, cells []string) error {
+		if !header {
+			header = true
 			for i, c := range s.def.cols {
 				pos[i] = -1
 				s.colName[i] = c.name(lang)
@@ -105,11 +154,11 @@ func readSheet(f *excelize.File, s *parsedSheet, b *book, lang string) error {
 					}
 				}
 				if pos[i] < 0 && c.required {
-					b.errs = append(b.errs, RowError{Sheet: s.name, Row: 1, Column: s.colName[i],
+					headerErrs = append(headerErrs, RowError{Sheet: s.name, Row: n, Column: s.colName[i],
 						Message: msg{"the column is missing from the header row", "表头中缺少此列"}.in(lang)})
 				}
 			}
-			continue
+			return nil
 		}
 		r := row{n: n, cells: make([]string, len(s.def.cols))}
 		blank := true
@@ -124,13 +173,18 @@ func readSheet(f *excelize.File, s *parsedSheet, b *book, lang string) error {
 		if !blank {
 			s.rows = append(s.rows, r)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if n == 0 {
+	if !header {
 		for i, c := range s.def.cols {
 			s.colName[i] = c.name(lang)
 		}
 	}
-	return rows.Error()
+	b.errs = append(b.errs, headerErrs...)
+	return nil
 }
 
 // parseDate reads an Excel date (its serial number, as read raw) or
