@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,7 +95,18 @@ func run(ctx context.Context, driver, dsn string, recreate bool, out string, sz 
 	if _, err := db.Migrate(ctx); err != nil {
 		return err
 	}
-	counter := database.CountQueries(db)
+	// the slowest statements by their SQL shape (the first 90 characters)
+	var slowMu sync.Mutex
+	slow := map[string]time.Duration{}
+	counter := database.WatchQueries(db, func(ev database.QueryEvent) {
+		k := ev.SQL
+		if len(k) > 90 {
+			k = k[:90]
+		}
+		slowMu.Lock()
+		slow[k] += ev.Elapsed
+		slowMu.Unlock()
+	})
 	env := append(os.Environ(), "TWINNING_DB_DRIVER="+driver, "TWINNING_DB_DSN="+dsn, "TWINNING_DATA_DIR="+os.TempDir())
 	if os.Getenv("TWINNING_SECRET_KEY") == "" {
 		env = append(env, "TWINNING_SECRET_KEY=benchimport-does-not-issue-tokens-0123456789")
@@ -160,6 +172,19 @@ func run(ctx context.Context, driver, dsn string, recreate bool, out string, sz 
 		return err
 	}
 	fmt.Printf("peak RSS of the process: %s\n", vmHWM())
+	type kv struct {
+		k string
+		d time.Duration
+	}
+	var top []kv
+	for k, d := range slow {
+		top = append(top, kv{k, d})
+	}
+	sort.Slice(top, func(i, j int) bool { return top[i].d > top[j].d })
+	fmt.Println("statements by total time, all steps:")
+	for _, e := range top[:min(10, len(top))] {
+		fmt.Printf("  %8s  %s\n", e.d.Round(time.Millisecond), strings.Join(strings.Fields(e.k), " "))
+	}
 	return nil
 }
 

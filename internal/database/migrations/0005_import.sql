@@ -4,3 +4,5 @@
 ALTER TABLE users ADD COLUMN phone VARCHAR(32) NOT NULL DEFAULT '';
 -- the agreement sheet finds a pair's agreement by its title
 CREATE INDEX idx_agreements_title ON agreements(pair_id, title);
+-- the workbook names schools by name where they have no code
+CREATE INDEX idx_schools_name ON schools(name);
