@@ -161,6 +161,14 @@ func (p *plan) fail(s *parsedSheet, r int, col string, m string) {
 
 func (p *plan) failMsg(s *parsedSheet, r int, col string, m msg) { p.fail(s, r, col, m.in(p.lang)) }
 
+// enumCell reports a value outside an enumerated column's vocabulary in
+// the caller's words (before the domain's validator says it in English).
+func (p *plan) enumCell(s *parsedSheet, r row, col string, e enum) {
+	if v := r.get(s.def.col(col)); v != "" && !e.known(v) {
+		p.failMsg(s, r.n, col, e.choice(v))
+	}
+}
+
 // failDomain spreads a domain validation error over the row's columns;
 // fields maps the domain's field names to column keys.
 func (p *plan) failDomain(s *parsedSheet, r int, err error, fields map[string]string) bool {
@@ -339,6 +347,7 @@ func (p *plan) checkRegions() {
 	}
 	place := func(r row, parent *regionNode) {
 		name, level := r.get(iName), levels.parse(r.get(iLevel))
+		p.enumCell(s, r, "level", levels)
 		var parentRegion *school.Region
 		if parent != p.root {
 			parentRegion = &school.Region{Level: parent.level}
@@ -540,6 +549,7 @@ func (p *plan) checkSchools() {
 	fields := map[string]string{"name": "name", "code": "code", "region_id": "region", "stage": "stage", "email": "email"}
 	for _, r := range s.rows {
 		name, code, stage, email := r.get(c("name")), r.get(c("code")), stageEnum.parse(r.get(c("stage"))), r.get(c("email"))
+		p.enumCell(s, r, "stage", stageEnum)
 		var region *regionNode
 		if ref := r.get(c("region")); ref != "" {
 			var m *msg
@@ -690,6 +700,7 @@ func (p *plan) checkUsers(conn *gorm.DB) error {
 	for _, r := range s.rows {
 		u := &userNode{name: r.get(c("name")), email: auth.NormalizeEmail(r.get(c("email"))), phone: r.get(c("phone")),
 			role: roleEnum.parse(r.get(c("role"))), row: r.n}
+		p.enumCell(s, r, "role", roleEnum)
 		var schoolID, regionID *int64
 		one := int64(1)
 		if ref := r.get(c("school")); ref != "" {
@@ -984,6 +995,14 @@ func (p *plan) checkAgreements() error {
 								fmt.Sprintf("与该协议的第一行（第 %d 行）不一致", first.n)})
 						}
 					}
+				}
+			}
+			p.enumCell(s, r, "measure", measureEnum)
+			p.enumCell(s, r, "period", periodEnum)
+			for _, cat := range strings.FieldsFunc(r.get(c("categories")), func(x rune) bool { return strings.ContainsRune("、,，;；\n", x) }) {
+				if cat = strings.TrimSpace(cat); cat != "" && !categoryEnum.known(cat) {
+					p.failMsg(s, r.n, "categories", msg{fmt.Sprintf("%q is not a category; the categories are %s", cat, categoryList(LangEN)),
+						fmt.Sprintf("“%s”不是活动类别；可选：%s", cat, categoryList(LangZH))})
 				}
 			}
 			cm := &commitmentNode{position: i, categories: splitCategories(r.get(c("categories"))), measure: measureEnum.parse(r.get(c("measure"))),

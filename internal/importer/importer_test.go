@@ -342,6 +342,13 @@ func TestImportCheckFixReimportRoundTrip(t *testing.T) {
 			if after := e.counts(); fmt.Sprint(after) != fmt.Sprint(before) {
 				t.Fatalf("a failed import wrote: %v → %v", before, after)
 			}
+			// in the caller's language, naming what is accepted
+			if m := got["学校/3/联系邮箱"]; m != "请填写有效的电子邮箱。" {
+				t.Errorf("email message %q", m)
+			}
+			if m := got["学校/5/学段"]; !strings.Contains(m, "“大学”不在可选值中") || !strings.Contains(m, "九年一贯制") {
+				t.Errorf("stage message %q", m)
+			}
 		}
 
 		// the fixed workbook: a dry run writes nothing, then the import

@@ -6,6 +6,7 @@
 package importer
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/twinning-platform/twinning/internal/category"
@@ -224,6 +225,24 @@ func enumOf(sheet, col string) *enum {
 		return &periodEnum
 	}
 	return nil
+}
+
+// known reports whether v is a label or code of the vocabulary.
+func (e enum) known(v string) bool {
+	c := e.parse(v)
+	for _, k := range e.codes {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
+
+// choice is the message of a value outside the vocabulary, listing it in
+// the caller's language.
+func (e enum) choice(v string) msg {
+	return msg{fmt.Sprintf("%q is not one of %s", v, strings.Join(e.labels(LangEN), ", ")),
+		fmt.Sprintf("“%s”不在可选值中：%s", v, strings.Join(e.labels(LangZH), "、"))}
 }
 
 func categoryList(lang string) string {

@@ -71,6 +71,18 @@ func uploadedWorkbook(c echo.Context) ([]byte, error) {
 	return raw, nil
 }
 
+// localRows puts the domain validators' English messages into the
+// caller's language (the importer's own are already in it).
+func (s *Server) localRows(lang string, rows []importer.RowError) []importer.RowError {
+	if lang == importer.LangEN || s.Views == nil {
+		return rows
+	}
+	for i := range rows {
+		rows[i].Message = s.Views.FieldMessage(lang, rows[i].Message)
+	}
+	return rows
+}
+
 func parseDryRun(v string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "", "false", "0", "off", "no":
@@ -125,7 +137,7 @@ func (s *Server) importWorkbook(c echo.Context) error {
 	var failed *importer.Failed
 	if errors.As(err, &failed) {
 		return c.JSON(http.StatusUnprocessableEntity, importFailedBody{Error: importFailedDetail{Code: "import_failed",
-			Message: failed.Message(lang), Rows: failed.Rows, RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}})
+			Message: failed.Message(lang), Rows: s.localRows(lang, failed.Rows), RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}})
 	}
 	if err != nil {
 		return err
@@ -151,6 +163,7 @@ func (s *Server) importAnnotated(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	rows = s.localRows(lang, rows)
 	var buf bytes.Buffer
 	if err := importer.Annotate(bytes.NewReader(raw), rows, lang, &buf); err != nil {
 		return err

@@ -62,7 +62,7 @@ func (s *Server) importSubmit(c echo.Context) error {
 	}
 	var failed *importer.Failed
 	if errors.As(err, &failed) {
-		rows := failed.Rows
+		rows := s.localRows(p.Locale, failed.Rows)
 		if len(rows) > pageErrorRows {
 			d["More"] = len(rows) - pageErrorRows
 			rows = rows[:pageErrorRows]
