@@ -2,6 +2,7 @@ package importer
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ type parsedSheet struct {
 type book struct {
 	sheets map[string]*parsedSheet // by sheet key; absent sheets are empty ones
 	errs   []RowError
+	rows   int // data rows read, all sheets
 }
 
 func (b *book) sheet(key string) *parsedSheet {
@@ -57,8 +59,12 @@ func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 // reader (sheetxml.go) reads what it understands; anything else is read
 // by excelize.
 func readBook(raw []byte, lang string) (*book, error) {
-	if b, err := readBookFast(raw, lang); err == nil {
+	b, err := readBookFast(raw, lang)
+	switch {
+	case err == nil:
 		return b, nil
+	case err == errTooManyRows:
+		return nil, err
 	}
 	return readBookExcelize(raw, lang)
 }
@@ -82,7 +88,7 @@ func readBookFast(raw []byte, lang string) (*book, error) {
 }
 
 func readBookExcelize(raw []byte, lang string) (*book, error) {
-	f, err := excelize.OpenReader(bytes.NewReader(raw), excelize.Options{RawCellValue: true})
+	f, err := excelize.OpenReader(bytes.NewReader(raw), excelize.Options{RawCellValue: true, UnzipSizeLimit: 1 << 30})
 	if err != nil {
 		return nil, errs.Malformed("file", "the file is not an Excel workbook (.xlsx)")
 	}
@@ -112,6 +118,9 @@ func readBookExcelize(raw []byte, lang string) (*book, error) {
 			}
 			return rows.Error()
 		})
+		if err == errTooManyRows {
+			return nil, err
+		}
 		if err != nil {
 			return nil, errs.Malformed("file", "the sheet "+name+" cannot be read")
 		}
@@ -134,6 +143,12 @@ func (b *book) claim(name string) *parsedSheet {
 	}
 	return nil
 }
+
+// maxRows bounds the data rows of one workbook: a province is under
+// 120,000; a file claiming millions is refused before it fills the memory.
+const maxRows = 1_000_000
+
+var errTooManyRows = errs.TooLarge("file", fmt.Sprintf("the workbook has more than %d rows", maxRows))
 
 // fillSheet reads a sheet's rows from src: the first row is the header.
 func fillSheet(s *parsedSheet, b *book, lang string, src func(fn func(n int, cells []string) error) error) error {
@@ -171,6 +186,9 @@ func fillSheet(s *parsedSheet, b *book, lang string, src func(fn func(n int, cel
 			}
 		}
 		if !blank {
+			if b.rows++; b.rows > maxRows {
+				return errTooManyRows
+			}
 			s.rows = append(s.rows, r)
 		}
 		return nil

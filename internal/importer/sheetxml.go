@@ -21,6 +21,9 @@ import (
 // number). Anything it does not understand is an error, and the import
 // then reads the workbook with excelize instead.
 
+// maxColumns is Excel's limit (XFD).
+const maxColumns = 16384
+
 var errUnsupported = errors.New("importer: workbook layout not understood by the fast reader")
 
 type xlsx struct {
@@ -354,11 +357,14 @@ func (x *xlsx) rows(file string, fn func(n int, cells []string) error) error {
 			}
 			if r := t.attr("r"); r != "" {
 				col = colIndex(r)
+				if col < 0 || col >= maxColumns {
+					return errUnsupported
+				}
 				if rr := rowOf(r); rr != rowNum {
 					return errUnsupported
 				}
-			} else {
-				col++
+			} else if col++; col >= maxColumns {
+				return errUnsupported
 			}
 			cellType = t.attr("t")
 			val.Reset()
