@@ -908,6 +908,12 @@ func (p *plan) checkPairs(conn *gorm.DB) error {
 		Last       date.Date
 		Activities int64
 	}
+	byID := make(map[int64]*pairNode, len(spanChanged))
+	for _, n := range p.pairRows {
+		if n.spanChanged {
+			byID[n.id] = n
+		}
+	}
 	outside := map[int64]bool{}
 	err := inChunks(spanChanged, func(ids []int64) error {
 		var rows []span
@@ -917,11 +923,8 @@ func (p *plan) checkPairs(conn *gorm.DB) error {
 			return err
 		}
 		for _, r := range rows {
-			outside[r.PairID] = true
-			for _, n := range p.pairRows {
-				if n.id == r.PairID && !r.First.Before(n.startsOn) && (n.endsOn.IsZero() || !r.Last.After(n.endsOn)) {
-					outside[r.PairID] = false
-				}
+			if n := byID[r.PairID]; n != nil {
+				outside[r.PairID] = r.First.Before(n.startsOn) || (!n.endsOn.IsZero() && r.Last.After(n.endsOn))
 			}
 		}
 		return nil

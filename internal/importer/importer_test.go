@@ -600,6 +600,14 @@ func TestImportedChangeMovesCompliance(t *testing.T) {
 		if links != 2 {
 			t.Errorf("category links %d, want 2", links)
 		}
+		// the pair's span may not shrink past its logged activities
+		late := programme(t, set("结对", 2, 2, "2026-10-25"), func(s map[string][][]any) {
+			s["协议指标"] = [][]any{hAgreements}
+		})
+		res = e.importBook(e.admin, late, true, 422)
+		if len(res.Error.Rows) != 1 || res.Error.Rows[0].Sheet != "结对" || res.Error.Rows[0].Row != 3 || res.Error.Rows[0].Column != "开始日期" {
+			t.Errorf("a span past the activities: %+v", res.Error.Rows)
+		}
 		stored, err := e.a.Ledger.Load(context.Background(), date.Date{}, "")
 		if err != nil {
 			t.Fatal(err)
