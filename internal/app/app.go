@@ -25,6 +25,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/i18n"
+	"github.com/twinning-platform/twinning/internal/importer"
 	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -52,6 +53,7 @@ type App struct {
 	Deliverer  *mail.Deliverer
 	Sweeper    *notify.Sweeper
 	Notices    *notify.Lister
+	Importer   *importer.Importer
 	Metrics    *Metrics
 	HTTP       *web.Server
 }
@@ -132,7 +134,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return nil, err
 	}
-	a.HTTP = web.New(web.Deps{Views: views,
+	// accounts: wire the invitation service at merge
+	var inviter importer.Inviter
+	a.Importer = importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, inviter)
+	a.HTTP = web.New(web.Deps{Views: views, Importer: a.Importer, ImportLimit: cfg.Import.MaxBytes, ImportTimeout: cfg.Import.Timeout.Duration,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
 		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,

@@ -124,40 +124,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in UserInput) (User, 
 	if err := s.val.Validate(in); err != nil {
 		return User{}, err
 	}
-	f := errs.Fields{}
-	if !ValidRole(in.Role) {
-		f.Add("role", "must be one of admin, bureau, coordinator, principal")
-	}
-	if len(in.Password) > 72 {
-		f.Add("password", "must be at most 72 bytes (about 24 Chinese characters)") // bcrypt's limit
-	}
-	if in.Locale == "" {
-		in.Locale = LocaleZH
-	}
-	if !ValidLocale(in.Locale) {
-		f.Add("locale", "must be zh-CN or en")
-	}
-	switch in.Role {
-	case RoleCoordinator, RolePrincipal:
-		if in.SchoolID == nil {
-			f.Add("school_id", "is required for a "+in.Role)
-		}
-		if in.RegionID != nil {
-			f.Add("region_id", "must be empty for a "+in.Role)
-		}
-	case RoleBureau:
-		if in.RegionID == nil {
-			f.Add("region_id", "is required for a bureau")
-		}
-		if in.SchoolID != nil {
-			f.Add("school_id", "must be empty for a bureau")
-		}
-	case RoleAdmin:
-		if in.SchoolID != nil || in.RegionID != nil {
-			f.Add("role", "an admin belongs to no school or region")
-		}
-	}
-	if err := f.Err(); err != nil {
+	if err := checkUser(&in); err != nil {
 		return User{}, err
 	}
 	if a.IsBureau() && (in.Role == RoleAdmin || in.Role == RoleBureau) {

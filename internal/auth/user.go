@@ -38,6 +38,7 @@ type User struct {
 	ID           int64     `json:"id" gorm:"primaryKey"`
 	Name         string    `json:"name"`
 	Email        string    `json:"email"`
+	Phone        string    `json:"phone"` // mobile, from the import workbook
 	PasswordHash string    `json:"-"`
 	Role         string    `json:"role"`
 	SchoolID     *int64    `json:"school_id"`

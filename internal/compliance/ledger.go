@@ -148,6 +148,17 @@ func (l *Ledger) RebuildPair(ctx context.Context, pairID int64) error {
 	return l.rebuild(ctx, "pair_id = ?", pairID)
 }
 
+// RebuildPairs recomputes the totals of many pairs (a workbook import
+// that added or changed their agreements), 500 pairs per pass.
+func (l *Ledger) RebuildPairs(ctx context.Context, pairIDs []int64) error {
+	for start := 0; start < len(pairIDs); start += 500 {
+		if err := l.rebuild(ctx, "pair_id IN ?", pairIDs[start:min(start+500, len(pairIDs))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RebuildAll recomputes every total from the activities: after terms change
 // (term and school-year periods move) or as the reference in tests.
 func (l *Ledger) RebuildAll(ctx context.Context) error { return l.rebuild(ctx, "1 = 1") }

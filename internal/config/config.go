@@ -40,6 +40,7 @@ type Config struct {
 	Schedule       Schedule `yaml:"schedule"`
 	Compliance     Rules    `yaml:"compliance"`
 	Evidence       Evidence `yaml:"evidence"`
+	Import         Import   `yaml:"import"`
 
 	// Location is Timezone, resolved by Validate.
 	Location *time.Location `yaml:"-"`
@@ -88,6 +89,12 @@ type Rules struct {
 
 type Evidence struct {
 	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// Import limits the workbook import (internal/importer).
+type Import struct {
+	MaxBytes int64    `yaml:"max_bytes"` // the uploaded workbook (413 above)
+	Timeout  Duration `yaml:"timeout"`   // a province's workbook takes longer than request_timeout
 }
 
 // Duration reads "30s", "12h" from YAML and the environment.
@@ -337,6 +344,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Evidence.MaxBytes < 1 {
 		return bad("evidence.max_bytes", "must be positive")
+	}
+	if c.Import.MaxBytes < 1 {
+		return bad("import.max_bytes", "must be positive")
+	}
+	if c.Import.Timeout.Duration <= 0 {
+		return bad("import.timeout", "must be positive")
 	}
 	return nil
 }

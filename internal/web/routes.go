@@ -79,6 +79,14 @@ func (s *Server) routes() {
 	v.GET("/outbox", s.listOutbox)
 	v.POST("/outbox/:id/retry", s.retryOutbox)
 
+	// The onboarding workbook (api_import.go): template, check/import, the
+	// annotated copy, and the scope's export in the same shape.
+	importBody := middleware.BodyLimit(byteSize(s.ImportLimit + 64<<10))
+	v.GET("/import/template.xlsx", s.importTemplate)
+	v.POST("/import", s.importWorkbook, importBody)
+	v.POST("/import/annotated.xlsx", s.importAnnotated, importBody)
+	v.GET("/export.xlsx", s.exportWorkbook)
+
 	// Web pages: a session cookie (the same signed token) instead of a
 	// bearer token, a CSRF token on every form, gzip, HTML errors. The
 	// group has no middleware of its own (that would catch every unknown
@@ -129,6 +137,14 @@ func (s *Server) routes() {
 	pg.POST("/admin/terms", s.adminTermCreate, in...)
 	pg.GET("/admin/outbox", s.adminOutbox, in...)
 	pg.POST("/admin/outbox/:id/retry", s.adminOutboxRetry, in...)
+
+	// The import page (page_import.go); the downloads are the API's handlers.
+	importIn := []echo.MiddlewareFunc{gz, s.pageSession, importBody, csrf, s.signedIn}
+	pg.GET("/admin/import", s.importPage, in...)
+	pg.POST("/admin/import", s.importSubmit, importIn...)
+	pg.POST("/admin/import/annotated.xlsx", s.importAnnotated, []echo.MiddlewareFunc{s.pageSession, importBody, csrf, s.signedIn}...)
+	pg.GET("/admin/import/template.xlsx", s.importTemplate, files...)
+	pg.GET("/admin/export.xlsx", s.exportWorkbook, files...)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.

@@ -22,6 +22,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/importer"
 	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -41,6 +42,7 @@ type Deps struct {
 	Compliance *compliance.Reader
 	Notices    *notify.Lister
 	Outbox     *mail.Outbox
+	Importer   *importer.Importer // the onboarding workbook
 	// Views renders the web pages (templates/ with the i18n catalogue).
 	Views     *view.Renderer
 	Metrics   *prometheus.Registry
@@ -50,8 +52,10 @@ type Deps struct {
 	Now       func() time.Time
 
 	RequestTimeout  time.Duration
-	BodyLimit       string // e.g. "1M"
-	EvidenceLimit   int64  // bytes per file
+	BodyLimit       string        // e.g. "1M"
+	EvidenceLimit   int64         // bytes per file
+	ImportLimit     int64         // bytes per uploaded workbook
+	ImportTimeout   time.Duration // checking and importing one workbook
 	TrustedProxies  []string
 	SecureTransport bool // HSTS and Secure cookies when served over TLS (base_url https://)
 }
