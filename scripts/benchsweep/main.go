@@ -29,6 +29,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 func main() {
@@ -105,7 +106,7 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool) 
 			var cat, status string
 			var occ, logged date.Date
 			var imported bool
-			var hours, persons float64
+			var hours, persons decimal.D // as the recompute scans them
 			for rows.Next() {
 				if err := rows.Scan(&pair, &cat, &occ, &logged, &imported, &status, &hours, &persons); err != nil {
 					return err
