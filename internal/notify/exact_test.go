@@ -1,0 +1,254 @@
+package notify_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+
+	"github.com/twinning-platform/twinning/internal/app"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
+	"github.com/twinning-platform/twinning/internal/notify"
+	"github.com/twinning-platform/twinning/internal/pairing"
+	"github.com/twinning-platform/twinning/internal/testutil"
+)
+
+// Issue 9, item 9: hours 0.3 + 1.9 against a minimum of 2.2 are met — in
+// the API (achieved exactly 2.2, not 2.1999999999999997) and in the sweep,
+// which records no breach and queues no breach notice, before and after a
+// rebuild of the read model. A second commitment of the same pair is
+// breached, so the sweep demonstrably decided the term.
+func TestHoursSummingExactlyToTheMinimumAreMet(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		w := build(t, db, nil)
+		minimum, err := decimal.Parse("2.2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := w.agreement(w.pair, "2025-09-01",
+			pairing.CommitmentInput{Categories: []string{"teaching_support"}, Measure: "hours", Minimum: minimum, Period: "term", Description: "每学期送教2.2课时"},
+			pairing.CommitmentInput{Categories: []string{"lecture"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "term", Description: "每学期一次讲座"})
+		hoursC, lectureC := ids[0], ids[1]
+		for i, h := range []float64{0.3, 1.9} {
+			act := w.log(supCoord, fmt.Sprintf("2025-10-1%d", i), "teaching_support", "送教", fmt.Sprintf("2025-10-1%d", i), h)
+			w.confirm(sudHead, act.ID)
+		}
+
+		// the API: met, achieved exactly 2.2
+		api := testutil.NewAPI(t, w.a)
+		w.at("2026-02-08")
+		body := string(api.Must(200, api.Do("GET", fmt.Sprintf("/api/v1/pairs/%d/compliance?at=2026-02-08", w.pair.ID), api.Admin(), nil)).Body)
+		if strings.Contains(body, "2.1999") {
+			t.Fatalf("the API answers a float sum: %s", body)
+		}
+		var rep struct {
+			Items []struct {
+				CommitmentID int64     `json:"commitment_id"`
+				PeriodKey    string    `json:"period_key"`
+				Minimum      decimal.D `json:"minimum"`
+				Required     decimal.D `json:"required"`
+				Achieved     decimal.D `json:"achieved"`
+				Status       string    `json:"status"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(body), &rep); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, it := range rep.Items {
+			if it.CommitmentID == hoursC && it.PeriodKey == "2025-2026-autumn" {
+				found = true
+				if it.Status != "met" || it.Achieved != minimum || it.Required != minimum || it.Minimum != minimum {
+					t.Fatalf("hours item %+v, want met with achieved = required = 2.2", it)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("no autumn item of the hours commitment in %s", body)
+		}
+		if !strings.Contains(body, `"achieved":2.2,`) {
+			t.Fatalf("achieved is not written as 2.2: %s", body)
+		}
+
+		wantBreach := []string{key("breach:%d:2025-2026-autumn", lectureC)}
+		dry := func(when string) {
+			t.Helper()
+			res, err := w.a.Sweeper.Sweep(w.ctx, date.MustParse("2026-02-08"), w.at("2026-02-08"), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, m := range res.Messages {
+				if m.Kind == notify.KindBreach {
+					keys = append(keys, m.Keys...)
+				}
+			}
+			for _, k := range keys {
+				if k != wantBreach[0] {
+					t.Fatalf("%s: the dry run would send breach %s", when, k)
+				}
+			}
+			if res.Breaches != 1 || len(keys) == 0 {
+				t.Fatalf("%s: dry run %d breaches, keys %v; want only the lecture's", when, res.Breaches, keys)
+			}
+		}
+		dry("before rebuild")
+		if err := w.a.Ledger.RebuildAll(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		dry("after rebuild")
+
+		res := w.check("2026-02-08")
+		equal(t, "breach notices", w.keys(notify.KindBreach), wantBreach)
+		bs := w.breaches()
+		if res.Breaches != 1 || len(bs) != 1 || bs[0].CommitmentID != lectureC {
+			t.Fatalf("breaches %+v (result %d), want only the lecture's", bs, res.Breaches)
+		}
+		for _, m := range w.messages(notify.KindBreach) {
+			if strings.Contains(m.BodyText, "送教2.2课时") {
+				t.Fatalf("a breach message names the met commitment:\n%s", m.BodyText)
+			}
+		}
+	})
+}
+
+// Issue 9, item 10: which periods are still undecided follows from the
+// data, not from the wall clock. `check --at` runs ahead of the clock; an
+// agreement created (backdated) between two such sweeps has its closed
+// period decided by the next one, once. The old rule — pairs whose
+// updated_at (wall clock, 2026-03-02) is on or after the last sweep's as-of
+// date (2026-06-01) — missed it.
+func TestBackdatedAgreementBetweenSweepsAheadOfTheClock(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		w := build(t, db, nil)
+		check := func(wall, at string) notify.Result {
+			t.Helper()
+			now := w.at(wall)
+			res, err := w.a.Check(w.ctx, date.MustParse(at), now, false)
+			if err != nil {
+				t.Fatalf("check --at %s: %v", at, err)
+			}
+			return res
+		}
+		check("2026-03-01", "2026-06-01") // nothing to decide yet
+		w.at("2026-03-02")
+		c := w.agreement(w.pair, "2025-09-01",
+			pairing.CommitmentInput{Categories: []string{"lecture"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "term", Description: "每学期一次讲座"})[0]
+		res := check("2026-03-02", "2026-06-02")
+		want := []string{key("breach:%d:2025-2026-autumn", c)}
+		equal(t, "breach notices", w.keys(notify.KindBreach), want)
+		if res.Breaches != 1 || w.count("breaches") != 1 {
+			t.Fatalf("%d breaches recorded, %d rows; want 1", res.Breaches, w.count("breaches"))
+		}
+		// the agreement is now decided through the sweep's as-of date
+		var through []date.Date
+		if err := db.Gorm().Table("agreements").Where("pair_id = ?", w.pair.ID).Pluck("decided_through", &through).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(through) != 1 || through[0].String() != "2026-06-02" {
+			t.Fatalf("decided_through %v, want 2026-06-02", through)
+		}
+		for _, day := range []string{"2026-06-03", "2026-06-04"} {
+			if res := check("2026-03-03", day); res.Breaches != 0 || res.Notices[notify.KindBreach] != 0 {
+				t.Fatalf("%s: decided again: %+v", day, res)
+			}
+		}
+		// a check of an earlier day neither re-decides nor moves the date back
+		if res := check("2026-03-03", "2026-02-20"); res.Breaches != 0 {
+			t.Fatalf("a check of an earlier day recorded %d breaches", res.Breaches)
+		}
+		if err := db.Gorm().Table("agreements").Where("pair_id = ?", w.pair.ID).Pluck("decided_through", &through).Error; err != nil {
+			t.Fatal(err)
+		}
+		if through[0].String() != "2026-06-04" {
+			t.Fatalf("decided_through moved to %v", through[0])
+		}
+		if w.count("breaches") != 1 || len(w.keys(notify.KindBreach)) != 1 {
+			t.Fatalf("%d breach rows, notices %v; want exactly one", w.count("breaches"), w.keys(notify.KindBreach))
+		}
+	})
+}
+
+// Issue 9, item 8: the notices a sweep reports, and twinning_notices_total,
+// are the notices it committed. Two processes check at once; the second
+// one's first transaction fails with a deadlock after inserting its
+// notices and is retried by WithTx: the sum of what they report, and of
+// their metrics, is the number of rows in notices.
+func TestConcurrentSweepsCountOnlyCommittedNotices(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		srv := startSMTP(t)
+		w := build(t, db, srv)
+		busy(w)
+		db2 := testutil.SecondHandle(t, db)
+		var injected atomic.Int32
+		// one deadlock, on the second process's first outbox insert: after
+		// its notices are in, inside the sweep's transaction
+		if err := db2.Gorm().Callback().Create().After("gorm:create").Register("test:deadlock_once", func(tx *gorm.DB) {
+			if tx.Statement.Table == "outbox_messages" && tx.Error == nil && injected.CompareAndSwap(0, 1) {
+				_ = tx.AddError(&mysqldriver.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock (injected by the test)"})
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		a2 := newApp(t, db2, w.clock, srv)
+		apps := []*app.App{w.a, a2}
+		reported := 0
+		for _, day := range []string{"2026-01-25", "2026-02-09", "2026-03-02"} {
+			at, now := date.MustParse(day), w.at(day)
+			results := make([]notify.Result, len(apps))
+			errs := make([]error, len(apps))
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i, a := range apps {
+				wg.Go(func() {
+					<-start
+					results[i], errs[i] = a.Check(w.ctx, at, now, false)
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i := range apps {
+				if errs[i] != nil {
+					t.Fatalf("%s: check %d: %v", day, i, errs[i])
+				}
+				for _, n := range results[i].Notices {
+					reported += n
+				}
+			}
+			if rows := int(w.count("notices")); reported != rows {
+				t.Fatalf("%s: the sweeps reported %d new notices in all, the table has %d (%+v, %+v)", day, reported, rows, results[0].Notices, results[1].Notices)
+			}
+		}
+		if injected.Load() != 1 {
+			t.Fatal("the deadlock was never injected: the retry path went untested")
+		}
+		if reported == 0 {
+			t.Fatal("no notices: the test proves nothing")
+		}
+		total := 0.0
+		for _, a := range apps {
+			api := testutil.NewAPI(t, a)
+			body := string(api.Must(200, api.Do("GET", "/metrics", "", nil)).Body)
+			for _, m := range regexp.MustCompile(`(?m)^twinning_notices_total\{kind="[a-z_]+"\} (\S+)$`).FindAllStringSubmatch(body, -1) {
+				v, err := strconv.ParseFloat(m[1], 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				total += v
+			}
+		}
+		if metric := total; int(metric) != reported {
+			t.Fatalf("twinning_notices_total sums to %v over the two processes, want %d", metric, reported)
+		}
+		delivered(t, w, srv)
+	})
+}
