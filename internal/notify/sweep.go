@@ -629,7 +629,9 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 		}
 		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: o.recipient.locale(), PairID: pid, Subject: r.Subject, Keys: keys}
 	}
-	if err := s.outbox.Enqueue(ctx, msgs, now); err != nil {
+	// one user's unusable address must not hold back the sweep or anyone
+	// else's mail: that message fails at delivery, with its reason
+	if err := s.outbox.EnqueueTolerant(ctx, msgs, now); err != nil {
 		return nil, err
 	}
 	type link struct{ MessageID, NoticeID int64 }
