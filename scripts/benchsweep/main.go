@@ -195,20 +195,26 @@ func printSpent(spent map[string]*[2]float64) {
 	}
 }
 
-// reset removes what sweeps wrote, leaving the programme itself.
+// reset removes what sweeps wrote (decided_through included), leaving the
+// programme itself.
 func reset(db *database.DB) error {
 	for _, t := range []string{"message_notices", "outbox_messages", "notices", "breaches", "job_runs"} {
 		if err := db.Gorm().Exec("DELETE FROM " + t).Error; err != nil {
 			return err
 		}
 	}
-	return nil
+	return db.Gorm().Exec("UPDATE agreements SET decided_through = NULL").Error
 }
 
+// markDone records a completed sweep as of asOf, as a sweep leaves it: a
+// job run, and every agreement decided through asOf.
 func markDone(db *database.DB, asOf date.Date) error {
 	now := time.Now().UTC()
-	return db.Gorm().Exec("INSERT INTO job_runs (job, slot, as_of, status, error, started_at, finished_at) VALUES ('sweep', ?, ?, 'done', '', ?, ?)",
-		"bench-"+asOf.String(), asOf, now, now).Error
+	if err := db.Gorm().Exec("INSERT INTO job_runs (job, slot, as_of, status, error, started_at, finished_at) VALUES ('sweep', ?, ?, 'done', '', ?, ?)",
+		"bench-"+asOf.String(), asOf, now, now).Error; err != nil {
+		return err
+	}
+	return db.Gorm().Exec("UPDATE agreements SET decided_through = ?", asOf).Error
 }
 
 type timing struct{ best, median time.Duration }
