@@ -14,6 +14,7 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
+	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/app"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
@@ -336,6 +337,46 @@ func TestDisplayNamesAndABadAddressDoNotStopTheMail(t *testing.T) {
 		// the next day's sweep is not held back either
 		if _, err := w.a.Check(w.ctx, date.MustParse("2026-02-09"), w.at("2026-02-09"), false); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// The same rule for confirmation reminders: an activity that becomes
+// pending again (an amended dispute) between two sweeps that run ahead of
+// the wall clock is escalated by the next one, once. The old rule —
+// activities.updated_at (wall clock) on or after the last sweep's as-of
+// date — missed it.
+func TestAmendedDisputeBetweenSweepsAheadOfTheClock(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		w := build(t, db, nil)
+		w.agreement(w.pair, "2025-09-01",
+			pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "term", Description: "每学期一次实地指导"})
+		a := w.log(supCoord, "2025-10-10", "visit", "实地指导", "2025-10-09", 0)
+		if _, err := w.a.Activities.Dispute(w.ctx, w.actors[sudHead], a.ID, activity.DisputeInput{Reason: "日期不对"}); err != nil {
+			t.Fatal(err)
+		}
+		check := func(wall, at string) {
+			t.Helper()
+			if _, err := w.a.Check(w.ctx, date.MustParse(at), w.at(wall), false); err != nil {
+				t.Fatalf("check --at %s: %v", at, err)
+			}
+		}
+		kinds := []string{notify.KindConfirm, notify.KindEscalate}
+		check("2025-10-11", "2025-11-30")
+		if ks := w.keys(kinds...); len(ks) != 0 {
+			t.Fatalf("a disputed activity was reminded: %v", ks)
+		}
+		w.at("2025-10-12")
+		if _, err := w.a.Activities.Amend(w.ctx, w.actors[supCoord], a.ID, activity.Input{Category: "visit", Title: "实地指导（更正）", OccurredOn: date.MustParse("2025-10-08")}); err != nil {
+			t.Fatal(err)
+		}
+		check("2025-10-12", "2025-12-01")
+		want := []string{key("confirm:%d:7", a.ID), key("confirm:%d:escalate", a.ID)}
+		equal(t, "confirmation notices", w.keys(kinds...), want)
+		check("2025-10-13", "2025-12-02")
+		equal(t, "confirmation notices the day after", w.keys(kinds...), want)
+		if n := len(w.messages(notify.KindEscalate)); n != 1 {
+			t.Fatalf("%d escalation messages, want 1", n)
 		}
 	})
 }

@@ -303,9 +303,13 @@ func (s *Sweeper) confirmCandidates(ctx context.Context, at, since date.Date) ([
 	// Index columns only (idx_activities_status covers them). After a
 	// completed sweep as of since, only two kinds of pending activity can
 	// need a new notice: those that reached a milestone since (logged
-	// within the last `last` days of the window), and those that became
-	// pending again since (an amended dispute; idx_activities_updated).
-	// The first sweep looks at every pending activity.
+	// within the last `last` days of the window), and older ones the last
+	// sweep did not see pending (an amended dispute, a reactivated pair).
+	// An older one is past every milestone, so the last sweep that saw it
+	// pending escalated it: those without an escalation notice are the
+	// ones to look at — found from the data, not from a wall-clock
+	// updated_at compared with an as-of date. The first sweep looks at
+	// every pending activity.
 	base := func() *gorm.DB {
 		return s.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("activities").
 			Select("activities.id, activities.pair_id, activities.logged_on, activities.logged_by_school_id").
@@ -322,8 +326,9 @@ func (s *Sweeper) confirmCandidates(ctx context.Context, at, since date.Date) ([
 			return nil, err
 		}
 		var changed []pendingActivity
-		// a day of margin for the time zone: re-reading is harmless
-		if err := base().Where("activities.updated_at >= ?", since.AddDays(-1).Time()).Find(&changed).Error; err != nil {
+		if err := base().Where("activities.logged_on <= ?", since.AddDays(-last)).
+			Where("NOT EXISTS (SELECT 1 FROM notices WHERE notices.activity_id = activities.id AND notices.kind = ?)", KindEscalate).
+			Find(&changed).Error; err != nil {
 			return nil, err
 		}
 		seen := map[int64]bool{}
