@@ -2,12 +2,16 @@ package mail_test
 
 import (
 	"bytes"
+	"context"
 	netmail "net/mail"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/mail"
+	"github.com/twinning-platform/twinning/internal/testutil"
 )
 
 // Any display name a bureau can type survives the trip into a header and
@@ -54,4 +58,48 @@ func TestAddressEncodesAnyDisplayName(t *testing.T) {
 			t.Errorf("%q injected a Bcc header", name)
 		}
 	}
+}
+
+// EnqueueTolerant stores a message whose address does not parse instead of
+// failing the batch; the deliverer fails it at its first attempt with the
+// reason, and the other messages reach the (real, in-test) SMTP server,
+// the display names intact.
+func TestUnaddressableMessageFailsAloneAtDelivery(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		e := newEnv(t, db, mail.DelivererOptions{})
+		now := time.Date(2026, 2, 8, 0, 0, 0, 0, time.UTC)
+		msgs := []*mail.Message{
+			{Kind: "breach", To: mail.Address("王老师: 校长", "wang@school.cn"), Subject: "违约", BodyText: "a"},
+			{Kind: "breach", To: "王老师: 校长 <nobody@>", Subject: "违约", BodyText: "b"},
+			{Kind: "breach", To: mail.Address("Li, \"Ming\" <b>", "li@school.cn"), Cc: "not an address", Subject: "违约", BodyText: "c"},
+			{Kind: "breach", To: mail.Address("张三", "zhang@school.cn"), Subject: "违约", BodyText: "d"},
+		}
+		if err := e.ob.Enqueue(context.Background(), msgs, now); !errs.Is(err, errs.KindInvalid) {
+			t.Fatalf("Enqueue of an unaddressable batch: %v, want a validation error", err)
+		}
+		if err := e.ob.EnqueueTolerant(context.Background(), msgs, now); err != nil {
+			t.Fatal(err)
+		}
+		res := deliver(t, e.d, now)
+		if res.Sent != 2 || res.Failed != 2 || res.Retried != 0 {
+			t.Fatalf("delivery %+v, want 2 sent and 2 failed", res)
+		}
+		for i, m := range rows(t, db) {
+			wantFailed := i == 1 || i == 2
+			if wantFailed && (m.Status != mail.StatusFailed || m.Attempts != 1 || !strings.Contains(m.LastError, "bad address")) {
+				t.Errorf("message %d: %s after %d attempts, last_error %q; want failed with the reason", i, m.Status, m.Attempts, m.LastError)
+			}
+			if !wantFailed && m.Status != mail.StatusSent {
+				t.Errorf("message %d: %s (%s)", i, m.Status, m.LastError)
+			}
+		}
+		got := e.srv.received()
+		if len(got) != 2 {
+			t.Fatalf("the server received %d messages, want 2", len(got))
+		}
+		to, err := got[0].parse(t).Header.AddressList("To")
+		if err != nil || len(to) != 1 || to[0].Name != "王老师: 校长" || to[0].Address != "wang@school.cn" {
+			t.Errorf("To of the first message: %v, %v", to, err)
+		}
+	})
 }

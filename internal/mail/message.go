@@ -170,8 +170,10 @@ func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool) {
 	}
 	to, err := normalizeAddress(m.To)
 	if err == nil && len(to) > maxTo && tolerant {
-		a, _ := netmail.ParseAddress(to)
-		to = formatAddress(&netmail.Address{Address: a.Address})
+		// a name too long for the column once encoded: the address alone
+		if a, perr := netmail.ParseAddress(to); perr == nil {
+			to = formatAddress(&netmail.Address{Address: a.Address})
+		}
 	}
 	switch {
 	case err != nil && tolerant:
