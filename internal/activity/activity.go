@@ -13,6 +13,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
@@ -32,7 +33,7 @@ type Activity struct {
 	Category         string     `json:"category"`
 	Title            string     `json:"title"`
 	OccurredOn       date.Date  `json:"occurred_on"`
-	Hours            float64    `json:"hours"`
+	Hours            decimal.D  `json:"hours"`
 	Persons          int        `json:"persons"`
 	Description      string     `json:"description"`
 	Location         string     `json:"location"`
@@ -87,7 +88,7 @@ type Ledger interface {
 // fact is how the compliance rules see an activity.
 func (a Activity) fact() *compliance.Fact {
 	return &compliance.Fact{PairID: a.PairID, Category: a.Category, OccurredOn: a.OccurredOn, LoggedOn: a.LoggedOn,
-		Imported: a.Imported, Status: a.Status, Count: 1, Hours: a.Hours, Persons: float64(a.Persons)}
+		Imported: a.Imported, Status: a.Status, Count: 1, Hours: a.Hours, Persons: decimal.FromInt(int64(a.Persons))}
 }
 
 // Service runs the workflow.

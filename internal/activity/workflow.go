@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -17,19 +16,20 @@ import (
 	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/pairing"
 )
 
 // Input is what a coordinator logs or amends.
 type Input struct {
-	Category    string    `json:"category" validate:"required"`
-	Title       string    `json:"title" validate:"required,max=200"`
-	OccurredOn  date.Date `json:"occurred_on"`
-	Hours       *float64  `json:"hours"`
-	Persons     *int      `json:"persons"`
-	Description string    `json:"description" validate:"max=5000"`
-	Location    string    `json:"location" validate:"max=200"`
+	Category    string     `json:"category" validate:"required"`
+	Title       string     `json:"title" validate:"required,max=200"`
+	OccurredOn  date.Date  `json:"occurred_on"`
+	Hours       *decimal.D `json:"hours"`
+	Persons     *int       `json:"persons"`
+	Description string     `json:"description" validate:"max=5000"`
+	Location    string     `json:"location" validate:"max=200"`
 }
 
 // check validates in against the pair as of today.
@@ -52,13 +52,12 @@ func (in Input) check(p pairing.Pair, today date.Date) error {
 	}
 	if in.Hours != nil {
 		h := *in.Hours
+		// (a third decimal place is refused when the JSON is decoded)
 		switch {
-		case math.IsNaN(h) || h < 0:
+		case h < 0:
 			f.Add("hours", "must not be negative")
-		case h > 1000:
+		case h > decimal.FromInt(1000):
 			f.Add("hours", "must be at most 1000")
-		case math.Abs(h*100-math.Round(h*100)) > 1e-6: // 2.3 × 100 is 229.99999999999997 in float64
-			f.Add("hours", "must have at most two decimals")
 		}
 	}
 	if in.Persons != nil && (*in.Persons < 1 || *in.Persons > 10000) {

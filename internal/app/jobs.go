@@ -72,8 +72,8 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 	jobs := []scheduler.Job{
 		{Name: "sweep", Spec: a.Config.Schedule.Sweep, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
 			res, err := a.Sweeper.Sweep(ctx, a.Today(now), now, false)
-			a.Metrics.count(res)
 			if err == nil {
+				a.Metrics.count(res) // committed notices only
 				// deliver at once rather than at the next minute
 				_, err = a.Deliverer.DeliverDue(ctx, now)
 			}
@@ -88,7 +88,9 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 		}},
 		{Name: "digest", Spec: a.Config.Schedule.Digest, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
 			res, err := a.Sweeper.Digest(ctx, a.Today(now), now, false)
-			a.Metrics.count(res)
+			if err == nil {
+				a.Metrics.count(res) // committed notices only
+			}
 			return err
 		}},
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/pairing"
 )
 
@@ -734,7 +736,9 @@ func (g *gen) commitmentRow(i int, dst []any) []any {
 	if strings.Contains(desc, "%g") {
 		desc = fmt.Sprintf(desc, c.minimum)
 	}
-	return append(dst, c.id, c.agreement, c.position, c.tpl.measure, c.minimum, string(c.tpl.period), desc, pairing.CategoriesColumn(c.tpl.categories), g.created)
+	// minimums are whole units (hours in halves would be too): stored as
+	// exact hundredths
+	return append(dst, c.id, c.agreement, c.position, c.tpl.measure, decimal.D(math.Round(c.minimum*decimal.Scale)), string(c.tpl.period), desc, pairing.CategoriesColumn(c.tpl.categories), g.created)
 }
 
 func (g *gen) linkRow(i int, dst []any) []any {
@@ -786,7 +790,7 @@ func (g *gen) activityRow(i int, dst []any) []any {
 		desc = d
 	}
 	return append(dst, int64(i+1), p.id, cat, fmt.Sprintf("%s：%s", labels[cat], occurred.String()), occurred,
-		float64(a.halfHour)/2, int(a.persons), desc, g.schools[p.supported-1].name,
+		decimal.D(a.halfHour)*decimal.Scale/2, int(a.persons), desc, g.schools[p.supported-1].name,
 		p.coordinator, p.supporting, loggedAt, date.Of(loggedAt, g.loc), false, status, decidedBy, decidedAt,
 		reason, loggedAt, updated)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 // Contribution is what one fact adds to one commitment in one period.
@@ -12,8 +13,8 @@ type Contribution struct {
 	CommitmentID int64
 	PairID       int64
 	Period       calendar.Period
-	Achieved     float64
-	Pending      float64
+	Achieved     decimal.D
+	Pending      decimal.D
 }
 
 // Contributions lists where fact f counts among ags, the agreements of its
@@ -74,7 +75,7 @@ func (x *contributor) each(ags []Agreement, f Fact, fn func(Contribution)) {
 			if !f.Imported && f.LoggedOn.After(p.End.AddDays(x.rules.GraceDays)) {
 				continue
 			}
-			amount := float64(f.Count)
+			amount := decimal.FromInt(int64(f.Count))
 			switch c.Measure {
 			case "hours":
 				amount = f.Hours

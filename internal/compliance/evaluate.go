@@ -1,10 +1,9 @@
 package compliance
 
 import (
-	"math"
-
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 // Mode selects which of the started periods Evaluate reports.
@@ -19,6 +18,12 @@ const (
 	Current
 	// Window reports the started periods that also overlap [From, To].
 	Window
+	// Undecided reports, per agreement, the started periods a sweep as of
+	// At must look at: those running at At and those whose books (end +
+	// GraceDays) had not closed by the agreement's DecidedThrough — every
+	// started period when DecidedThrough is zero. It depends on the data
+	// alone, never on when an agreement was created.
+	Undecided
 )
 
 // Options of one evaluation.
@@ -28,11 +33,6 @@ type Options struct {
 	From, To date.Date // for Window: periods overlapping [From, To]
 }
 
-// eps absorbs float noise in sums of hours and in the ratio arithmetic, so
-// 0.1+0.7 hours (0.7999…) meet a minimum of 0.8 and an exact ratio never
-// rounds up past its integer.
-const eps = 1e-9
-
 // Evaluate applies DESIGN §3 to every commitment of ag: for each period of
 // the commitment's kind that overlaps the agreement's effective span and
 // has started by opt.At (filtered by opt.Mode), it sums the counting facts
@@ -41,6 +41,22 @@ const eps = 1e-9
 // modify its arguments; Item.Categories shares the commitment's slice.
 func Evaluate(rules Rules, cal calendar.Calendar, ag Agreement, facts []Fact, opt Options) []Item {
 	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) { sumFacts(rules, ag, c, facts, items) })
+}
+
+// forAgreement turns Undecided into the Window (or All) it means for ag;
+// other modes are returned unchanged.
+func (opt Options) forAgreement(rules Rules, ag *Agreement) Options {
+	if opt.Mode != Undecided {
+		return opt
+	}
+	if ag.DecidedThrough.IsZero() {
+		return Options{At: opt.At, Mode: All}
+	}
+	// A period with end + grace < DecidedThrough was decided then; one day
+	// of margin. A sweep as of a date before DecidedThrough needs only
+	// what is running or closed by its own date.
+	from := date.Min(ag.DecidedThrough, opt.At).AddDays(-rules.GraceDays - 1)
+	return Options{At: opt.At, Mode: Window, From: from, To: opt.At}
 }
 
 // EvaluateTotals is Evaluate over stored per-period totals (the read model)
@@ -66,7 +82,7 @@ type TotalKey struct {
 }
 
 // Total is what counts toward a commitment in a period.
-type Total struct{ Achieved, Pending float64 }
+type Total struct{ Achieved, Pending decimal.D }
 
 // Totals are the stored sums, by commitment and period. A commitment has a
 // few periods with activity, so they sit in a short list under its id:
@@ -114,6 +130,7 @@ func (t Totals) Len() int {
 }
 
 func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fill func(c *Commitment, items []Item)) []Item {
+	opt = opt.forAgreement(rules, &ag)
 	at := opt.At
 	from, to := ag.EffectiveFrom, ag.EffectiveTo
 	if to.Before(from) {
@@ -275,14 +292,14 @@ func sumFacts(rules Rules, ag Agreement, c *Commitment, facts []Fact, items []It
 		if occ.Before(from) || occ.After(to) {
 			continue
 		}
-		var amount float64
+		var amount decimal.D
 		switch c.Measure {
 		case "hours":
 			amount = f.Hours
 		case "persons":
 			amount = f.Persons
 		default: // "count"
-			amount = float64(f.Count)
+			amount = decimal.FromInt(int64(f.Count))
 		}
 		for i := range items {
 			it := &items[i]
@@ -316,19 +333,21 @@ func grade(rules Rules, ag Agreement, c *Commitment, items []Item, atN, maxRemin
 		it.Required = c.Minimum
 		if fromN > startN || toN < endN {
 			covered := min(endN, toN) - max(startN, fromN) + 1
-			it.Required = math.Ceil(c.Minimum*float64(covered)/float64(total) - eps)
+			// ceil(minimum × covered / total) to a whole unit, on integers:
+			// an exact ratio never rounds up past its integer
+			it.Required = c.Minimum.MulFrac(int64(covered), int64(total), true).CeilUnit()
 		}
 
 		it.DaysLeft = endN - atN
 		elapsed := atN - startN + 1
 		switch {
-		case it.Achieved+eps >= it.Required:
+		case it.Achieved >= it.Required:
 			it.Status = Met
 		case atN > endN+rules.GraceDays:
 			it.Status = Breached
 		case atN > endN,
 			hasReminder && it.DaysLeft <= maxReminder,
-			it.Achieved+eps < math.Floor(it.Required*float64(elapsed)/float64(total)+eps):
+			it.Achieved < it.Required.MulFrac(int64(elapsed), int64(total), false).FloorUnit():
 			it.Status = AtRisk
 		default:
 			it.Status = OnTrack
@@ -376,7 +395,8 @@ func Summarise(items []Item) map[Status]int {
 // selected are the periods of kind that Evaluate reports for agreement ag
 // under opt: overlapping the agreement, started by At, then narrowed by
 // the mode.
-func selected(cal calendar.Calendar, kind calendar.PeriodKind, ag Agreement, opt Options) []calendar.Period {
+func selected(rules Rules, cal calendar.Calendar, kind calendar.PeriodKind, ag Agreement, opt Options) []calendar.Period {
+	opt = opt.forAgreement(rules, &ag)
 	from, to, at := ag.EffectiveFrom, ag.EffectiveTo, opt.At
 	if to.Before(from) || kindIndex(kind) < 0 {
 		return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 func d(s string) date.Date { return date.MustParse(s) }
@@ -34,10 +35,20 @@ func fact(pair int64, cat, on string) Fact {
 func withStatus(f Fact, s string) Fact { f.Status = s; return f }
 func loggedOn(f Fact, on string) Fact  { f.LoggedOn = d(on); return f }
 func imported(f Fact) Fact             { f.Imported = true; return f }
-func hours(f Fact, h float64) Fact     { f.Hours = h; return f }
-func persons(f Fact, p float64) Fact   { f.Persons = p; return f }
-func count(f Fact, n int) Fact         { f.Count = n; return f }
-func at(s string) Options              { return Options{At: d(s)} }
+
+// q is a quantity written as a float literal in a test table.
+func q(v float64) decimal.D {
+	d, err := decimal.FromFloat(v)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func hours(f Fact, h float64) Fact   { f.Hours = q(h); return f }
+func persons(f Fact, p float64) Fact { f.Persons = q(p); return f }
+func count(f Fact, n int) Fact       { f.Count = n; return f }
+func at(s string) Options            { return Options{At: d(s)} }
 func agreement(id, pair int64, from, to string, cs ...Commitment) Agreement {
 	return Agreement{ID: id, PairID: pair, EffectiveFrom: d(from), EffectiveTo: d(to), Commitments: cs}
 }
@@ -59,7 +70,7 @@ func (w want) String() string {
 }
 
 func got(it Item) want {
-	return want{it.CommitmentID, it.PeriodKey, it.Required, it.Achieved, it.Pending, it.Status, it.DaysLeft}
+	return want{it.CommitmentID, it.PeriodKey, it.Required.Float(), it.Achieved.Float(), it.Pending.Float(), it.Status, it.DaysLeft}
 }
 
 // checkItems compares items with wants, in order.
@@ -117,20 +128,20 @@ func demoFacts() []Fact {
 
 func kindergartenAgreement() Agreement {
 	return agreement(70, pairKG, "2025-09-01", demoEnd,
-		Commitment{ID: 701, Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: calendar.Month, Description: "每月专人到园查看一日活动组织"},
-		Commitment{ID: 702, Categories: []string{"teaching_support"}, Measure: "hours", Minimum: 10, Period: calendar.TermPeriod, Description: "每学期送教不低于10课时"},
-		Commitment{ID: 703, Categories: []string{"lecture"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod, Description: "每学期两次专题讲座"},
+		Commitment{ID: 701, Categories: []string{"visit"}, Measure: "count", Minimum: q(1), Period: calendar.Month, Description: "每月专人到园查看一日活动组织"},
+		Commitment{ID: 702, Categories: []string{"teaching_support"}, Measure: "hours", Minimum: q(10), Period: calendar.TermPeriod, Description: "每学期送教不低于10课时"},
+		Commitment{ID: 703, Categories: []string{"lecture"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod, Description: "每学期两次专题讲座"},
 	)
 }
 
 func wuhanAgreement() Agreement {
 	return agreement(10, pairWH, "2025-09-01", demoEnd,
-		Commitment{ID: 101, Categories: []string{"visit", "management_exchange"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod},
-		Commitment{ID: 102, Categories: []string{"demonstration_lesson", "lecture"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod},
-		Commitment{ID: 103, Categories: []string{"mentoring", "teacher_training", "teaching_support", "shadow_learning"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod, Description: "一对一帮扶、校际培训、支教、跟班学习"},
-		Commitment{ID: 104, Categories: []string{"campus_culture"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod},
-		Commitment{ID: 105, Categories: []string{"student_exchange"}, Measure: "count", Minimum: 1, Period: calendar.SchoolYear, Description: "学生参观交流"},
-		Commitment{ID: 106, Categories: []string{"secondment"}, Measure: "persons", Minimum: 1, Period: calendar.SchoolYear},
+		Commitment{ID: 101, Categories: []string{"visit", "management_exchange"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod},
+		Commitment{ID: 102, Categories: []string{"demonstration_lesson", "lecture"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod},
+		Commitment{ID: 103, Categories: []string{"mentoring", "teacher_training", "teaching_support", "shadow_learning"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod, Description: "一对一帮扶、校际培训、支教、跟班学习"},
+		Commitment{ID: 104, Categories: []string{"campus_culture"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod},
+		Commitment{ID: 105, Categories: []string{"student_exchange"}, Measure: "count", Minimum: q(1), Period: calendar.SchoolYear, Description: "学生参观交流"},
+		Commitment{ID: 106, Categories: []string{"secondment"}, Measure: "persons", Minimum: q(1), Period: calendar.SchoolYear},
 	)
 }
 
@@ -152,9 +163,9 @@ func TestWorkedExampleKindergarten(t *testing.T) {
 	it := items[5]
 	wantItem := Item{
 		PairID: pairKG, AgreementID: 70, CommitmentID: 701, Categories: []string{"visit"}, Measure: "count",
-		Minimum: 1, Description: "每月专人到园查看一日活动组织", Period: calendar.Month, PeriodKey: "2026-02",
+		Minimum: q(1), Description: "每月专人到园查看一日活动组织", Period: calendar.Month, PeriodKey: "2026-02",
 		PeriodStart: d("2026-02-01"), PeriodEnd: d("2026-02-28"),
-		Required: 1, Achieved: 0, Pending: 0, Status: AtRisk, DaysLeft: 13,
+		Required: q(1), Achieved: 0, Pending: 0, Status: AtRisk, DaysLeft: 13,
 	}
 	if fmt.Sprintf("%+v", it) != fmt.Sprintf("%+v", wantItem) {
 		t.Errorf("item fields:\n  got  %+v\n  want %+v", it, wantItem)
@@ -197,7 +208,7 @@ func TestWorkedExampleWuhan(t *testing.T) {
 func TestProration(t *testing.T) {
 	cal := demoCalendar()
 	term := func(min float64) Commitment {
-		return Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: min, Period: calendar.TermPeriod}
+		return Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: q(min), Period: calendar.TermPeriod}
 	}
 	tests := []struct {
 		name     string
@@ -227,7 +238,7 @@ func TestProration(t *testing.T) {
 		{"whole period needs the full minimum", "2025-09-01", demoEnd, term(2), "2025-09-01",
 			[]want{{1, "2025-2026-autumn", 2, 0, 0, OnTrack, 152}}},
 		{"agreement period is never prorated", "2025-09-10", "2027-06-30",
-			Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: 3, Period: calendar.Agreement}, "2026-02-15",
+			Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: q(3), Period: calendar.Agreement}, "2026-02-15",
 			[]want{{1, "agreement-99", 3, 0, 0, OnTrack, 500}}},
 		// The agreement starts 2025-10-01; on 2025-09-20 autumn (which
 		// overlaps it) has started, September (which does not) is not a
@@ -235,7 +246,7 @@ func TestProration(t *testing.T) {
 		{"before the agreement starts", "2025-10-01", demoEnd, term(2), "2025-09-20",
 			[]want{{1, "2025-2026-autumn", 2, 0, 0, OnTrack, 133}}}, // ceil(2×123/153 = 1.6)
 		{"months before the agreement starts", "2025-10-01", demoEnd,
-			Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: calendar.Month}, "2025-09-20",
+			Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: q(1), Period: calendar.Month}, "2025-09-20",
 			nil},
 	}
 	for _, tt := range tests {
@@ -248,7 +259,7 @@ func TestProration(t *testing.T) {
 
 func TestProrationByMonth(t *testing.T) {
 	// November has 30 days; an agreement from 2025-11-21 covers 10 of them.
-	c := Commitment{ID: 1, Categories: []string{"teaching_support"}, Measure: "hours", Minimum: 10, Period: calendar.Month}
+	c := Commitment{ID: 1, Categories: []string{"teaching_support"}, Measure: "hours", Minimum: q(10), Period: calendar.Month}
 	ag := agreement(1, 5, "2025-11-21", demoEnd, c)
 	items := Evaluate(defaultRules, demoCalendar(), ag, []Fact{
 		hours(fact(5, "teaching_support", "2025-11-20"), 50), // before the agreement: ignored
@@ -263,7 +274,7 @@ func TestProrationByMonth(t *testing.T) {
 // --- no back-filling -----------------------------------------------------
 
 func TestNoBackFilling(t *testing.T) {
-	c := Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: calendar.Month}
+	c := Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: q(1), Period: calendar.Month}
 	ag := agreement(1, 5, "2025-09-01", demoEnd, c)
 	visit := fact(5, "visit", "2026-01-20") // January closes 2026-01-31 + 7 = 2026-02-07
 	tests := []struct {
@@ -300,7 +311,7 @@ func TestNoBackFilling(t *testing.T) {
 
 func TestStatusBranches(t *testing.T) {
 	// Spring 2026 runs 2026-02-01..2026-08-31 (212 days); minimum 4.
-	c := Commitment{ID: 1, Categories: []string{"lecture"}, Measure: "count", Minimum: 4, Period: calendar.TermPeriod}
+	c := Commitment{ID: 1, Categories: []string{"lecture"}, Measure: "count", Minimum: q(4), Period: calendar.TermPeriod}
 	ag := agreement(1, 5, "2025-09-01", demoEnd, c)
 	lectures := func(confirmed, pending int) []Fact {
 		var fs []Fact
@@ -369,15 +380,15 @@ func TestMeasuresAndFiltering(t *testing.T) {
 		status   Status
 	}{
 		{"count adds Count of aggregated facts",
-			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: 5},
+			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: q(5)},
 			[]Fact{count(fact(pair, "visit", "2026-03-01"), 3), count(withStatus(fact(pair, "visit", "2026-03-02"), "pending"), 2)},
 			3, 2, OnTrack},
 		{"count ignores hours and persons",
-			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: 2},
+			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: q(2)},
 			[]Fact{persons(hours(fact(pair, "visit", "2026-03-01"), 8), 5)},
 			1, 0, OnTrack},
 		{"hours adds hours, not count",
-			Commitment{Categories: []string{"teaching_support"}, Measure: "hours", Minimum: 10},
+			Commitment{Categories: []string{"teaching_support"}, Measure: "hours", Minimum: q(10)},
 			[]Fact{
 				count(hours(fact(pair, "teaching_support", "2026-03-01"), 6), 4),
 				hours(fact(pair, "teaching_support", "2026-03-08"), 4.5),
@@ -385,31 +396,31 @@ func TestMeasuresAndFiltering(t *testing.T) {
 			},
 			10.5, 1.5, Met},
 		{"hours sums tolerate float noise (0.1 + 0.7 meets 0.8)",
-			Commitment{Categories: []string{"teaching_support"}, Measure: "hours", Minimum: 0.8},
+			Commitment{Categories: []string{"teaching_support"}, Measure: "hours", Minimum: q(0.8)},
 			[]Fact{hours(fact(pair, "teaching_support", "2026-03-01"), 0.1), hours(fact(pair, "teaching_support", "2026-03-02"), 0.7)},
 			0.8, 0, Met},
 		{"persons adds persons",
-			Commitment{Categories: []string{"secondment"}, Measure: "persons", Minimum: 3},
+			Commitment{Categories: []string{"secondment"}, Measure: "persons", Minimum: q(3)},
 			[]Fact{persons(fact(pair, "secondment", "2026-03-01"), 1), persons(fact(pair, "secondment", "2026-04-01"), 2)},
 			3, 0, Met},
 		{"persons below minimum",
-			Commitment{Categories: []string{"secondment"}, Measure: "persons", Minimum: 3},
+			Commitment{Categories: []string{"secondment"}, Measure: "persons", Minimum: q(3)},
 			[]Fact{persons(count(fact(pair, "secondment", "2026-03-01"), 3), 2)},
 			2, 0, OnTrack},
 		{"any of several categories counts",
-			Commitment{Categories: []string{"visit", "management_exchange"}, Measure: "count", Minimum: 2},
+			Commitment{Categories: []string{"visit", "management_exchange"}, Measure: "count", Minimum: q(2)},
 			[]Fact{fact(pair, "visit", "2026-03-01"), fact(pair, "management_exchange", "2026-03-02")},
 			2, 0, Met},
 		{"other categories are ignored",
-			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: 1},
+			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: q(1)},
 			[]Fact{fact(pair, "lecture", "2026-03-01"), fact(pair, "Visit", "2026-03-01"), fact(pair, "", "2026-03-01")},
 			0, 0, OnTrack},
 		{"other pairs are ignored",
-			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: 1},
+			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: q(1)},
 			[]Fact{fact(pair+1, "visit", "2026-03-01"), withStatus(fact(0, "visit", "2026-03-01"), "pending")},
 			0, 0, OnTrack},
 		{"withdrawn, disputed and unknown statuses are ignored",
-			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: 1},
+			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: q(1)},
 			[]Fact{
 				withStatus(fact(pair, "visit", "2026-03-01"), "withdrawn"),
 				withStatus(fact(pair, "visit", "2026-03-01"), "disputed"),
@@ -418,11 +429,11 @@ func TestMeasuresAndFiltering(t *testing.T) {
 			},
 			0, 0, OnTrack},
 		{"activity outside the period is ignored",
-			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: 1},
+			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: q(1)},
 			[]Fact{fact(pair, "visit", "2026-01-31"), fact(pair, "visit", "2026-09-01")},
 			0, 0, OnTrack},
 		{"period bounds are inclusive",
-			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: 3},
+			Commitment{Categories: []string{"visit"}, Measure: "count", Minimum: q(3)},
 			[]Fact{fact(pair, "visit", "2026-02-01"), withStatus(fact(pair, "visit", "2026-08-31"), "pending")},
 			1, 1, OnTrack},
 	}
@@ -432,7 +443,7 @@ func TestMeasuresAndFiltering(t *testing.T) {
 			ag := agreement(1, pair, "2025-09-01", demoEnd, tt.c)
 			items := Evaluate(defaultRules, demoCalendar(), ag, tt.facts,
 				Options{At: d("2026-04-15"), Mode: Current})
-			checkItems(t, items, []want{{1, "2025-2026-spring", tt.c.Minimum, tt.achieved, tt.pending, tt.status, 138}})
+			checkItems(t, items, []want{{1, "2025-2026-spring", tt.c.Minimum.Float(), tt.achieved, tt.pending, tt.status, 138}})
 		})
 	}
 }
@@ -440,7 +451,7 @@ func TestMeasuresAndFiltering(t *testing.T) {
 func TestFactsOutsideAgreementSpan(t *testing.T) {
 	// The agreement runs 2025-10-01..2026-05-31: autumn and spring are
 	// both partly covered; activity outside the span never counts.
-	c := Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod}
+	c := Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod}
 	ag := agreement(1, 5, "2025-10-01", "2026-05-31", c)
 	facts := []Fact{
 		fact(5, "visit", "2025-09-30"), // autumn, before the span
@@ -500,7 +511,7 @@ func TestModes(t *testing.T) {
 		{"empty agreement span", agreement(70, pairKG, "2026-01-01", "2025-12-31", ag.Commitments...), cal,
 			Options{At: d("2026-02-15")}, ""},
 		{"unknown period kind", agreement(70, pairKG, "2025-09-01", demoEnd,
-			Commitment{ID: 9, Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: "week"}), cal,
+			Commitment{ID: 9, Categories: []string{"visit"}, Measure: "count", Minimum: q(1), Period: "week"}), cal,
 			Options{At: d("2026-02-15")}, ""},
 	}
 	for _, tt := range tests {
@@ -603,12 +614,12 @@ func TestDayNum(t *testing.T) {
 func benchData() (calendar.Calendar, Agreement, []Fact) {
 	cal := calendar.New(calendar.DefaultTerms(2025, 2026))
 	ag := agreement(1, 42, "2025-09-01", "2027-08-31",
-		Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: calendar.Month},
-		Commitment{ID: 2, Categories: []string{"visit", "management_exchange"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod},
-		Commitment{ID: 3, Categories: []string{"demonstration_lesson", "lecture"}, Measure: "count", Minimum: 2, Period: calendar.TermPeriod},
-		Commitment{ID: 4, Categories: []string{"mentoring", "teacher_training", "teaching_support", "shadow_learning"}, Measure: "hours", Minimum: 10, Period: calendar.TermPeriod},
-		Commitment{ID: 5, Categories: []string{"student_exchange"}, Measure: "count", Minimum: 1, Period: calendar.SchoolYear},
-		Commitment{ID: 6, Categories: []string{"secondment"}, Measure: "persons", Minimum: 1, Period: calendar.SchoolYear},
+		Commitment{ID: 1, Categories: []string{"visit"}, Measure: "count", Minimum: q(1), Period: calendar.Month},
+		Commitment{ID: 2, Categories: []string{"visit", "management_exchange"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod},
+		Commitment{ID: 3, Categories: []string{"demonstration_lesson", "lecture"}, Measure: "count", Minimum: q(2), Period: calendar.TermPeriod},
+		Commitment{ID: 4, Categories: []string{"mentoring", "teacher_training", "teaching_support", "shadow_learning"}, Measure: "hours", Minimum: q(10), Period: calendar.TermPeriod},
+		Commitment{ID: 5, Categories: []string{"student_exchange"}, Measure: "count", Minimum: q(1), Period: calendar.SchoolYear},
+		Commitment{ID: 6, Categories: []string{"secondment"}, Measure: "persons", Minimum: q(1), Period: calendar.SchoolYear},
 	)
 	cats := []string{"visit", "management_exchange", "demonstration_lesson", "lecture", "mentoring",
 		"teacher_training", "teaching_support", "student_exchange", "secondment", "campus_culture"}
@@ -618,7 +629,7 @@ func benchData() (calendar.Calendar, Agreement, []Fact) {
 	for i := range facts {
 		on := start.AddDays(i * 14)
 		facts[i] = Fact{PairID: 42, Category: cats[i%len(cats)], OccurredOn: on, LoggedOn: on.AddDays(i % 10),
-			Status: statuses[i%len(statuses)], Count: 1, Hours: 2, Persons: 1}
+			Status: statuses[i%len(statuses)], Count: 1, Hours: q(2), Persons: q(1)}
 	}
 	return cal, ag, facts
 }
@@ -658,7 +669,7 @@ func TestAtRiskAfterEndIsItsOwnClause(t *testing.T) {
 	// With no reminders and a fractional minimum, neither the reminder nor
 	// the elapsed-fraction clause fires after the end (floor(10.5×213/212)
 	// = 10 ≤ 10.2): only "D > p.end, books still open" makes it at_risk.
-	c := Commitment{ID: 1, Categories: []string{"teaching_support"}, Measure: "hours", Minimum: 10.5, Period: calendar.TermPeriod}
+	c := Commitment{ID: 1, Categories: []string{"teaching_support"}, Measure: "hours", Minimum: q(10.5), Period: calendar.TermPeriod}
 	ag := agreement(1, 5, "2025-09-01", demoEnd, c)
 	facts := []Fact{hours(fact(5, "teaching_support", "2026-03-01"), 10.2)}
 	for _, tt := range []struct {

@@ -6,6 +6,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 // folder is the full recompute's inner loop: it folds one activity after
@@ -34,7 +35,7 @@ type folder struct {
 
 type foldEntry struct {
 	period            int32
-	achieved, pending float64
+	achieved, pending decimal.D
 }
 
 type foldAgreement struct {
@@ -185,7 +186,7 @@ func (f *folder) add(a *Fact) {
 			if !a.Imported && logged > f.periods[pi].endN+f.grace {
 				continue
 			}
-			amount := float64(a.Count)
+			amount := decimal.FromInt(int64(a.Count))
 			switch c.measure {
 			case 1:
 				amount = a.Hours

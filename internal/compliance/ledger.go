@@ -2,7 +2,6 @@ package compliance
 
 import (
 	"context"
-	"math"
 	"sort"
 
 	"gorm.io/gorm"
@@ -10,6 +9,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/pairing"
 )
 
@@ -31,8 +31,8 @@ type totalRow struct {
 	PairID       int64
 	PeriodStart  date.Date
 	PeriodEnd    date.Date
-	Achieved     float64
-	Pending      float64
+	Achieved     decimal.D
+	Pending      decimal.D
 }
 
 func (totalRow) TableName() string { return "period_totals" }
@@ -49,7 +49,7 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 	}
 	delta := map[TotalKey]*totalRow{}
 	x := newContributor(l.rules, cal)
-	add := func(f *Fact, sign float64) {
+	add := func(f *Fact, sign int64) {
 		if f == nil {
 			return
 		}
@@ -60,15 +60,15 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 				r = &totalRow{CommitmentID: c.CommitmentID, PeriodKey: c.Period.Key, PairID: c.PairID, PeriodStart: c.Period.Start, PeriodEnd: c.Period.End}
 				delta[k] = r
 			}
-			r.Achieved += sign * c.Achieved
-			r.Pending += sign * c.Pending
+			r.Achieved += decimal.D(sign) * c.Achieved // sign is ±1: a plain integer factor
+			r.Pending += decimal.D(sign) * c.Pending
 		})
 	}
 	add(before, -1)
 	add(after, +1)
 	keys := make([]TotalKey, 0, len(delta))
 	for k, r := range delta {
-		if math.Abs(r.Achieved) > eps || math.Abs(r.Pending) > eps {
+		if r.Achieved != 0 || r.Pending != 0 {
 			keys = append(keys, k)
 		}
 	}
@@ -82,7 +82,7 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 	conn := l.db.Conn(ctx)
 	for _, k := range keys {
 		r := delta[k]
-		if err := conn.Exec(l.upsertSQL(), r.CommitmentID, r.PeriodKey, r.PairID, r.PeriodStart, r.PeriodEnd, round2(r.Achieved), round2(r.Pending)).Error; err != nil {
+		if err := conn.Exec(l.upsertSQL(), r.CommitmentID, r.PeriodKey, r.PairID, r.PeriodStart, r.PeriodEnd, r.Achieved, r.Pending).Error; err != nil {
 			return err
 		}
 	}
@@ -96,8 +96,6 @@ func (l *Ledger) upsertSQL() string {
 	}
 	return ins + "ON CONFLICT (commitment_id, period_key) DO UPDATE SET achieved = achieved + excluded.achieved, pending = pending + excluded.pending"
 }
-
-func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // agreementsOf loads one pair's agreements with commitments and the calendar.
 func (l *Ledger) agreementsOf(ctx context.Context, pairID int64) ([]Agreement, calendar.Calendar, error) {
@@ -138,8 +136,8 @@ type activityFact struct {
 	LoggedOn   date.Date
 	Imported   bool
 	Status     string
-	Hours      float64
-	Persons    float64
+	Hours      decimal.D
+	Persons    decimal.D
 }
 
 // RebuildPair recomputes the totals of one pair from its activities, e.g.
@@ -188,7 +186,7 @@ func (l *Ledger) Recompute(ctx context.Context) (Totals, error) {
 	}
 	out := NewTotals(len(acc))
 	for k, r := range acc {
-		out.Set(k.CommitmentID, k.PeriodKey, Total{round2(r.Achieved), round2(r.Pending)})
+		out.Set(k.CommitmentID, k.PeriodKey, Total{r.Achieved, r.Pending})
 	}
 	return out, nil
 }
@@ -303,7 +301,6 @@ func (l *Ledger) insert(ctx context.Context, acc map[TotalKey]*totalRow) error {
 		return err
 	}
 	for _, r := range acc {
-		r.Achieved, r.Pending = round2(r.Achieved), round2(r.Pending)
 		batch = append(batch, *r)
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 	"github.com/twinning-platform/twinning/internal/testutil"
@@ -58,10 +59,10 @@ func build(t *testing.T, db *database.DB) *world {
 		}
 		_, err = a.Pairs.CreateAgreement(ctx, sys, p.ID, pairing.AgreementInput{Title: "协议", EffectiveFrom: from, EffectiveTo: date.MustParse("2027-08-31"),
 			Commitments: []pairing.CommitmentInput{
-				{Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: "month"},
-				{Categories: []string{"teaching_support", "lecture"}, Measure: "hours", Minimum: 10, Period: "term"},
-				{Categories: []string{"secondment"}, Measure: "persons", Minimum: 1, Period: "school_year"},
-				{Categories: []string{"visit", "lecture", "mentoring"}, Measure: "count", Minimum: 20, Period: "agreement"},
+				{Categories: []string{"visit"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "month"},
+				{Categories: []string{"teaching_support", "lecture"}, Measure: "hours", Minimum: decimal.FromInt(10), Period: "term"},
+				{Categories: []string{"secondment"}, Measure: "persons", Minimum: decimal.FromInt(1), Period: "school_year"},
+				{Categories: []string{"visit", "lecture", "mentoring"}, Measure: "count", Minimum: decimal.FromInt(20), Period: "agreement"},
 			}})
 		if err != nil {
 			t.Fatal(err)
@@ -104,7 +105,8 @@ func TestReadModelMatchesFullRecompute(t *testing.T) {
 			w.clock.Set(testutil.At(day.String()))
 			for n := rng.Intn(3); n > 0; n-- {
 				pair := w.pairs[rng.Intn(len(w.pairs))]
-				h, persons := float64(rng.Intn(9))/2, 1+rng.Intn(2)
+				// any hundredth: sums of 0.1s and 0.3s are where float64 drifts
+				h, persons := decimal.D(rng.Intn(900)), 1+rng.Intn(2)
 				// sometimes logged late: up to 20 days after it happened
 				occurred := day.AddDays(-rng.Intn(20))
 				if occurred.Before(date.MustParse("2025-09-01")) {
@@ -133,7 +135,7 @@ func TestReadModelMatchesFullRecompute(t *testing.T) {
 						open[i] = act
 					}
 				case 4:
-					h := float64(rng.Intn(5))
+					h := decimal.D(rng.Intn(500))
 					act, err = w.a.Activities.Amend(ctx, w.coords[act.PairID], act.ID, activity.Input{Category: cats[rng.Intn(len(cats))], Title: "amended", OccurredOn: act.OccurredOn, Hours: &h})
 					open[i] = act
 				case 5:
@@ -200,7 +202,7 @@ func totals(t *testing.T, db *database.DB) map[string]string {
 	var rows []struct {
 		CommitmentID      int64
 		PeriodKey         string
-		Achieved, Pending float64
+		Achieved, Pending decimal.D
 	}
 	if err := db.Gorm().Table("period_totals").Find(&rows).Error; err != nil {
 		t.Fatal(err)
@@ -210,7 +212,7 @@ func totals(t *testing.T, db *database.DB) map[string]string {
 		if r.Achieved == 0 && r.Pending == 0 {
 			continue
 		}
-		out[fmt.Sprintf("%d/%s", r.CommitmentID, r.PeriodKey)] = fmt.Sprintf("%.2f/%.2f", r.Achieved, r.Pending)
+		out[fmt.Sprintf("%d/%s", r.CommitmentID, r.PeriodKey)] = r.Achieved.String() + "/" + r.Pending.String()
 	}
 	return out
 }

@@ -6,6 +6,7 @@ package compliance
 import (
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 // Status of one commitment in one period.
@@ -29,7 +30,7 @@ type Commitment struct {
 	ID          int64
 	Categories  []string
 	Measure     string // count | hours | persons
-	Minimum     float64
+	Minimum     decimal.D
 	Period      calendar.PeriodKind
 	Description string
 }
@@ -40,7 +41,11 @@ type Agreement struct {
 	PairID        int64
 	EffectiveFrom date.Date
 	EffectiveTo   date.Date
-	Commitments   []Commitment
+	// DecidedThrough is the as-of date of the last sweep that evaluated
+	// the agreement (zero: none did): the periods whose books closed before
+	// it are decided. Mode Undecided reads it.
+	DecidedThrough date.Date
+	Commitments    []Commitment
 }
 
 // Fact is activity of one pair, possibly pre-aggregated by SQL: Count
@@ -56,8 +61,8 @@ type Fact struct {
 	Imported   bool
 	Status     string
 	Count      int
-	Hours      float64
-	Persons    float64
+	Hours      decimal.D
+	Persons    decimal.D
 }
 
 // Item is the evaluation of one commitment in one period.
@@ -67,15 +72,15 @@ type Item struct {
 	CommitmentID int64               `json:"commitment_id"`
 	Categories   []string            `json:"categories"`
 	Measure      string              `json:"measure"`
-	Minimum      float64             `json:"minimum"`
+	Minimum      decimal.D           `json:"minimum"`
 	Description  string              `json:"description"`
 	Period       calendar.PeriodKind `json:"period"`
 	PeriodKey    string              `json:"period_key"`
 	PeriodStart  date.Date           `json:"period_start"`
 	PeriodEnd    date.Date           `json:"period_end"`
-	Required     float64             `json:"required"`
-	Achieved     float64             `json:"achieved"`
-	Pending      float64             `json:"pending"`
+	Required     decimal.D           `json:"required"`
+	Achieved     decimal.D           `json:"achieved"`
+	Pending      decimal.D           `json:"pending"`
 	Status       Status              `json:"status"`
 	DaysLeft     int                 `json:"days_left"`
 }

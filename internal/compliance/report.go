@@ -123,18 +123,21 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 		sc.cond, sc.args = "pairs.id IN ?", []any{ids}
 	}
 	var ags []pairing.Agreement
-	arows, err := fresh().Table("agreements").Select("agreements.id, agreements.pair_id, agreements.effective_from, agreements.effective_to").
+	var decided []date.Date
+	arows, err := fresh().Table("agreements").Select("agreements.id, agreements.pair_id, agreements.effective_from, agreements.effective_to, agreements.decided_through").
 		Where("agreements.pair_id IN ("+inScope+")", scopeArgs...).Order("agreements.pair_id, agreements.effective_from").Rows()
 	if err != nil {
 		return sc, err
 	}
 	for arows.Next() {
 		var a pairing.Agreement
-		if err := arows.Scan(&a.ID, &a.PairID, &a.EffectiveFrom, &a.EffectiveTo); err != nil {
+		var d date.Date
+		if err := arows.Scan(&a.ID, &a.PairID, &a.EffectiveFrom, &a.EffectiveTo, &d); err != nil {
 			arows.Close()
 			return sc, err
 		}
 		ags = append(ags, a)
+		decided = append(decided, d)
 	}
 	if err := arows.Close(); err != nil {
 		return sc, err
@@ -154,8 +157,10 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 	if err != nil {
 		return sc, err
 	}
-	for _, ag := range ags {
-		sc.Agreements[ag.PairID] = append(sc.Agreements[ag.PairID], toAgreement(ag, commitments[ag.ID]))
+	for i, ag := range ags {
+		x := toAgreement(ag, commitments[ag.ID])
+		x.DecidedThrough = decided[i]
+		sc.Agreements[ag.PairID] = append(sc.Agreements[ag.PairID], x)
 	}
 	// (commitments of agreements outside the scope are simply not used)
 	var terms []calendar.Term
@@ -242,22 +247,22 @@ func Within(reports []PairReport, from, to date.Date) []PairReport {
 // earliestEnd is the earliest end of the periods opt selects in the scope:
 // how far back its totals must be read. Agreements of a programme share a
 // few spans, so it is worked out once per kind and span.
-func (sc Scope) earliestEnd(opt Options) date.Date {
+func (sc Scope) earliestEnd(rules Rules, opt Options) date.Date {
 	type span struct {
-		kind     calendar.PeriodKind
-		from, to date.Date
+		kind              calendar.PeriodKind
+		from, to, decided date.Date
 	}
 	seen := map[span]bool{}
 	var min date.Date
 	for _, ags := range sc.Agreements {
 		for _, ag := range ags {
 			for _, c := range ag.Commitments {
-				k := span{c.Period, ag.EffectiveFrom, ag.EffectiveTo}
+				k := span{c.Period, ag.EffectiveFrom, ag.EffectiveTo, ag.DecidedThrough}
 				if seen[k] {
 					continue
 				}
 				seen[k] = true
-				for _, p := range selected(sc.Calendar, c.Period, ag, opt) {
+				for _, p := range selected(rules, sc.Calendar, c.Period, ag, opt) {
 					if min.IsZero() || p.End.Before(min) {
 						min = p.End
 					}
@@ -276,7 +281,7 @@ func (r *Reader) EvaluateScope(ctx context.Context, sc Scope, opt Options) ([]Pa
 	if len(sc.Pairs) == 0 {
 		return []PairReport{}, nil
 	}
-	since := sc.earliestEnd(opt)
+	since := sc.earliestEnd(r.rules, opt)
 	if since.IsZero() {
 		return sc.Evaluate(r.rules, opt, Totals{}), nil
 	}

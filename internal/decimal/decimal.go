@@ -6,9 +6,11 @@ package decimal
 
 import (
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -187,14 +189,31 @@ func (d D) FloorUnit() D {
 // 2.1999999999999997.
 func (d D) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
 
-// UnmarshalJSON reads a JSON number (or a numeric string) exactly from its
-// text, refusing a third decimal place.
+// UnmarshalJSON reads a JSON number exactly from its text, refusing a
+// third decimal place. Anything but a number (a string, true, an object)
+// is a *json.UnmarshalTypeError, which encoding/json completes with the
+// field's path, as for any other mistyped field.
 func (d *D) UnmarshalJSON(b []byte) error {
-	s := string(b)
+	s := strings.TrimSpace(string(b))
 	if s == "null" {
 		return nil
 	}
-	s = strings.Trim(s, `"`)
+	if s != "" {
+		kind := ""
+		switch s[0] {
+		case '"':
+			kind = "string"
+		case 't', 'f':
+			kind = "bool"
+		case '{':
+			kind = "object"
+		case '[':
+			kind = "array"
+		}
+		if kind != "" {
+			return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[D]()}
+		}
+	}
 	if strings.ContainsAny(s, "eE") {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {

@@ -2,6 +2,7 @@ package decimal
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
@@ -38,6 +39,12 @@ func TestJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"H": 2.255}`), &v); err == nil {
 		t.Fatal("third decimal place accepted")
+	}
+	for _, bad := range []string{`{"H": "2.2"}`, `{"H": true}`, `{"H": [1]}`} {
+		var te *json.UnmarshalTypeError
+		if err := json.Unmarshal([]byte(bad), &v); !errors.As(err, &te) || te.Field != "H" {
+			t.Errorf("%s: %v, want a type error naming H", bad, err)
+		}
 	}
 	b, _ := json.Marshal(struct{ H D }{D(220)})
 	if string(b) != `{"H":2.2}` {

@@ -24,16 +24,23 @@ func Compose(m *Message, from string, now time.Time) ([]byte, error) {
 	// jordan-wright/email writes an address it cannot parse verbatim, so
 	// every address is checked here: nothing unparsed (no CR/LF) reaches a
 	// header.
-	if _, err := netmail.ParseAddress(from); err != nil {
+	fa, err := netmail.ParseAddress(from)
+	if err != nil {
 		return nil, fmt.Errorf("mail: bad From address %q: %w", from, err)
 	}
 	if _, err := m.Recipients(); err != nil {
 		return nil, err
 	}
+	// every address written in its encoded form (formatAddress), so a
+	// display name with specials survives the library's comma split
 	e := email.NewEmail()
-	e.From = from
-	e.To = []string{m.To}
-	e.Cc = m.CcList()
+	e.From = formatAddress(fa)
+	to, _ := netmail.ParseAddress(m.To)
+	e.To = []string{formatAddress(to)}
+	for _, raw := range m.CcList() {
+		a, _ := netmail.ParseAddress(raw)
+		e.Cc = append(e.Cc, formatAddress(a))
+	}
 	e.Subject = m.Subject
 	e.Text = []byte(m.BodyText)
 	e.HTML = []byte(m.BodyHTML)

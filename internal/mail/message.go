@@ -9,10 +9,12 @@
 package mail
 
 import (
+	"encoding/base64"
 	"fmt"
 	netmail "net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/twinning-platform/twinning/internal/errs"
@@ -51,7 +53,7 @@ type Message struct {
 	RecipientUserID *int64 `json:"recipient_user_id"`
 	// To is one address, optionally with a display name
 	// ("张老师 <zhang@example.cn>"); Cc is a comma-separated list of them.
-	// Enqueue normalizes both (a comma in a display name becomes a space).
+	// Enqueue normalizes both (see Address: no bare comma in a name).
 	To            string     `json:"to_addr" gorm:"column:to_addr"`
 	Cc            string     `json:"cc_addrs" gorm:"column:cc_addrs"`
 	Locale        string     `json:"locale"`
@@ -111,26 +113,52 @@ func (m *Message) Recipients() ([]string, error) {
 }
 
 // normalizeAddress parses one address and returns its canonical form
-// (non-ASCII display names RFC 2047-encoded, so the stored value is ASCII).
+// (see formatAddress: the stored value is ASCII, without a bare comma).
 func normalizeAddress(raw string) (string, error) {
 	a, err := netmail.ParseAddress(strings.TrimSpace(raw))
 	if err != nil {
 		return "", err
 	}
-	return cleanName(a).String(), nil
+	return formatAddress(a), nil
 }
 
-// cleanName replaces commas in the display name by spaces: Cc is stored
-// comma-separated, and jordan-wright/email splits address headers on
-// commas too.
-func cleanName(a *netmail.Address) *netmail.Address {
-	a.Name = strings.Join(strings.Fields(strings.ReplaceAll(a.Name, ",", " ")), " ")
-	return a
+// Address is the header form of a display name and an address, whatever
+// the name holds: a bureau can name a user 王老师: 校长, "Li, Ming" or
+// <b>x</b>. Control characters become spaces; a name with ASCII specials
+// is an RFC 5322 quoted-string, a non-ASCII one an RFC 2047 encoded-word
+// (net/mail.Address.String does both), and a name with a comma an
+// encoded-word too. The result parses back to the same name and address,
+// when the address itself is valid.
+func Address(name, addr string) string {
+	name = strings.Join(strings.FieldsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+	return formatAddress(&netmail.Address{Name: name, Address: strings.TrimSpace(addr)})
+}
+
+// formatAddress writes a as a header holds it, never with a bare comma:
+// Cc is stored comma-separated, and jordan-wright/email splits address
+// headers on commas before parsing them, so "Li, Ming" <l@x> would come
+// apart. A name with a comma is written as a base64 encoded-word, which
+// every reader decodes back to the name.
+func formatAddress(a *netmail.Address) string {
+	if !strings.Contains(a.Name, ",") {
+		return a.String()
+	}
+	bare := (&netmail.Address{Address: a.Address}).String()
+	return "=?utf-8?b?" + base64.StdEncoding.EncodeToString([]byte(a.Name)) + "?= " + bare
+}
+
+// unparsed keeps an address that does not parse, for the deliverer to fail
+// with its reason: no CR/LF (it is never written to a header anyway, as
+// Compose checks every address first) and within the column.
+func unparsed(raw string, max int) string {
+	return truncate(strings.Join(strings.FieldsFunc(raw, func(r rune) bool { return unicode.IsControl(r) }), " "), max)
 }
 
 // prepare validates m and normalizes its addresses; f collects errors under
-// field names prefixed by prefix.
-func (m *Message) prepare(f errs.Fields, prefix string) {
+// field names prefixed by prefix. With tolerant, an address that does not
+// parse is kept as given (see unparsed) instead of being an error, and a
+// display name too long for the column is dropped.
+func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool) {
 	if m.Kind == "" || utf8.RuneCountInString(m.Kind) > maxKind {
 		f.Add(prefix+"kind", fmt.Sprintf("is required, at most %d characters", maxKind))
 	}
@@ -140,23 +168,37 @@ func (m *Message) prepare(f errs.Fields, prefix string) {
 	if utf8.RuneCountInString(m.Locale) > maxLocale {
 		f.Add(prefix+"locale", fmt.Sprintf("at most %d characters", maxLocale))
 	}
-	if to, err := normalizeAddress(m.To); err != nil {
+	to, err := normalizeAddress(m.To)
+	if err == nil && len(to) > maxTo && tolerant {
+		// a name too long for the column once encoded: the address alone
+		if a, perr := netmail.ParseAddress(to); perr == nil {
+			to = formatAddress(&netmail.Address{Address: a.Address})
+		}
+	}
+	switch {
+	case err != nil && tolerant:
+		m.To = unparsed(m.To, maxTo)
+	case err != nil:
 		f.Add(prefix+"to_addr", "is not a valid address: "+err.Error())
-	} else if len(to) > maxTo {
+	case len(to) > maxTo:
 		f.Add(prefix+"to_addr", fmt.Sprintf("at most %d characters", maxTo))
-	} else {
+	default:
 		m.To = to
 	}
 	if strings.TrimSpace(m.Cc) != "" {
 		list, err := netmail.ParseAddressList(m.Cc)
-		if err != nil {
+		switch {
+		case err != nil && tolerant:
+			m.Cc = unparsed(m.Cc, maxCc)
+		case err != nil:
 			f.Add(prefix+"cc_addrs", "is not a valid list of addresses: "+err.Error())
+		default:
+			cc := make([]string, len(list))
+			for i, a := range list {
+				cc[i] = formatAddress(a)
+			}
+			m.Cc = strings.Join(cc, ", ")
 		}
-		cc := make([]string, len(list))
-		for i, a := range list {
-			cc[i] = cleanName(a).String()
-		}
-		m.Cc = strings.Join(cc, ", ")
 	} else {
 		m.Cc = ""
 	}

@@ -74,6 +74,22 @@ func (o *Outbox) MessageIDFor(id int64) string {
 // fails the whole call with a validation error naming it. It sends a few statements per 200 messages: batched
 // INSERTs and one UPDATE per 500 ids, never one per message.
 func (o *Outbox) Enqueue(ctx context.Context, msgs []*Message, now time.Time) error {
+	return o.enqueue(ctx, msgs, now, false)
+}
+
+// EnqueueTolerant is Enqueue for messages addressed from stored user data,
+// as a sweep's are: a message whose To or Cc does not parse (a user's
+// address that was valid once, or a name no encoding can save) does not
+// fail the call. It is stored as given, and the deliverer fails it at its
+// first attempt with the parse error as last_error, where an administrator
+// sees it; every other message goes out, and the sweep that queued them
+// commits. Any other mistake in a message still fails the call: those are
+// the caller's bugs, not data.
+func (o *Outbox) EnqueueTolerant(ctx context.Context, msgs []*Message, now time.Time) error {
+	return o.enqueue(ctx, msgs, now, true)
+}
+
+func (o *Outbox) enqueue(ctx context.Context, msgs []*Message, now time.Time, tolerant bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -84,7 +100,7 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs []*Message, now time.Time) er
 		if len(msgs) > 1 {
 			prefix = fmt.Sprintf("messages[%d].", i)
 		}
-		m.prepare(f, prefix)
+		m.prepare(f, prefix, tolerant)
 		m.ID = 0
 		m.MessageID = ""
 		m.Status = StatusQueued

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	netmail "net/mail"
 	"strings"
 	"testing"
 
@@ -83,8 +84,13 @@ func TestEnqueueValidates(t *testing.T) {
 	}
 	good := &mail.Message{Kind: "digest", To: "  局长 <chief@edu.example.cn> ", Cc: "a@b.cn,, \"Doe, John\" <c@d.cn>", Subject: "每周摘要", BodyHTML: "<p>hi</p>"}
 	enqueue(t, ob, []*mail.Message{good}, t0)
-	if good.Locale != "zh-CN" || good.Cc != "<a@b.cn>, \"Doe John\" <c@d.cn>" || !strings.HasSuffix(good.To, "<chief@edu.example.cn>") {
+	// a comma in a name is kept, encoded: the stored list has no bare comma
+	// inside an address, and parses back to the names as written
+	if good.Locale != "zh-CN" || good.Cc != "<a@b.cn>, =?utf-8?b?RG9lLCBKb2hu?= <c@d.cn>" || !strings.HasSuffix(good.To, "<chief@edu.example.cn>") {
 		t.Errorf("normalized: locale %q to %q cc %q", good.Locale, good.To, good.Cc)
+	}
+	if list, err := netmail.ParseAddressList(good.Cc); err != nil || len(list) != 2 || list[1].Name != "Doe, John" || len(good.CcList()) != 2 {
+		t.Errorf("cc %q parses to %v, %v", good.Cc, list, err)
 	}
 	if rcpts, err := good.Recipients(); err != nil || strings.Join(rcpts, " ") != "chief@edu.example.cn a@b.cn c@d.cn" {
 		t.Errorf("recipients %v %v", rcpts, err)

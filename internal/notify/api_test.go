@@ -11,6 +11,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -73,7 +74,7 @@ func TestNoticesBreachesOutboxAPI(t *testing.T) {
 		sup2, sud2 := w.school("支援二中", "Y"), w.school("受援二小", "Y")
 		pair2 := w.newPair(sup2, sud2)
 		w.agreement(pair2, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: 2, Period: "term"})
+			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: decimal.FromInt(2), Period: "term"})
 		api := testutil.NewAPI(t, w.a)
 		w.at("2026-02-08")
 		var admin string

@@ -39,8 +39,9 @@ func mondayOf(d date.Date) date.Date { return d.AddDays(-(int(d.Time().Weekday()
 // (up to digestLookBackWeeks) of downtime leaves none out. A bureau with
 // nothing to report gets no mail.
 func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
-	res := Result{AsOf: at, Notices: map[string]int{}}
+	var res Result
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		res = Result{AsOf: at, Notices: map[string]int{}} // per attempt, as in Sweep
 		sc, err := s.reader.Load(ctx, "pairs.status = ?", "active")
 		if err != nil {
 			return err
@@ -179,5 +180,8 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 	if errors.Is(err, errDryRun) {
 		err = nil
 	}
-	return res, err
+	if err != nil {
+		return Result{AsOf: at, Notices: map[string]int{}}, err
+	}
+	return res, nil
 }

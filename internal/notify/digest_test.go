@@ -8,6 +8,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/testutil"
@@ -19,7 +20,7 @@ func TestWeeklyDigestOncePerBureauWithNews(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: 2, Period: "term", Description: "每学期两次管理交流"})
+			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: decimal.FromInt(2), Period: "term", Description: "每学期两次管理交流"})
 		// the pair's schools are under city C (supported) and county Y
 		// (supporting), both under province P; C3 has nothing
 		news := []string{bureauC, bureauP, bureauY}
@@ -92,7 +93,7 @@ func TestCaughtUpDigestMissesNoBreach(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		visit := w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: "month", Description: "每月实地指导"})[0]
+			pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "month", Description: "每月实地指导"})[0]
 		for _, m := range []string{"2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02"} {
 			act := w.log(supCoord, m+"-28", "visit", "指导", m+"-28", 0)
 			w.confirm(sudHead, act.ID)
@@ -172,7 +173,7 @@ func TestBreachRecordedOnMondayIsInNextDigest(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: "month", Description: "每月实地指导"})
+			pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "month", Description: "每月实地指导"})
 		for _, m := range []string{"2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04"} {
 			act := w.log(supCoord, m+"-28", "visit", "指导", m+"-28", 0)
 			w.confirm(sudHead, act.ID)
@@ -238,7 +239,7 @@ func TestBreachRecordedOnMondayIsInNextDigest(t *testing.T) {
 func TestDigestTellsEachBureauEachBreachOnce(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
-		term := pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: 2, Period: "term", Description: "每学期两次管理交流"}
+		term := pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: decimal.FromInt(2), Period: "term", Description: "每学期两次管理交流"}
 		w.agreement(w.pair, "2025-09-01", term)
 		// a pair in city C3, watched by bureauOth only, at risk in January
 		// and ended before February

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/mail"
 )
 
 // recipient is a user a message goes to.
@@ -26,11 +27,9 @@ func (r recipient) locale() string {
 	return "zh-CN"
 }
 
-// address is "Name <email>" without characters that would break a header.
-func (r recipient) address() string {
-	name := strings.NewReplacer(",", " ", "<", " ", ">", " ", "\"", " ", "\r", " ", "\n", " ").Replace(r.Name)
-	return strings.TrimSpace(name) + " <" + r.Email + ">"
-}
+// address is the recipient as a header holds it, the name encoded
+// whatever it contains (mail.Address).
+func (r recipient) address() string { return mail.Address(r.Name, r.Email) }
 
 type pairInfo struct {
 	id                            int64

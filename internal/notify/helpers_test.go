@@ -23,6 +23,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -310,8 +311,12 @@ func (w *world) at(day string) time.Time {
 func (w *world) log(who, day, cat, title, occurred string, hours float64) activity.Activity {
 	w.t.Helper()
 	w.at(day)
+	h, err := decimal.FromFloat(hours)
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	act, _, err := w.a.Activities.Log(w.ctx, w.actors[who], w.pair.ID, activity.Input{Category: cat, Title: title,
-		OccurredOn: date.MustParse(occurred), Hours: &hours}, "")
+		OccurredOn: date.MustParse(occurred), Hours: &h}, "")
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io/fs"
-	"strconv"
 	"strings"
 	texttemplate "text/template"
 
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/i18n"
 )
 
@@ -122,4 +122,4 @@ type Line struct {
 }
 
 // number prints 2, 2.5, 10.25 — no trailing zeros.
-func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+func number(v decimal.D) string { return v.String() }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/i18n"
 	"github.com/twinning-platform/twinning/internal/mail"
 )
@@ -52,9 +54,9 @@ type Breach struct {
 	PeriodKey    string    `json:"period_key"`
 	PeriodStart  date.Date `json:"period_start"`
 	PeriodEnd    date.Date `json:"period_end"`
-	Required     float64   `json:"required"`
-	Achieved     float64   `json:"achieved"`
-	Pending      float64   `json:"pending"`
+	Required     decimal.D `json:"required"`
+	Achieved     decimal.D `json:"achieved"`
+	Pending      decimal.D `json:"pending"`
 	RecordedOn   date.Date `json:"recorded_on"`
 	CreatedAt    time.Time `json:"created_at"`
 }
@@ -109,15 +111,18 @@ var errDryRun = errors.New("dry run: rolled back")
 // correct whatever it re-reads. With dryRun, everything is rolled back and
 // the result tells what would have been queued.
 func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
-	res := Result{AsOf: at, Notices: map[string]int{}}
+	var res Result
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
+		// a fresh result per attempt: a retried transaction counts only
+		// what its last, committed attempt inserted
+		res = Result{AsOf: at, Notices: map[string]int{}}
 		since, err := s.lastCompleted(ctx, "sweep", at)
 		if err != nil {
 			return err
 		}
 		res.Since = since
 		token := newToken()
-		cands, breaches, err := s.quotaCandidates(ctx, at, since)
+		cands, breaches, decided, err := s.quotaCandidates(ctx, at)
 		if err != nil {
 			return err
 		}
@@ -139,6 +144,9 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 		if res.Breaches, err = s.recordBreaches(ctx, breaches, fresh, at, now); err != nil {
 			return err
 		}
+		if err := s.markDecided(ctx, decided, at); err != nil {
+			return err
+		}
 		for _, n := range fresh {
 			res.Notices[n.notice.Kind]++
 		}
@@ -157,7 +165,11 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 	if errors.Is(err, errDryRun) {
 		err = nil
 	}
-	return res, err
+	if err != nil {
+		// nothing was committed: nothing to report or count
+		return Result{AsOf: at, Notices: map[string]int{}}, err
+	}
+	return res, nil
 }
 
 // lastCompleted is the as-of date of the latest finished run of job on or
@@ -194,41 +206,31 @@ type lineSource struct {
 
 func ptr[T any](v T) *T { return &v }
 
-// quotaCandidates evaluates the active pairs over the window of periods
-// the sweep must look at and returns reminder and breach notices, plus the
-// breach rows, keyed by their notice's dedupe key.
-func (s *Sweeper) quotaCandidates(ctx context.Context, at, since date.Date) ([]candidate, map[string]Breach, error) {
+// quotaCandidates evaluates the active pairs over the periods the sweep
+// must look at and returns reminder and breach notices, the breach rows,
+// keyed by their notice's dedupe key, and the agreements it decided.
+func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []int64, err error) {
 	sc, err := s.reader.Load(ctx, "pairs.status = ?", "active")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	opt := compliance.Options{At: at, Mode: compliance.All}
-	if !since.IsZero() {
-		// running periods, and those whose books closed since the last sweep
-		opt = compliance.Options{At: at, Mode: compliance.Window, From: since.AddDays(-s.cfg.Rules.GraceDays - 1), To: at}
-	}
-	reports, err := s.reader.EvaluateScope(ctx, sc, opt)
+	// Per agreement: the running periods and those whose books closed
+	// after the last sweep that evaluated it (all of them for an agreement
+	// no sweep has seen: new, possibly backdated, whenever and on whatever
+	// replica it was created). A pair paused and reactivated picks up where
+	// its agreements were left.
+	reports, err := s.reader.EvaluateScope(ctx, sc, compliance.Options{At: at, Mode: compliance.Undecided})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if !since.IsZero() {
-		// Pairs changed since the last sweep — an agreement added (possibly
-		// backdated), a pair reactivated — have periods whose books closed
-		// before it that no sweep has decided: evaluate those pairs whole.
-		// (Agreement creation and pair updates touch pairs.updated_at.)
-		changed, err := s.reader.Load(ctx, "pairs.status = ? AND pairs.updated_at >= ?", "active", since.AddDays(-1).Time())
-		if err != nil {
-			return nil, nil, err
+	for _, ags := range sc.Agreements {
+		for _, ag := range ags {
+			if ag.DecidedThrough.IsZero() || ag.DecidedThrough.Before(at) {
+				decided = append(decided, ag.ID)
+			}
 		}
-		more, err := s.reader.EvaluateScope(ctx, changed, compliance.Options{At: at, Mode: compliance.All})
-		if err != nil {
-			return nil, nil, err
-		}
-		reports = append(reports, more...)
 	}
-	var out []candidate
-	breaches := map[string]Breach{}
-	grace := s.cfg.Rules.GraceDays
+	breaches = map[string]Breach{}
 	for _, rep := range reports {
 		for i := range rep.Items {
 			it := rep.Items[i]
@@ -240,7 +242,9 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at, since date.Date) ([]c
 				}
 				key := fmt.Sprintf("reminder:%d:%s:%d", it.CommitmentID, it.PeriodKey, m)
 				out = append(out, candidate{notice: Notice{Kind: KindReminder, DedupeKey: key, PairID: ptr(it.PairID), CommitmentID: ptr(it.CommitmentID), PeriodKey: it.PeriodKey}, line: lineSource{Item: &it}})
-			case at.After(it.PeriodEnd.AddDays(grace)) && it.Achieved < it.Required:
+			case it.Status == compliance.Breached:
+				// the status the rules computed (grace included), never a
+				// second comparison of the numbers
 				key := fmt.Sprintf("breach:%d:%s", it.CommitmentID, it.PeriodKey)
 				out = append(out, candidate{notice: Notice{Kind: KindBreach, DedupeKey: key, PairID: ptr(it.PairID), CommitmentID: ptr(it.CommitmentID), PeriodKey: it.PeriodKey}, line: lineSource{Item: &it}})
 				breaches[key] = Breach{PairID: it.PairID, AgreementID: it.AgreementID, CommitmentID: it.CommitmentID, PeriodKey: it.PeriodKey,
@@ -248,7 +252,22 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at, since date.Date) ([]c
 			}
 		}
 	}
-	return out, breaches, nil
+	return out, breaches, decided, nil
+}
+
+// markDecided records, in the sweep's transaction, that the agreements
+// were evaluated as of at: their periods whose books closed before at are
+// decided. It never moves a date back (a check --at an earlier day).
+func (s *Sweeper) markDecided(ctx context.Context, ids []int64, at date.Date) error {
+	slices.Sort(ids) // a fixed lock order for concurrent sweeps
+	conn := s.db.Conn(ctx)
+	for chunk := range slices.Chunk(ids, 5000) {
+		if err := conn.Exec("UPDATE agreements SET decided_through = ? WHERE id IN ? AND (decided_through IS NULL OR decided_through < ?)",
+			at, chunk, at).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // smallestAtLeast is the smallest milestone m with v <= m: with 7 days
@@ -284,9 +303,13 @@ func (s *Sweeper) confirmCandidates(ctx context.Context, at, since date.Date) ([
 	// Index columns only (idx_activities_status covers them). After a
 	// completed sweep as of since, only two kinds of pending activity can
 	// need a new notice: those that reached a milestone since (logged
-	// within the last `last` days of the window), and those that became
-	// pending again since (an amended dispute; idx_activities_updated).
-	// The first sweep looks at every pending activity.
+	// within the last `last` days of the window), and older ones the last
+	// sweep did not see pending (an amended dispute, a reactivated pair).
+	// An older one is past every milestone, so the last sweep that saw it
+	// pending escalated it: those without an escalation notice are the
+	// ones to look at — found from the data, not from a wall-clock
+	// updated_at compared with an as-of date. The first sweep looks at
+	// every pending activity.
 	base := func() *gorm.DB {
 		return s.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("activities").
 			Select("activities.id, activities.pair_id, activities.logged_on, activities.logged_by_school_id").
@@ -303,8 +326,9 @@ func (s *Sweeper) confirmCandidates(ctx context.Context, at, since date.Date) ([
 			return nil, err
 		}
 		var changed []pendingActivity
-		// a day of margin for the time zone: re-reading is harmless
-		if err := base().Where("activities.updated_at >= ?", since.AddDays(-1).Time()).Find(&changed).Error; err != nil {
+		if err := base().Where("activities.logged_on <= ?", since.AddDays(-last)).
+			Where("NOT EXISTS (SELECT 1 FROM notices WHERE notices.activity_id = activities.id AND notices.kind = ?)", KindEscalate).
+			Find(&changed).Error; err != nil {
 			return nil, err
 		}
 		seen := map[int64]bool{}
@@ -610,7 +634,9 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 		}
 		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: o.recipient.locale(), PairID: pid, Subject: r.Subject, Keys: keys}
 	}
-	if err := s.outbox.Enqueue(ctx, msgs, now); err != nil {
+	// one user's unusable address must not hold back the sweep or anyone
+	// else's mail: that message fails at delivery, with its reason
+	if err := s.outbox.EnqueueTolerant(ctx, msgs, now); err != nil {
 		return nil, err
 	}
 	type link struct{ MessageID, NoticeID int64 }

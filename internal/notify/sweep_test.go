@@ -14,6 +14,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -27,8 +28,8 @@ import (
 func busy(w *world) (visit, exchange, act int64) {
 	w.t.Helper()
 	ids := w.agreement(w.pair, "2025-09-01",
-		pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: "month", Description: "每月实地指导"},
-		pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: 2, Period: "term", Description: "每学期两次管理交流"})
+		pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "month", Description: "每月实地指导"},
+		pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: decimal.FromInt(2), Period: "term", Description: "每学期两次管理交流"})
 	a := w.log(supCoord, "2025-10-10", "management_exchange", "管理交流", "2025-10-09", 0)
 	return ids[0], ids[1], a.ID
 }
@@ -226,7 +227,7 @@ func TestDowntimeSendsOnlyTheSmallestMilestone(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		c := w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: 2, Period: "term", Description: "每学期两次管理交流"})[0]
+			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: decimal.FromInt(2), Period: "term", Description: "每学期两次管理交流"})[0]
 
 		// 35 days before the term ends: at risk (behind schedule) but no
 		// milestone reached
@@ -270,7 +271,7 @@ func TestBreachAfterGraceToSchoolsAndResponsibleBureau(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		ag := w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: 2, Period: "term", Description: "每学期两次管理交流"})
+			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: decimal.FromInt(2), Period: "term", Description: "每学期两次管理交流"})
 		c := ag[0]
 		act := w.log(supCoord, "2025-10-10", "management_exchange", "管理交流", "2025-10-09", 0)
 		w.confirm(sudHead, act.ID)
@@ -292,7 +293,7 @@ func TestBreachAfterGraceToSchoolsAndResponsibleBureau(t *testing.T) {
 		}
 		b := bs[0]
 		if b.PairID != w.pair.ID || b.CommitmentID != c || b.PeriodKey != "2025-2026-autumn" || b.PeriodStart.String() != "2025-09-01" ||
-			b.PeriodEnd.String() != "2026-01-31" || b.Required != 2 || b.Achieved != 1 || b.Pending != 0 || b.RecordedOn.String() != "2026-02-08" || b.AgreementID == 0 {
+			b.PeriodEnd.String() != "2026-01-31" || b.Required != decimal.FromInt(2) || b.Achieved != decimal.FromInt(1) || b.Pending != 0 || b.RecordedOn.String() != "2026-02-08" || b.AgreementID == 0 {
 			t.Fatalf("breach row %+v", b)
 		}
 		// the supported school is in county X (no bureau) under city C
@@ -315,7 +316,7 @@ func TestBreachIgnoresActivityLoggedAfterTheBooksClosed(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		c := w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: 1, Period: "month", Description: "每月实地指导"})[0]
+			pairing.CommitmentInput{Categories: []string{"visit"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "month", Description: "每月实地指导"})[0]
 		sep := w.log(supCoord, "2025-09-15", "visit", "九月指导", "2025-09-15", 0)
 		w.confirm(sudHead, sep.ID)
 		oct := w.log(supCoord, "2025-11-07", "visit", "十月指导", "2025-10-20", 0) // Oct 31 + 7: still in the books
@@ -345,7 +346,7 @@ func TestBreachIgnoresActivityLoggedAfterTheBooksClosed(t *testing.T) {
 			}
 			equal(t, step.day+": breach notices", w.keys(notify.KindBreach), keys)
 			for _, b := range w.breaches() {
-				if b.Achieved != 0 || b.Required != 1 {
+				if b.Achieved != 0 || b.Required != decimal.FromInt(1) {
 					t.Errorf("%s: breach %s: achieved %v of %v, want 0 of 1", step.day, b.PeriodKey, b.Achieved, b.Required)
 				}
 				rows = append(rows, b.PeriodKey)
@@ -367,7 +368,7 @@ func TestBreachOfSchoolYearSpansItsTerms(t *testing.T) {
 			{SchoolYear: "2026-2027", Season: calendar.Spring, StartsOn: d("2027-02-22"), EndsOn: d("2027-07-09")},
 		})
 		c := w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"secondment"}, Measure: "persons", Minimum: 1, Period: "school_year", Description: "每学年挂职一人"})[0]
+			pairing.CommitmentInput{Categories: []string{"secondment"}, Measure: "persons", Minimum: decimal.FromInt(1), Period: "school_year", Description: "每学年挂职一人"})[0]
 		w.check("2026-07-17") // 2026-07-10 + 7
 		if keys := w.keys(notify.KindBreach); len(keys) != 0 {
 			t.Fatalf("breach within the grace days: %v", keys)
@@ -375,7 +376,7 @@ func TestBreachOfSchoolYearSpansItsTerms(t *testing.T) {
 		w.check("2026-07-18")
 		equal(t, "breach notices", w.keys(notify.KindBreach), []string{key("breach:%d:2025-2026", c)})
 		bs := w.breaches()
-		if len(bs) != 1 || bs[0].PeriodStart.String() != "2025-09-01" || bs[0].PeriodEnd.String() != "2026-07-10" || bs[0].Required != 1 {
+		if len(bs) != 1 || bs[0].PeriodStart.String() != "2025-09-01" || bs[0].PeriodEnd.String() != "2026-07-10" || bs[0].Required != decimal.FromInt(1) {
 			t.Fatalf("breach rows %+v, want 2025-2026 from 2025-09-01 to 2026-07-10", bs)
 		}
 		// the 2026-2027 school year has not started on 2026-08-31
@@ -391,14 +392,14 @@ func TestBreachRecordsProratedRequirement(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		c := w.agreement(w.pair, "2025-10-15",
-			pairing.CommitmentInput{Categories: []string{"teaching_support", "lecture"}, Measure: "hours", Minimum: 10, Period: "term", Description: "每学期送教十课时"})[0]
+			pairing.CommitmentInput{Categories: []string{"teaching_support", "lecture"}, Measure: "hours", Minimum: decimal.FromInt(10), Period: "term", Description: "每学期送教十课时"})[0]
 		act := w.log(supCoord, "2025-11-20", "teaching_support", "送教", "2025-11-19", 7.5)
 		w.confirm(sudHead, act.ID)
 		w.check("2026-02-08")
 		// 2025-10-15..2026-01-31 is 109 of the term's 153 days:
 		// ceil(10 × 109 / 153) = ceil(7.12) = 8 > 7.5 achieved
 		bs := w.breaches()
-		if len(bs) != 1 || bs[0].CommitmentID != c || bs[0].PeriodKey != "2025-2026-autumn" || bs[0].Required != 8 || bs[0].Achieved != 7.5 {
+		if len(bs) != 1 || bs[0].CommitmentID != c || bs[0].PeriodKey != "2025-2026-autumn" || bs[0].Required != decimal.FromInt(8) || bs[0].Achieved.String() != "7.5" {
 			t.Fatalf("breach rows %+v, want 2025-2026-autumn required 8, achieved 7.5", bs)
 		}
 		msgs := w.messages(notify.KindBreach)
@@ -423,9 +424,9 @@ func TestRemindersGroupedPerRecipientAndPair(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		w := build(t, db, nil)
 		cs := w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: 2, Period: "term", Description: "每学期两次管理交流"},
-			pairing.CommitmentInput{Categories: []string{"teaching_support", "lecture"}, Measure: "hours", Minimum: 10, Period: "term", Description: "每学期送教十课时"},
-			pairing.CommitmentInput{Categories: []string{"secondment"}, Measure: "persons", Minimum: 1, Period: "term", Description: "每学期挂职一人"})
+			pairing.CommitmentInput{Categories: []string{"management_exchange"}, Measure: "count", Minimum: decimal.FromInt(2), Period: "term", Description: "每学期两次管理交流"},
+			pairing.CommitmentInput{Categories: []string{"teaching_support", "lecture"}, Measure: "hours", Minimum: decimal.FromInt(10), Period: "term", Description: "每学期送教十课时"},
+			pairing.CommitmentInput{Categories: []string{"secondment"}, Measure: "persons", Minimum: decimal.FromInt(1), Period: "term", Description: "每学期挂职一人"})
 		act := w.log(supCoord, "2025-10-10", "management_exchange", "管理交流", "2025-10-09", 0)
 		w.confirm(sudHead, act.ID)
 		w.check("2026-01-25")
@@ -583,7 +584,7 @@ func TestBackdatedAgreementIsBreachedOnce(t *testing.T) {
 		}
 		w.clock.Set(w.at("2026-03-03"))
 		ag := w.agreement(w.pair, "2025-09-01",
-			pairing.CommitmentInput{Categories: []string{"lecture"}, Measure: "count", Minimum: 1, Period: "term", Description: "每学期一次讲座"})
+			pairing.CommitmentInput{Categories: []string{"lecture"}, Measure: "count", Minimum: decimal.FromInt(1), Period: "term", Description: "每学期一次讲座"})
 		res := w.check("2026-03-03")
 		equal(t, "breach notices", w.keys(notify.KindBreach), []string{key("breach:%d:2025-2026-autumn", ag[0])})
 		if res.Breaches != 1 || w.count("breaches") != 1 {

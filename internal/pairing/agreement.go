@@ -3,7 +3,6 @@ package pairing
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
 )
@@ -49,7 +49,7 @@ type Commitment struct {
 	// CategoryList is Categories as stored (see CategoriesColumn).
 	CategoryList string    `json:"-" gorm:"column:categories"`
 	Measure      string    `json:"measure"`
-	Minimum      float64   `json:"minimum"`
+	Minimum      decimal.D `json:"minimum"`
 	Period       string    `json:"period"`
 	Description  string    `json:"description"`
 	CreatedAt    time.Time `json:"-"`
@@ -73,11 +73,11 @@ type AgreementInput struct {
 
 // CommitmentInput is one quota of an AgreementInput.
 type CommitmentInput struct {
-	Categories  []string `json:"categories" validate:"required,min=1,max=14"`
-	Measure     string   `json:"measure" validate:"required"`
-	Minimum     float64  `json:"minimum"`
-	Period      string   `json:"period" validate:"required"`
-	Description string   `json:"description" validate:"max=500"`
+	Categories  []string  `json:"categories" validate:"required,min=1,max=14"`
+	Measure     string    `json:"measure" validate:"required"`
+	Minimum     decimal.D `json:"minimum"`
+	Period      string    `json:"period" validate:"required"`
+	Description string    `json:"description" validate:"max=500"`
 }
 
 func checkAgreement(in AgreementInput, p Pair) error {
@@ -116,14 +116,13 @@ func checkAgreement(in AgreementInput, p Pair) error {
 			f.Add(key+"measure", "must be count, hours or persons")
 		}
 		switch {
-		case math.IsNaN(c.Minimum) || c.Minimum <= 0:
+		// (a third decimal place is refused when the JSON is decoded)
+		case c.Minimum <= 0:
 			f.Add(key+"minimum", "must be greater than 0")
-		case c.Minimum > 100000:
+		case c.Minimum > decimal.FromInt(100000):
 			f.Add(key+"minimum", "must be at most 100000")
-		case c.Measure != Hours && c.Minimum != math.Trunc(c.Minimum):
+		case c.Measure != Hours && !c.Minimum.IsWhole():
 			f.Add(key+"minimum", "must be a whole number for "+c.Measure)
-		case c.Measure == Hours && math.Abs(c.Minimum*100-math.Round(c.Minimum*100)) > 1e-6: // float64: 4.35 × 100 ≠ 435
-			f.Add(key+"minimum", "must have at most two decimals")
 		}
 		if !calendar.PeriodKind(c.Period).Valid() {
 			f.Add(key+"period", "must be month, term, school_year or agreement")

@@ -15,6 +15,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 )
@@ -42,7 +43,7 @@ type Programme struct {
 		Commitments []struct {
 			Categories  []string `yaml:"categories"`
 			Measure     string   `yaml:"measure"`
-			Minimum     float64  `yaml:"minimum"`
+			Minimum     quantity `yaml:"minimum"`
 			Period      string   `yaml:"period"`
 			Description string   `yaml:"description"`
 		} `yaml:"commitments"`
@@ -60,16 +61,29 @@ type Programme struct {
 		Name, Email, Role, Region, School, Password string
 	} `yaml:"users"`
 	Activities []struct {
-		Pair          []string `yaml:"pair"`
-		Category      string   `yaml:"category"`
-		Title         string   `yaml:"title"`
-		OccurredOn    string   `yaml:"occurred_on"`
-		Hours         *float64 `yaml:"hours"`
-		Persons       *int     `yaml:"persons"`
-		LoggedBy      string   `yaml:"logged_by"`
-		Status        string   `yaml:"status"`
-		DisputeReason string   `yaml:"dispute_reason"`
+		Pair          []string  `yaml:"pair"`
+		Category      string    `yaml:"category"`
+		Title         string    `yaml:"title"`
+		OccurredOn    string    `yaml:"occurred_on"`
+		Hours         *quantity `yaml:"hours"`
+		Persons       *int      `yaml:"persons"`
+		LoggedBy      string    `yaml:"logged_by"`
+		Status        string    `yaml:"status"`
+		DisputeReason string    `yaml:"dispute_reason"`
 	} `yaml:"activities"`
+}
+
+// quantity reads a YAML number exactly from its text (2.2 is 220
+// hundredths, never a float64 on the way).
+type quantity struct{ decimal.D }
+
+func (q *quantity) UnmarshalYAML(n *yaml.Node) error {
+	d, err := decimal.Parse(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q: %w", n.Line, n.Value, err)
+	}
+	q.D = d
+	return nil
 }
 
 // Demo parses the embedded demo programme.
@@ -147,7 +161,7 @@ func Load(ctx context.Context, s Services, p Programme) ([]Login, error) {
 				EffectiveFrom: date.MustParse(pr.StartsOn), EffectiveTo: date.MustParse(pr.EndsOn)}
 			for _, c := range tpl.Commitments {
 				in.Commitments = append(in.Commitments, pairing.CommitmentInput{Categories: c.Categories, Measure: c.Measure,
-					Minimum: c.Minimum, Period: c.Period, Description: c.Description})
+					Minimum: c.Minimum.D, Period: c.Period, Description: c.Description})
 			}
 			if _, err := s.Pairs.CreateAgreement(ctx, sys, pair.ID, in); err != nil {
 				return fmt.Errorf("agreement of %s-%s: %w", pr.Supporting, pr.Supported, err)
@@ -179,8 +193,12 @@ func Load(ctx context.Context, s Services, p Programme) ([]Login, error) {
 				return fmt.Errorf("activity %q: unknown pair or logger", a.Title)
 			}
 			occurred := date.MustParse(a.OccurredOn)
+			var hours *decimal.D
+			if a.Hours != nil {
+				hours = &a.Hours.D
+			}
 			if _, err := s.Activities.Import(ctx, sys, pairID, activity.ImportInput{
-				Input:            activity.Input{Category: a.Category, Title: a.Title, OccurredOn: occurred, Hours: a.Hours, Persons: a.Persons},
+				Input:            activity.Input{Category: a.Category, Title: a.Title, OccurredOn: occurred, Hours: hours, Persons: a.Persons},
 				LoggedBySchoolID: *logger.SchoolID, LoggedByUserID: logger.ID, LoggedOn: occurred,
 				Status: a.Status, DisputeReason: a.DisputeReason,
 			}); err != nil {

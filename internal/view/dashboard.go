@@ -7,6 +7,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/compliance"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 // Statuses in the order charts and legends show them.
@@ -106,7 +107,7 @@ type HeatRow struct {
 	Counts  Counts
 	Cells   []HeatCell
 	AreaID  int64
-	Pending float64
+	Pending decimal.D
 }
 
 // BreachRow is one breached commitment period.

@@ -14,7 +14,6 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
-	"math"
 	"path"
 	"reflect"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/i18n"
 )
 
@@ -196,7 +196,7 @@ func (p *Page) Status(s any) string { return p.T("status." + fmt.Sprint(s)) }
 func (p *Page) Unit(measure string) string { return p.T("unit." + measure) }
 
 // Commitment words a quota as the mail does: "每学期至少 2 次：示范课、专题讲座".
-func (p *Page) Commitment(categories []string, measure string, minimum float64, period any) string {
+func (p *Page) Commitment(categories []string, measure string, minimum decimal.D, period any) string {
 	return p.T("commitment.words", "Period", p.T("period."+fmt.Sprint(period)), "Minimum", Num(minimum),
 		"Unit", p.Unit(measure), "Categories", p.Categories(categories))
 }
@@ -319,12 +319,7 @@ func (f *Form) Has(name, v string) bool {
 func (f *Form) Invalid() bool { return f != nil && (len(f.Errors) > 0 || f.Error != "") }
 
 // Num shows a number without trailing zeros: 2, 2.5, 12.25.
-func Num(v float64) string {
-	if math.Abs(v-math.Round(v)) < 1e-9 {
-		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
-}
+func Num(v decimal.D) string { return v.String() }
 
 var funcs = template.FuncMap{
 	"num": Num,
@@ -350,14 +345,15 @@ var funcs = template.FuncMap{
 		return m, nil
 	},
 	// pct is part of whole in whole percent, capped at 100.
-	"pct": func(part, whole float64) int {
+	"pct": func(part, whole decimal.D) int {
 		if whole <= 0 {
 			if part > 0 {
 				return 100
 			}
 			return 0
 		}
-		return int(math.Min(100, math.Floor(part/whole*100+1e-9)))
+		// floor(part × 100 / whole) on integers
+		return int(min(100, part.MulFrac(100, whole.Hundredths(), false).Hundredths()))
 	},
 	"add": func(a, b int) int { return a + b },
 	// deref follows a pointer (nil stays nil).

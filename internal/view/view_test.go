@@ -22,6 +22,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/i18n"
 	"github.com/twinning-platform/twinning/internal/school"
@@ -195,7 +196,7 @@ func TestFieldMessages(t *testing.T) {
 }
 
 func item(pair int64, cats []string, st compliance.Status, end string) compliance.Item {
-	return compliance.Item{PairID: pair, Categories: cats, Status: st, Measure: "count", Minimum: 1, Required: 1,
+	return compliance.Item{PairID: pair, Categories: cats, Status: st, Measure: "count", Minimum: decimal.FromInt(1), Required: decimal.FromInt(1),
 		Period: calendar.TermPeriod, PeriodEnd: date.MustParse(end)}
 }
 

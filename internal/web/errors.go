@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
 )
 
@@ -150,7 +153,11 @@ func decodeStrict(raw []byte, v any) error {
 		if field == "" {
 			return errs.Malformed("", "the body must be a JSON object")
 		}
-		return errs.Malformed(indexedPath(raw, field, te.Value), "must be "+jsonKind(te.Type.Kind().String()))
+		kind := te.Type.Kind().String()
+		if te.Type == reflect.TypeFor[decimal.D]() {
+			kind = "float64" // a quantity: any number of at most two decimals
+		}
+		return errs.Malformed(indexedPath(raw, field, te.Value), "must be "+jsonKind(kind))
 	case errors.As(err, &se):
 		return errs.Malformed("", fmt.Sprintf("malformed JSON at byte %d", se.Offset))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -159,9 +166,62 @@ func decodeStrict(raw []byte, v any) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errs.Malformed("", "truncated JSON body")
 	}
+	// A quantity with a third decimal place, or too large: a rule of the
+	// value, not of the JSON, so 422 like the other validation errors.
+	switch {
+	case errors.Is(err, decimal.ErrPrecision):
+		return errs.Field(fieldWithBadQuantity(raw), "must have at most two decimals")
+	case errors.Is(err, decimal.ErrRange):
+		return errs.Field(fieldWithBadQuantity(raw), "is out of range")
+	}
 	// An error from a field's own decoder (a bad date): find the field by
 	// the offending value so the client still learns which one it was.
 	return errs.Malformed(fieldWithBadDate(raw), err.Error())
+}
+
+// fieldWithBadQuantity walks the body for the first number that is not an
+// exact quantity of at most two decimals (decimal.Parse refuses it for its
+// precision or range) and returns its path ("commitments[1].minimum").
+func fieldWithBadQuantity(raw []byte) string {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return ""
+	}
+	var walk func(path string, v any) string
+	walk = func(path string, v any) string {
+		switch t := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(t))
+			for k := range t {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys) // a stable answer when several are wrong
+			for _, k := range keys {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if r := walk(p, t[k]); r != "" {
+					return r
+				}
+			}
+		case []any:
+			for i, child := range t {
+				if r := walk(fmt.Sprintf("%s[%d]", path, i), child); r != "" {
+					return r
+				}
+			}
+		case json.Number:
+			var d decimal.D
+			if err := d.UnmarshalJSON([]byte(t.String())); errors.Is(err, decimal.ErrPrecision) || errors.Is(err, decimal.ErrRange) {
+				return path
+			}
+		}
+		return ""
+	}
+	return walk("", doc)
 }
 
 func jsonKind(k string) string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/view"
 )
@@ -112,6 +113,18 @@ func (s *Server) exportXLSX(c echo.Context) error {
 			values = make([]any, len(row))
 			for j, v := range row {
 				values[j] = excelize.Cell{StyleID: bold, Value: v}
+			}
+		} else {
+			values = make([]any, len(row))
+			for j, v := range row {
+				// a quantity is a number cell: the shortest float64 text of
+				// an exact hundredth is that hundredth ("2.2"), which is what
+				// the sheet stores (excelize would write a named integer
+				// type as text)
+				if d, ok := v.(decimal.D); ok {
+					v = d.Float()
+				}
+				values[j] = v
 			}
 		}
 		if err := sw.SetRow(cell, values); err != nil {

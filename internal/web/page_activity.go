@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -157,9 +159,9 @@ func readActivityForm(c echo.Context, f *view.Form) (activity.Input, map[string]
 		bad["occurred_on"] = "err.required"
 	}
 	if v := strings.TrimSpace(f.Values["hours"]); v != "" {
-		h, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			bad["hours"] = "err.number"
+		h, key := parseQuantity(v)
+		if key != "" {
+			bad["hours"] = key
 		} else {
 			in.Hours = &h
 		}
@@ -173,6 +175,19 @@ func readActivityForm(c echo.Context, f *view.Form) (activity.Input, map[string]
 		}
 	}
 	return in, bad
+}
+
+// parseQuantity reads a form's decimal field exactly; the second result is
+// the message key of a mistake ("" when none).
+func parseQuantity(v string) (decimal.D, string) {
+	d, err := decimal.Parse(v)
+	switch {
+	case errors.Is(err, decimal.ErrPrecision):
+		return 0, "err.two_decimals"
+	case err != nil:
+		return 0, "err.number"
+	}
+	return d, ""
 }
 
 // evidenceFile is the optional uploaded file of the form.

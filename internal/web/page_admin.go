@@ -362,9 +362,9 @@ func (s *Server) adminAgreementCreate(c echo.Context) error {
 		ci := pairing.CommitmentInput{Categories: cats, Measure: f.Values[pre+"measure"], Period: f.Values[pre+"period"],
 			Description: f.Values[pre+"description"]}
 		if min != "" {
-			v, err := strconv.ParseFloat(min, 64)
-			if err != nil {
-				bad[pre+"minimum"] = "err.number"
+			v, key := parseQuantity(min)
+			if key != "" {
+				bad[pre+"minimum"] = key
 			}
 			ci.Minimum = v
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
 func main() {
@@ -105,7 +106,7 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool) 
 			var cat, status string
 			var occ, logged date.Date
 			var imported bool
-			var hours, persons float64
+			var hours, persons decimal.D // as the recompute scans them
 			for rows.Next() {
 				if err := rows.Scan(&pair, &cat, &occ, &logged, &imported, &status, &hours, &persons); err != nil {
 					return err
@@ -194,20 +195,26 @@ func printSpent(spent map[string]*[2]float64) {
 	}
 }
 
-// reset removes what sweeps wrote, leaving the programme itself.
+// reset removes what sweeps wrote (decided_through included), leaving the
+// programme itself.
 func reset(db *database.DB) error {
 	for _, t := range []string{"message_notices", "outbox_messages", "notices", "breaches", "job_runs"} {
 		if err := db.Gorm().Exec("DELETE FROM " + t).Error; err != nil {
 			return err
 		}
 	}
-	return nil
+	return db.Gorm().Exec("UPDATE agreements SET decided_through = NULL").Error
 }
 
+// markDone records a completed sweep as of asOf, as a sweep leaves it: a
+// job run, and every agreement decided through asOf.
 func markDone(db *database.DB, asOf date.Date) error {
 	now := time.Now().UTC()
-	return db.Gorm().Exec("INSERT INTO job_runs (job, slot, as_of, status, error, started_at, finished_at) VALUES ('sweep', ?, ?, 'done', '', ?, ?)",
-		"bench-"+asOf.String(), asOf, now, now).Error
+	if err := db.Gorm().Exec("INSERT INTO job_runs (job, slot, as_of, status, error, started_at, finished_at) VALUES ('sweep', ?, ?, 'done', '', ?, ?)",
+		"bench-"+asOf.String(), asOf, now, now).Error; err != nil {
+		return err
+	}
+	return db.Gorm().Exec("UPDATE agreements SET decided_through = ?", asOf).Error
 }
 
 type timing struct{ best, median time.Duration }
