@@ -364,7 +364,7 @@ func (p *plan) applyAgreements(conn *gorm.DB, now time.Time) ([]int64, error) {
 		for i := start; i < end; i++ {
 			cm := newCommitments[i]
 			rows[i-start] = pairing.Commitment{AgreementID: newOwner[i].id, Position: cm.position, Measure: cm.measure,
-				Minimum: cm.minimum.Float(), // decimal: convert at merge
+				Minimum: cm.minimum,
 				Period:  cm.period, Description: cm.description, CategoryList: pairing.CategoriesColumn(cm.categories), CreatedAt: now.UTC()}
 		}
 		if err := conn.Create(&rows).Error; err != nil {

@@ -98,7 +98,7 @@ func (p *plan) checkAgreements() error {
 			}
 			ag.commitments = append(ag.commitments, cm)
 			in.Commitments = append(in.Commitments, pairing.CommitmentInput{Categories: cm.categories, Measure: cm.measure,
-				Minimum: cm.minimum.Float(), // decimal: convert at merge
+				Minimum: cm.minimum,
 				Period:  cm.period, Description: cm.description})
 		}
 		pair := pairing.Pair{StartsOn: ag.pair.startsOn, EndsOn: ag.pair.endsOn}

@@ -7,7 +7,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/twinning-platform/twinning/internal/date"
-	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/pairing"
 )
 
@@ -70,12 +69,8 @@ func (p *plan) loadPairs(conn *gorm.DB) error {
 			ag := &agreementNode{id: r.ID, pair: byID[r.PairID], title: r.Title, signedOn: r.SignedOn,
 				effectiveFrom: r.EffectiveFrom, effective: r.EffectiveTo}
 			for _, c := range cs[r.ID] {
-				min, err := decimal.FromFloat(c.Minimum) // decimal: convert at merge
-				if err != nil {
-					return err
-				}
 				ag.commitments = append(ag.commitments, &commitmentNode{id: c.ID, position: c.Position, categories: c.Categories,
-					measure: c.Measure, minimum: min, period: c.Period, description: c.Description})
+					measure: c.Measure, minimum: c.Minimum, period: c.Period, description: c.Description})
 			}
 			p.dbAgrees[r.PairID] = append(p.dbAgrees[r.PairID], ag)
 		}
