@@ -168,6 +168,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		sched.Start(ctx)
+		go a.DeliverOnWake(ctx) // invitation and reset mail leave at commit
 		log.Info("serving", "addr", cfg.HTTPAddr, "db", cfg.DB.Driver, "data_dir", cfg.DataDir, "timezone", cfg.Timezone,
 			"smtp", cfg.SMTP.Host != "")
 		return a.HTTP.Start(ctx, cfg.HTTPAddr)

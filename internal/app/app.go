@@ -50,6 +50,9 @@ type App struct {
 	Ledger     *compliance.Ledger
 	Outbox     *mail.Outbox
 	Deliverer  *mail.Deliverer
+	// Wake is signalled after a transaction that queued transactional mail
+	// commits; DeliverOnWake sends at once.
+	Wake *mail.Wake
 	Sweeper    *notify.Sweeper
 	Notices    *notify.Lister
 	Metrics    *Metrics
@@ -60,6 +63,9 @@ type App struct {
 type Options struct {
 	Now        func() time.Time // default time.Now
 	BcryptCost int              // default bcrypt.DefaultCost
+	// Argon2 overrides the password hashing cost of the configuration
+	// (tests use auth.CheapArgon2).
+	Argon2 *auth.Argon2
 	DB         *database.DB     // use this database instead of opening one
 }
 
@@ -86,12 +92,28 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	schools := school.NewService(db, val, now)
 	terms := calendar.NewService(db, val, now, ledger.RebuildAll)
 	pairs := pairing.NewService(db, val, schools, now, ledger.RebuildPair)
+	argon := auth.Argon2{Memory: cfg.Accounts.Argon2Memory, Time: cfg.Accounts.Argon2Time, Threads: cfg.Accounts.Argon2Threads}
+	if opt.Argon2 != nil {
+		argon = *opt.Argon2
+	}
+	wake := mail.NewWake()
+	outbox := mail.NewOutbox(db, mailDomain(cfg), 8)
+	authSvc, err := auth.NewService(db, val, schools, auth.NewTokens(secret, cfg.TokenTTL.Duration), auth.Hasher{Cost: opt.BcryptCost, Argon2: argon}, now, auth.Options{
+		SessionIdle: cfg.Accounts.SessionIdle.Duration, InviteTTL: cfg.Accounts.InviteTTL.Duration, ResetTTL: cfg.Accounts.ResetTTL.Duration,
+		LockoutFailures: cfg.Accounts.LockoutFailures, LockoutWindow: cfg.Accounts.LockoutWindow.Duration,
+		IPFailuresPerMinute: cfg.Accounts.IPFailuresPerMinute, BaseURL: cfg.BaseURL, DefaultLocale: auth.LocaleZH,
+		Outbox: outbox, Wake: wake.Signal,
+	})
+	if err != nil {
+		return nil, err
+	}
 	a := &App{
+		Wake:       wake,
 		Config:     cfg,
 		DB:         db,
 		Log:        log,
 		Now:        now,
-		Auth:       auth.NewService(db, val, schools, auth.NewTokens(secret, cfg.TokenTTL.Duration), auth.Hasher{Cost: opt.BcryptCost}, now),
+		Auth:       authSvc,
 		Schools:    schools,
 		Terms:      terms,
 		Pairs:      pairs,
@@ -107,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return nil, err
 	}
-	a.Outbox = mail.NewOutbox(db, mailDomain(cfg), 8)
+	a.Outbox = outbox
 	a.Deliverer = mail.NewDeliverer(a.Outbox, Sender(cfg), mail.DelivererOptions{Log: log, Metrics: mailMetrics})
 	cat, err := i18n.New(templates.FS())
 	if err != nil {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/errs"
 )
@@ -44,6 +46,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	var th *auth.Throttled
+	if errors.As(err, &th) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(th.Seconds()))
+	}
 	status, body := s.classify(err)
 	body.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 	if status >= 500 {
@@ -61,6 +67,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 }
 
 func (s *Server) classify(err error) (int, errorDetail) {
+	var th *auth.Throttled
+	if errors.As(err, &th) {
+		return http.StatusTooManyRequests, errorDetail{Code: "too_many_attempts", Message: th.Error()}
+	}
 	if e, ok := errs.As(err); ok {
 		return kindStatus[e.Kind], errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}
 	}

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 	"net/url"
 	"strings"
 
@@ -92,7 +94,7 @@ func (s *Server) loginPage(c echo.Context) error {
 }
 
 func (s *Server) loginSubmit(c echo.Context) error {
-	in := auth.LoginInput{Email: c.FormValue("email"), Password: c.FormValue("password")}
+	in := auth.LoginInput{Email: c.FormValue("email"), Password: c.FormValue("password"), Kind: auth.KindPage, IP: c.RealIP()}
 	next := localPath(c.FormValue("next"))
 	sess, err := s.Auth.Login(c.Request().Context(), in)
 	if err != nil {
@@ -103,7 +105,12 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		f := view.NewForm()
 		f.Values["email"], f.Values["next"] = in.Email, next
 		status := http.StatusUnprocessableEntity
+		var th *auth.Throttled
 		switch {
+		case errors.As(err, &th):
+			c.Response().Header().Set("Retry-After", strconv.Itoa(th.Seconds()))
+			f.Error = p.T("err.login_throttled")
+			status = http.StatusTooManyRequests
 		case errs.Is(err, errs.KindUnauthorized):
 			f.Error = p.T("err.login_failed")
 			status = http.StatusUnauthorized
@@ -119,6 +126,11 @@ func (s *Server) loginSubmit(c echo.Context) error {
 }
 
 func (s *Server) logoutSubmit(c echo.Context) error {
+	if a, ok := pageActor(c); ok {
+		if err := s.Auth.Logout(c.Request().Context(), a); err != nil {
+			return err
+		}
+	}
 	s.clearSession(c)
 	s.rotateCSRF(c)
 	return s.redirect(c, "/login", "signed_out")

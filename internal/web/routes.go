@@ -27,6 +27,8 @@ func (s *Server) routes() {
 
 	api := e.Group("/api/v1")
 	api.POST("/auth/login", s.login, small)
+	api.POST("/auth/forgot", s.forgot, small) // accounts: no session needed
+	api.POST("/auth/reset", s.reset, small)
 
 	v := api.Group("", s.authenticated)
 	v.GET("/me", s.me)
@@ -43,6 +45,14 @@ func (s *Server) routes() {
 
 	v.GET("/users", s.listUsers)
 	v.POST("/users", s.createUser, small)
+	// accounts (issue 8): one account's page, partial edit, re-invitation;
+	// sign-out, own password and profile
+	v.GET("/users/:id", s.getUser)
+	v.PATCH("/users/:id", s.updateUser, small)
+	v.POST("/users/:id/invite", s.inviteUser, small)
+	v.POST("/auth/logout", s.logout, small)
+	v.POST("/auth/password", s.changePassword, small)
+	v.PATCH("/me", s.updateMe, small)
 
 	v.GET("/terms", s.listTerms)
 	v.POST("/terms", s.createTerm, small)
