@@ -52,11 +52,11 @@ type App struct {
 	Deliverer  *mail.Deliverer
 	// Wake is signalled after a transaction that queued transactional mail
 	// commits; DeliverOnWake sends at once.
-	Wake *mail.Wake
-	Sweeper    *notify.Sweeper
-	Notices    *notify.Lister
-	Metrics    *Metrics
-	HTTP       *web.Server
+	Wake    *mail.Wake
+	Sweeper *notify.Sweeper
+	Notices *notify.Lister
+	Metrics *Metrics
+	HTTP    *web.Server
 }
 
 // Options tune construction for tests.
@@ -66,7 +66,7 @@ type Options struct {
 	// Argon2 overrides the password hashing cost of the configuration
 	// (tests use auth.CheapArgon2).
 	Argon2 *auth.Argon2
-	DB         *database.DB     // use this database instead of opening one
+	DB     *database.DB // use this database instead of opening one
 }
 
 // New opens the database (migrating the embedded SQLite automatically) and

@@ -3,8 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
