@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/auth"
@@ -95,6 +96,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	argon := auth.Argon2{Memory: cfg.Accounts.Argon2Memory, Time: cfg.Accounts.Argon2Time, Threads: cfg.Accounts.Argon2Threads}
 	if opt.Argon2 != nil {
 		argon = *opt.Argon2
+	} else if opt.BcryptCost > 0 && opt.BcryptCost < bcrypt.DefaultCost {
+		// callers that asked for cheap bcrypt (tests, benchmark set-up) get
+		// cheap argon2 too, the hash of new passwords since issue 8
+		argon = auth.CheapArgon2
 	}
 	wake := mail.NewWake()
 	outbox := mail.NewOutbox(db, mailDomain(cfg), 8)

@@ -298,7 +298,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in UserInput) (User, 
 		}
 		conn := s.db.Conn(ctx)
 		if err := conn.Create(&u).Error; err != nil {
-			return duplicateUser(a, err)
+			return s.duplicateUser(ctx, a, err, 0, u.Email, u.Phone)
 		}
 		in.Password = "" // never into the audit log
 		if err := audit.Record(ctx, conn, now, a.UserID, "user.create", "user", u.ID, in); err != nil {
@@ -318,13 +318,20 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in UserInput) (User, 
 // duplicateUser maps a unique-key violation on users. A bureau is not told
 // which account holds the address or number (it may be in another region):
 // one answer for every clash, whoever holds it.
-func duplicateUser(a Actor, err error) error {
+func (s *Service) duplicateUser(ctx context.Context, a Actor, err error, id int64, email string, phone *string) error {
 	if !database.IsDuplicate(err) {
 		return err
 	}
-	field := "email"
-	if strings.Contains(err.Error(), "phone") {
-		field = "phone"
+	// which unique key: SQLite's translated error does not say
+	field := "phone"
+	var n int64
+	if email != "" {
+		if err := s.db.Conn(ctx).Model(&User{}).Where("email = ? AND id <> ?", email, id).Count(&n).Error; err != nil {
+			return err
+		}
+	}
+	if n > 0 || phone == nil {
+		field = "email"
 	}
 	if a.IsBureau() {
 		return errs.Conflict("unavailable", field, "this "+field+" cannot be used for a new account; ask an administrator")

@@ -218,7 +218,9 @@ func (s *Service) updateUser(ctx context.Context, a Actor, id int64, in UserPatc
 		set["updated_at"] = now.UTC()
 		conn := s.db.Conn(ctx)
 		if err := conn.Model(&User{}).Where("id = ?", u.ID).Updates(set).Error; err != nil {
-			return duplicateUser(a, err)
+			email, _ := set["email"].(string)
+			phone, _ := set["phone"].(*string)
+			return s.duplicateUser(ctx, a, err, u.ID, email, phone)
 		}
 		_, email := set["email"]
 		_, role := set["role"]
