@@ -113,16 +113,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a := &App{
-		Wake:       wake,
-		Config:     cfg,
-		DB:         db,
-		Log:        log,
-		Now:        now,
-		Auth:       authSvc,
-		Schools:    schools,
-		Terms:      terms,
-		Pairs:      pairs,
-		Activities: activity.NewService(db, val, pairs, terms, ledger, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes),
+		Wake:    wake,
+		Config:  cfg,
+		DB:      db,
+		Log:     log,
+		Now:     now,
+		Auth:    authSvc,
+		Schools: schools,
+		Terms:   terms,
+		Pairs:   pairs,
+		Activities: activity.NewService(db, val, pairs, terms, ledger, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes).
+			WithSchoolQuota(cfg.Evidence.SchoolQuotaBytes),
 		Compliance: compliance.NewReader(db, Rules(cfg), schools, ledger),
 		Ledger:     ledger,
 	}

@@ -71,13 +71,24 @@ func (s *Server) rotateCSRF(c echo.Context) {
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
 }
 
-// localPath keeps a redirect target on this site.
+// localPath keeps a redirect target on this site: a path, built from the
+// parsed URL, never a scheme, host or anything a browser might read as one
+// ("//evil", "/\\evil", "/%09/evil": browsers drop tabs and newlines).
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	if next == "" || strings.ContainsAny(next, "\\") || strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/"
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") ||
+		strings.IndexFunc(u.Path, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) >= 0 {
+		return "/"
+	}
+	out := &url.URL{Path: u.Path, RawQuery: u.RawQuery}
+	if r := out.RequestURI(); strings.HasPrefix(r, "/") && !strings.HasPrefix(r, "//") {
+		return r
+	}
+	return "/"
 }
 
 func (s *Server) loginPage(c echo.Context) error {
