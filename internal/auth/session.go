@@ -151,3 +151,7 @@ func (s *Service) revokeSessions(ctx context.Context, userID int64, keep string,
 // CSRFToken is the page session's CSRF token: an HMAC of its id, so a
 // token is worth nothing in another session.
 func (s *Service) CSRFToken(bind string) string { return s.tokens.Sign("csrf:" + bind) }
+
+// StaleSessionOf is the session id of a well-signed token that no longer
+// authenticates (see Tokens.SessionOf).
+func (s *Service) StaleSessionOf(token string) string { return s.tokens.SessionOf(token) }

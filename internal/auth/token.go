@@ -74,3 +74,16 @@ func (t *Tokens) Verify(token string, now time.Time) (int64, string, error) {
 	}
 	return id, claims.ID, nil
 }
+
+// SessionOf returns the session id of a token whose signature is good,
+// expired or not: a form posted after its session ended is recognised as
+// that session's own (to bring the user back to it after signing in).
+func (t *Tokens) SessionOf(token string) string {
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
+	if err != nil {
+		return ""
+	}
+	return claims.ID
+}

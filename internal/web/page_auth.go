@@ -20,7 +20,7 @@ import (
 // on signed out.
 func (s *Server) pageSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ck, err := c.Cookie(sessionCookie)
+		ck, err := c.Cookie(s.sessionCookie())
 		if err == nil && ck.Value != "" {
 			a, err := s.Auth.Authenticate(c.Request().Context(), ck.Value)
 			switch {
@@ -28,6 +28,10 @@ func (s *Server) pageSession(next echo.HandlerFunc) echo.HandlerFunc {
 				c.Set(actorKey, a)
 				c.Set(sessionKey, true)
 			case errs.Is(err, errs.KindUnauthorized):
+				// expired (idle), signed out elsewhere, or forged: a form
+				// posted with it is that session's own if its CSRF token
+				// says so (csrf then brings the user back to the form)
+				c.Set(staleSessionKey, s.Auth.StaleSessionOf(ck.Value))
 				s.clearSession(c)
 			default:
 				return err
@@ -55,12 +59,22 @@ func (s *Server) setSession(c echo.Context, sess auth.Session) {
 	// Max-Age rather than Expires: the token's own expiry is checked on
 	// every request; the cookie just should not outlive it
 	maxAge := int(sess.ExpiresAt.Sub(s.Now()).Seconds())
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: sess.Token, Path: "/", MaxAge: max(maxAge, 1),
+	c.SetCookie(&http.Cookie{Name: s.sessionCookie(), Value: sess.Token, Path: "/", MaxAge: max(maxAge, 1),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
 }
 
+// sessionCookie is the session cookie's name: with the __Host- prefix
+// when served over https, so no sibling domain or plain-http page can set
+// or shadow it.
+func (s *Server) sessionCookie() string {
+	if s.SecureTransport {
+		return "__Host-" + sessionCookie
+	}
+	return sessionCookie
+}
+
 func (s *Server) clearSession(c echo.Context) {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+	c.SetCookie(&http.Cookie{Name: s.sessionCookie(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
 }
 

@@ -103,6 +103,14 @@ func (s *Server) routes() {
 	pg.POST("/login", s.loginSubmit, open...)
 	pg.POST("/logout", s.logoutSubmit, open...)
 	pg.POST("/lang", s.langSubmit, open...)
+	// accounts (issue 8): forgotten password, one-time links, own account
+	pg.GET("/forgot", s.forgotPage, open...)
+	pg.POST("/forgot", s.forgotSubmit, open...)
+	pg.GET("/reset", s.resetPage, open...)
+	pg.POST("/reset", s.resetSubmit, open...)
+	pg.GET("/account", s.accountPage, in...)
+	pg.POST("/account", s.accountSubmit, in...)
+	pg.POST("/account/password", s.accountPassword, in...)
 
 	pg.GET("/", s.home, in...)
 	pg.GET("/activities/new", s.logForm, in...)
