@@ -217,7 +217,9 @@ func (s *Service) canManage(ctx context.Context, a auth.Actor, p Pair) error {
 
 // CanManage is canManage for other services: importing historical records
 // into a pair is managing it.
-func (s *Service) CanManage(ctx context.Context, a auth.Actor, p Pair) error { return s.canManage(ctx, a, p) }
+func (s *Service) CanManage(ctx context.Context, a auth.Actor, p Pair) error {
+	return s.canManage(ctx, a, p)
+}
 
 func checkSpan(f errs.Fields, p Pair) {
 	if p.StartsOn.IsZero() {
