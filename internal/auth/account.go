@@ -338,7 +338,11 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, in PasswordInput)
 	if err := s.throttled(ctx, login, in.IP, now); err != nil {
 		return err
 	}
-	if ok, _ := s.hasher.Check(u.PasswordHash, in.CurrentPassword); !ok {
+	ok, _, err := s.check(ctx, u.PasswordHash, in.CurrentPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		if err := s.recordFailure(ctx, login, in.IP, u.ID, "wrong current password", now); err != nil {
 			return err
 		}

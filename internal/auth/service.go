@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"runtime"
+	"sync"
 	"strings"
 	"time"
 
@@ -33,6 +35,11 @@ type Service struct {
 	// an unknown login is checked against it, so it costs what a known one
 	// costs.
 	dummy string
+	// hashSlots bounds the password checks running at once (one core is
+	// left for everything else): a burst of sign-ins from many addresses
+	// queues here instead of starving the other requests.
+	hashSlots chan struct{}
+	locks     lockCache
 }
 
 // Options are the account rules of the configuration and the mail hooks.
@@ -82,7 +89,21 @@ func NewService(db *database.DB, val *validation.Validator, dir Directory, token
 	if err != nil {
 		return nil, err
 	}
-	return &Service{db: db, val: val, dir: dir, tokens: tokens, hasher: hasher, now: now, opt: opt, dummy: dummy}, nil
+	return &Service{db: db, val: val, dir: dir, tokens: tokens, hasher: hasher, now: now, opt: opt, dummy: dummy,
+		hashSlots: make(chan struct{}, max(1, runtime.NumCPU()-1))}, nil
+}
+
+// check verifies a password within a hashing slot, waiting for one no
+// longer than the request may.
+func (s *Service) check(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return false, false, ctx.Err()
+	}
+	defer func() { <-s.hashSlots }()
+	ok, rehash = s.hasher.Check(hash, pw)
+	return ok, rehash, nil
 }
 
 // LoginInput is the body of POST /auth/login. Email also takes the
@@ -139,8 +160,26 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (Session, error) {
 	if err != nil || hash == "" {
 		hash = s.dummy
 	}
+	// Within a hashing slot: look at the throttle again (concurrent
+	// attempts queued here see the failures recorded meanwhile), hash, and
+	// record a failure before the next attempt takes the slot.
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return Session{}, ctx.Err()
+	}
+	release := sync.OnceFunc(func() { <-s.hashSlots })
+	defer release()
+	if err := s.throttled(ctx, login, in.IP, now); err != nil {
+		return Session{}, err
+	}
 	ok, rehash := s.hasher.Check(hash, in.Password)
-	if err != nil || u.PasswordHash == "" || !u.Active || !ok {
+	if !ok || err != nil || u.PasswordHash == "" || !u.Active {
+		ok = false
+	} else {
+		release() // the success writes below need no slot
+	}
+	if !ok {
 		reason := "wrong password"
 		switch {
 		case err != nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twinning-platform/twinning/internal/audit"
@@ -21,7 +22,54 @@ type failureRow struct {
 func (failureRow) TableName() string { return "login_failures" }
 
 // Throttled is a 429: too many failed logins; RetryAfter says for how long.
-type Throttled struct{ RetryAfter time.Duration }
+type Throttled struct {
+	RetryAfter time.Duration
+	isIP       bool // the address's limit rather than the account's
+}
+
+// lockCache remembers, per replica, the lockouts the database reported,
+// until they end. It is only ever a shortcut to an answer the database
+// gave; it never lets through what the database would refuse. Bounded:
+// when full it starts again empty.
+type lockCache struct {
+	mu      sync.Mutex
+	account map[string]time.Time
+	ip      map[string]time.Time
+}
+
+const lockCacheMax = 10000
+
+func (c *lockCache) until(account, ip string, now time.Time) *Throttled {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.account[account]; ok && t.After(now) {
+		return &Throttled{RetryAfter: t.Sub(now)}
+	}
+	if t, ok := c.ip[ip]; ok && t.After(now) {
+		return &Throttled{RetryAfter: t.Sub(now), isIP: true}
+	}
+	return nil
+}
+
+func (c *lockCache) remember(account, ip string, until time.Time, isIP bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.account == nil || len(c.account)+len(c.ip) > lockCacheMax {
+		c.account, c.ip = map[string]time.Time{}, map[string]time.Time{}
+	}
+	if isIP {
+		c.ip[ip] = until
+	} else {
+		c.account[account] = until
+	}
+}
+
+// forget drops an account's remembered lockout (a password reset).
+func (c *lockCache) forget(account string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.account, account)
+}
 
 func (t *Throttled) Error() string {
 	return fmt.Sprintf("too many failed sign-ins; try again in %d seconds", t.Seconds())
@@ -35,6 +83,19 @@ func (t *Throttled) Seconds() int { return max(1, int(math.Ceil(t.RetryAfter.Sec
 // IPFailuresPerMinute within a minute. Both counts live in the database, so
 // they hold across replicas.
 func (s *Service) throttled(ctx context.Context, account, ip string, now time.Time) error {
+	// a lockout this replica already saw answers without the database: a
+	// flood against one account costs a map lookup per attempt
+	if t := s.locks.until(account, ip, now); t != nil {
+		return t
+	}
+	err := s.throttledDB(ctx, account, ip, now)
+	if t, ok := err.(*Throttled); ok {
+		s.locks.remember(account, ip, now.Add(t.RetryAfter), t.isIP)
+	}
+	return err
+}
+
+func (s *Service) throttledDB(ctx context.Context, account, ip string, now time.Time) error {
 	conn := s.db.Conn(ctx)
 	if n := s.opt.LockoutFailures; n > 0 && account != "" {
 		var at []int64
@@ -53,7 +114,7 @@ func (s *Service) throttled(ctx context.Context, account, ip string, now time.Ti
 			return err
 		}
 		if len(at) >= n {
-			return &Throttled{RetryAfter: time.UnixMilli(at[n-1]).Add(time.Minute).Sub(now)}
+			return &Throttled{RetryAfter: time.UnixMilli(at[n-1]).Add(time.Minute).Sub(now), isIP: true}
 		}
 	}
 	return nil
@@ -89,5 +150,6 @@ func (s *Service) recordFailure(ctx context.Context, account, ip string, userID 
 
 // clearFailures forgets an account's failures after a success.
 func (s *Service) clearFailures(ctx context.Context, account string) error {
+	s.locks.forget(account)
 	return s.db.Conn(ctx).Where("account = ?", account).Delete(&failureRow{}).Error
 }
