@@ -3,8 +3,8 @@ package auth
 import (
 	"context"
 	"runtime"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twinning-platform/twinning/internal/audit"
