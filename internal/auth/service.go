@@ -385,6 +385,7 @@ func (s *Service) duplicateUser(ctx context.Context, a Actor, err error, id int6
 type UserFilter struct {
 	Role     string
 	SchoolID int64
+	Q        string // part of the name, email or mobile number
 }
 
 // ListUsers lists accounts: all for admins, the school users of its
@@ -405,6 +406,12 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, f UserFilter, p page.P
 	}
 	if f.SchoolID != 0 {
 		q = q.Where("school_id = ?", f.SchoolID)
+	}
+	if t := strings.TrimSpace(f.Q); t != "" {
+		// wildcards are dropped rather than escaped: the dialects disagree
+		// on LIKE's escape character
+		like := "%" + strings.NewReplacer("\\", "", "%", "", "_", "").Replace(strings.ToLower(t)) + "%"
+		q = q.Where("(LOWER(name) LIKE ? OR email LIKE ? OR phone LIKE ?)", like, like, like)
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

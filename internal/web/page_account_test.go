@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,58 @@ func TestPageAccounts(t *testing.T) {
 		w.post("/logout", nil)
 		if res := d.api.Do("GET", "/api/v1/me", ck, nil); res.Status != http.StatusUnauthorized {
 			t.Errorf("the page session's token after sign-out: %d", res.Status)
+		}
+	})
+}
+
+// TestPageAdminUsers: search, edit, switch off (the person's session ends)
+// and re-invite, as the admin and as a bureau.
+func TestPageAdminUsers(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		d := newDemo(t, db)
+		admin := d.as("admin@demo.local", demoAdminPW)
+		r := admin.must(200, admin.get("/admin/users?q=mc5"))
+		if !strings.Contains(r.Body, "mc5.coord@demo.local") || strings.Contains(r.Body, "wh6.coord@demo.local") {
+			t.Errorf("search mc5 lists the wrong users")
+		}
+		var id int64
+		if err := db.Gorm().Raw("SELECT id FROM users WHERE email = ?", "mc5.coord@demo.local").Scan(&id).Error; err != nil || id == 0 {
+			t.Fatal(err)
+		}
+		path := "/admin/users/" + strconv.FormatInt(id, 10)
+		admin.must(200, admin.get(path)).has(t, "麻城五中联络员", "编辑账号")
+		person := d.as("mc5.coord@demo.local", demoSchoolPW)
+
+		// a bureau of the school's region edits the name and the mobile number
+		bureau := d.as("macheng@demo.local", demoBureauPW)
+		bureau.must(200, bureau.get(path))
+		r = bureau.post(path, url.Values{"name": {"麻城五中王老师"}, "email": {"mc5.coord@demo.local"}, "phone": {"13900001111"}, "locale": {""}})
+		if r.Status != http.StatusSeeOther {
+			t.Fatalf("bureau edit: %d %s", r.Status, r.Body)
+		}
+		r = bureau.post(path, url.Values{"name": {""}, "email": {"mc5.coord@demo.local"}})
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("empty name: %d", r.Status)
+		}
+		// another county's bureau cannot
+		other := d.as("zizhou@demo.local", demoBureauPW)
+		if res := other.get(path); res.Status != http.StatusNotFound {
+			t.Errorf("another bureau opens the account: %d", res.Status)
+		}
+		// switch off: the person's page session ends at once
+		if res := admin.post(path+"/active", url.Values{"active": {"false"}}); res.Status != http.StatusSeeOther {
+			t.Fatalf("switch off: %d", res.Status)
+		}
+		if res := person.get("/"); res.Status != http.StatusSeeOther || !strings.HasPrefix(res.location(), "/login") {
+			t.Errorf("the switched-off person's page: %d %q", res.Status, res.location())
+		}
+		admin.must(200, admin.get(path)).has(t, "已停用")
+		admin.post(path+"/active", url.Values{"active": {"true"}})
+		if res := admin.post(path+"/invite", url.Values{}); res.Status != http.StatusSeeOther {
+			t.Errorf("re-invite: %d", res.Status)
+		}
+		if n := countRows(t, db, "outbox_messages", "kind = ? AND to_addr LIKE ?", "invite", "%mc5.coord@demo.local%"); n != 1 {
+			t.Errorf("%d invitations queued", n)
 		}
 	})
 }

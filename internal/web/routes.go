@@ -140,6 +140,11 @@ func (s *Server) routes() {
 	pg.POST("/admin/pairs/:id/agreements", s.adminAgreementCreate, in...)
 	pg.GET("/admin/users", s.adminUsers, in...)
 	pg.POST("/admin/users", s.adminUserCreate, in...)
+	// accounts (issue 8): one account: edit, switch off/on, re-invite
+	pg.GET("/admin/users/:id", s.adminUser, in...)
+	pg.POST("/admin/users/:id", s.adminUserUpdate, in...)
+	pg.POST("/admin/users/:id/active", s.adminUserActive, in...)
+	pg.POST("/admin/users/:id/invite", s.adminUserInvite, in...)
 	pg.GET("/admin/terms", s.adminTerms, in...)
 	pg.POST("/admin/terms", s.adminTermCreate, in...)
 	pg.GET("/admin/outbox", s.adminOutbox, in...)
