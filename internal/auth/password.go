@@ -132,6 +132,15 @@ func CheckPassword(field, pw string, strength bool, hints ...string) error {
 	if commonPasswords[strings.ToLower(pw)] {
 		return errs.Field(field, "is a commonly used password; choose another")
 	}
+	if mostlyNonASCII(pw) {
+		// zxcvbn's dictionaries and patterns are Latin; on Chinese text its
+		// estimate is meaningless (a line of a poem scores 0 guesses). Twelve
+		// characters drawn from thousands are strong unless they repeat.
+		if distinctRunes(pw) < 6 {
+			return errs.Field(field, "is too easy to guess; use a longer passphrase of unrelated words")
+		}
+		return nil
+	}
 	var words []string
 	for _, h := range hints {
 		for _, w := range strings.FieldsFunc(strings.ToLower(h), func(r rune) bool { return r == '@' || r == '.' || unicode.IsSpace(r) }) {
@@ -144,4 +153,23 @@ func CheckPassword(field, pw string, strength bool, hints ...string) error {
 		return errs.Field(field, "is too easy to guess; use a longer passphrase of unrelated words")
 	}
 	return nil
+}
+
+func mostlyNonASCII(pw string) bool {
+	n, wide := 0, 0
+	for _, r := range pw {
+		n++
+		if r > unicode.MaxASCII && unicode.IsLetter(r) {
+			wide++
+		}
+	}
+	return wide*2 >= n
+}
+
+func distinctRunes(pw string) int {
+	seen := map[rune]bool{}
+	for _, r := range pw {
+		seen[r] = true
+	}
+	return len(seen)
 }

@@ -123,12 +123,8 @@ func (s *Service) throttledDB(ctx context.Context, account, ip string, now time.
 // recordFailure counts a failed login in its own transaction with its audit
 // row, and the lockout when this failure is the one that starts it.
 func (s *Service) recordFailure(ctx context.Context, account, ip string, userID int64, reason string, now time.Time) error {
-	return s.db.WithTx(ctx, func(ctx context.Context) error {
+	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		conn := s.db.Conn(ctx)
-		// rows that no window looks at any more go on the way
-		if err := conn.Where("account = ? AND at_ms <= ?", account, ms(now.Add(-s.opt.LockoutWindow))).Delete(&failureRow{}).Error; err != nil {
-			return err
-		}
 		if err := conn.Create(&failureRow{Account: account, IP: ip, AtMs: ms(now)}).Error; err != nil {
 			return err
 		}
@@ -146,6 +142,14 @@ func (s *Service) recordFailure(ctx context.Context, account, ip string, userID 
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// rows that no window looks at any more go on the way (indexed on
+	// at_ms; outside the transaction, best effort: the next failure retries)
+	oldest := min(ms(now.Add(-s.opt.LockoutWindow)), ms(now.Add(-time.Minute)))
+	_ = s.db.Conn(ctx).Where("at_ms <= ?", oldest).Delete(&failureRow{}).Error
+	return nil
 }
 
 // clearFailures forgets an account's failures after a success.

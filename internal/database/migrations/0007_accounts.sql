@@ -49,3 +49,5 @@ CREATE TABLE login_failures (
 ) {{OPTS}};
 CREATE INDEX idx_login_failures_account ON login_failures(account, at_ms);
 CREATE INDEX idx_login_failures_ip ON login_failures(ip, at_ms);
+-- the prune of rows no window looks at any more
+CREATE INDEX idx_login_failures_at ON login_failures(at_ms);
