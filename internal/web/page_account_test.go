@@ -115,6 +115,17 @@ func TestPageAccounts(t *testing.T) {
 			t.Errorf("the kept form came back twice")
 		}
 
+		// a form that posts to a route without a page: back to the page it
+		// was on (the Referer)
+		d.clock.Set(d.clock.Now().Add(2*time.Hour + time.Minute))
+		w.headers["Referer"] = "http://example.com/account"
+		r = w.post("/account/password", url.Values{"current_password": {"x"}, "new_password": {"y"}})
+		delete(w.headers, "Referer")
+		if r.Status != http.StatusSeeOther || r.location() != "/login?next=%2Faccount" {
+			t.Errorf("post to a route without a page after expiry: %d %q", r.Status, r.location())
+		}
+		w.login(coord, "月光照在湖面上-morning-bell")
+
 		// redirects stay on this site
 		for _, next := range []string{"/%09/evil.example", "/\t/evil.example", "//evil.example", "https://evil.example", "/\\evil.example", "javascript:alert(1)"} {
 			if res := w.get("/login?next=" + url.QueryEscape(next)); res.location() != "/" {

@@ -243,9 +243,15 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 			// typed and bring the user back to it after signing in
 			if stale, _ := c.Get(staleSessionKey).(string); stale != "" && got != "" &&
 				hmac.Equal([]byte(got), []byte(s.Auth.CSRFToken("s:"+stale))) {
-				s.keepForm(c)
+				// back to the page the form was on (the Referer, same site
+				// only): a form may post to a route that has no page
+				back := req.URL.RequestURI()
+				if ref, err := url.Parse(req.Header.Get("Referer")); err == nil && ref.Host == req.Host && ref.Path != "" {
+					back = localPath(ref.RequestURI())
+				}
+				s.keepForm(c, back)
 				s.setFlash(c, "session_expired")
-				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(req.URL.RequestURI()))
+				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(back))
 			}
 			return csrfFailed
 		}
@@ -270,12 +276,13 @@ var secretFields = map[string]bool{"_csrf": true, "password": true, "current_pas
 // keepForm stores the posted form's text fields (no files, no passwords)
 // in a short-lived signed cookie for the form's path. A form too big for a
 // cookie is not kept.
-func (s *Server) keepForm(c echo.Context) {
+func (s *Server) keepForm(c echo.Context, back string) {
 	params, err := c.FormParams()
 	if err != nil {
 		return
 	}
-	r := resumed{Path: c.Request().URL.Path, Values: map[string]string{}}
+	path, _, _ := strings.Cut(back, "?")
+	r := resumed{Path: path, Values: map[string]string{}}
 	for k, v := range params {
 		if !secretFields[k] && len(v) > 0 {
 			r.Values[k] = v[0]
