@@ -199,6 +199,9 @@ func (s *Service) Invite(ctx context.Context, a Actor, id int64) error {
 	return err
 }
 
+// maxLiveResets bounds the reset mails of one account within ResetTTL.
+const maxLiveResets = 3
+
 // ForgotInput is the body of POST /auth/forgot.
 type ForgotInput struct {
 	Email string `json:"email" validate:"max=254"`
@@ -233,6 +236,16 @@ func (s *Service) Forgot(ctx context.Context, in ForgotInput) error {
 	}
 	if err != nil {
 		return err
+	}
+	// at most maxLiveResets links alive at once per account: asking again
+	// and again does not fill someone's mailbox (the answer stays 202)
+	var live int64
+	if err := s.db.Conn(ctx).Model(&tokenRow{}).Where("user_id = ? AND kind = ? AND expires_ms > ?", u.ID, TokenReset, ms(now)).
+		Count(&live).Error; err != nil {
+		return err
+	}
+	if live >= maxLiveResets {
+		return nil
 	}
 	if err := s.db.WithTx(ctx, func(ctx context.Context) error { return s.issueLinks(ctx, []User{u}, TokenReset, now) }); err != nil {
 		return err

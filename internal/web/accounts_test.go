@@ -338,6 +338,13 @@ func TestInvitationAndReset(t *testing.T) {
 				t.Errorf("no %s audit row", a)
 			}
 		}
+		// asking again and again: at most 3 reset mails an hour per account
+		for range 5 {
+			api.Must(202, api.Do("POST", "/api/v1/auth/forgot", "", map[string]string{"email": "far@example.cn"}))
+		}
+		if n := countRows(t, db, "outbox_messages", "kind = ? AND to_addr LIKE ? AND created_at >= ?", "reset", "%far@example.cn%", w.clock.Now().Add(-time.Minute).UTC()); n != 3 {
+			t.Errorf("%d reset mails in a row, want 3", n)
+		}
 		if countRows(t, db, "outbox_messages", "to_addr LIKE ?", "%nobody@example.cn%") != 0 {
 			t.Errorf("mail queued for an unknown address")
 		}
