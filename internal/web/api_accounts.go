@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -8,6 +9,26 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/auth"
 )
+
+// throttleDelay holds a refused sign-in (429) this long before answering:
+// a client hammering a locked account then waits instead of spinning, so
+// a flood of refusals costs the server almost no CPU.
+const throttleDelay = 250 * time.Millisecond
+
+// tarpit waits throttleDelay when err is a throttle refusal (or until the
+// request is abandoned).
+func tarpit(c echo.Context, err error) {
+	var th *auth.Throttled
+	if !errors.As(err, &th) {
+		return
+	}
+	t := time.NewTimer(throttleDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.Request().Context().Done():
+	}
+}
 
 // forgotFloor is how long POST /auth/forgot takes at least, whether or not
 // the address has an account, so its timing says nothing either.

@@ -32,6 +32,7 @@ func (s *Server) login(c echo.Context) error {
 	in.Kind, in.IP = auth.KindAPI, c.RealIP()
 	sess, err := s.Auth.Login(c.Request().Context(), in)
 	if err != nil {
+		tarpit(c, err)
 		return err
 	}
 	return c.JSON(http.StatusOK, sess)

@@ -133,6 +133,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		var th *auth.Throttled
 		switch {
 		case errors.As(err, &th):
+			tarpit(c, err)
 			c.Response().Header().Set("Retry-After", strconv.Itoa(th.Seconds()))
 			f.Error = p.T("err.login_throttled")
 			status = http.StatusTooManyRequests
