@@ -90,9 +90,9 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 	case "user create":
 		role = fs.String("role", "", "admin | bureau | coordinator | principal")
 		email = fs.String("email", "", "login email")
-		password = fs.String("password", "", "password (at least 10 characters)")
+		password = fs.String("password", "", "password (at least 12 characters); empty: mail an invitation (sent by the running service)")
 		name = fs.String("name", "", "display name")
-		locale = fs.String("locale", auth.LocaleZH, "zh-CN | en")
+		locale = fs.String("locale", "", "zh-CN | en (empty: follow the browser until the person chooses)")
 		schoolID = fs.Int64("school", 0, "school id (coordinator, principal)")
 		regionID = fs.Int64("region", 0, "region id (bureau)")
 	default:
@@ -168,6 +168,7 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		sched.Start(ctx)
+		go a.DeliverOnWake(ctx) // invitation and reset mail leave at commit
 		log.Info("serving", "addr", cfg.HTTPAddr, "db", cfg.DB.Driver, "data_dir", cfg.DataDir, "timezone", cfg.Timezone,
 			"smtp", cfg.SMTP.Host != "")
 		return a.HTTP.Start(ctx, cfg.HTTPAddr)

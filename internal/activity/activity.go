@@ -72,6 +72,9 @@ func (Evidence) TableName() string { return "evidence" }
 // Pairs is what the workflow needs of the pairing package.
 type Pairs interface {
 	Pair(ctx context.Context, a auth.Actor, id int64) (pairing.Pair, error)
+	// CanManage: imports need the right to manage the pair (for a bureau,
+	// both schools in its subtree), not just to see it.
+	CanManage(ctx context.Context, a auth.Actor, p pairing.Pair) error
 }
 
 // Terms gives the calendar, to name the term an activity falls in.
@@ -102,6 +105,16 @@ type Service struct {
 	loc         *time.Location
 	now         func() time.Time
 	maxEvidence int64
+	// schoolQuota bounds the evidence bytes stored per logging school (0:
+	// none); see WithSchoolQuota.
+	schoolQuota int64
+}
+
+// WithSchoolQuota sets the per-school evidence storage quota (bytes, 0 for
+// none) at construction, in the composition root.
+func (s *Service) WithSchoolQuota(n int64) *Service {
+	s.schoolQuota = n
+	return s
 }
 
 // NewService wires the service. maxEvidence is the per-file size limit.

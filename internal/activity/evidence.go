@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/twinning-platform/twinning/internal/audit"
@@ -95,8 +96,16 @@ func (f *Files) Open(key string) (*os.File, error) {
 
 func (f *Files) remove(key string) { _ = os.Remove(filepath.Join(f.dir, key)) }
 
-// cleanName keeps a displayable original file name.
+// cleanName keeps a displayable original file name: no path, and no
+// control or invisible format characters (CR/LF, tabs, right-to-left
+// overrides that disguise "gpj.exe" as "exe.jpg").
 func cleanName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, name)
 	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
 	if !utf8.ValidString(name) || name == "." || name == "/" {
 		name = "evidence"
@@ -157,6 +166,19 @@ func (s *Service) AddEvidence(ctx context.Context, a auth.Actor, activityID int6
 		}
 		if n >= maxEvidencePerActivity {
 			return errs.Conflict("too_many_files", "file", fmt.Sprintf("an activity can have at most %d files", maxEvidencePerActivity))
+		}
+		if s.schoolQuota > 0 {
+			// the school's stored evidence, this file included, within its quota
+			var used int64
+			if err := conn.Table("evidence").Select("COALESCE(SUM(evidence.size), 0)").
+				Joins("JOIN activities ON activities.id = evidence.activity_id").
+				Where("activities.logged_by_school_id = ?", act.LoggedBySchoolID).Scan(&used).Error; err != nil {
+				return err
+			}
+			if used+size > s.schoolQuota {
+				return errs.TooLarge("file", fmt.Sprintf("your school's evidence storage is full (%d of %d MiB used); ask the bureau to remove old files or raise the quota",
+					used>>20, s.schoolQuota>>20))
+			}
 		}
 		if err := conn.Create(&ev).Error; err != nil {
 			return err

@@ -244,6 +244,9 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, pairID int64, in Imp
 		if err != nil {
 			return err
 		}
+		if err := s.pairs.CanManage(ctx, a, p); err != nil {
+			return err
+		}
 		f := errs.Fields{}
 		if p.Counterpart(in.LoggedBySchoolID) == 0 {
 			f.Add("logged_by_school_id", "must be one of the pair's schools")

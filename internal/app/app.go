@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/auth"
@@ -51,18 +52,24 @@ type App struct {
 	Ledger     *compliance.Ledger
 	Outbox     *mail.Outbox
 	Deliverer  *mail.Deliverer
-	Sweeper    *notify.Sweeper
-	Notices    *notify.Lister
-	Importer   *importer.Importer
-	Metrics    *Metrics
-	HTTP       *web.Server
+	// Wake is signalled after a transaction that queued transactional mail
+	// commits; DeliverOnWake sends at once.
+	Wake     *mail.Wake
+	Sweeper  *notify.Sweeper
+	Notices  *notify.Lister
+	Importer *importer.Importer
+	Metrics  *Metrics
+	HTTP     *web.Server
 }
 
 // Options tune construction for tests.
 type Options struct {
 	Now        func() time.Time // default time.Now
 	BcryptCost int              // default bcrypt.DefaultCost
-	DB         *database.DB     // use this database instead of opening one
+	// Argon2 overrides the password hashing cost of the configuration
+	// (tests use auth.CheapArgon2).
+	Argon2 *auth.Argon2
+	DB     *database.DB // use this database instead of opening one
 }
 
 // New opens the database (migrating the embedded SQLite automatically) and
@@ -92,16 +99,37 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	schools := school.NewService(db, val, now)
 	terms := calendar.NewService(db, val, now, ledger.RebuildAll)
 	pairs := pairing.NewService(db, val, schools, now, ledger.RebuildPair)
+	argon := auth.Argon2{Memory: cfg.Accounts.Argon2Memory, Time: cfg.Accounts.Argon2Time, Threads: cfg.Accounts.Argon2Threads}
+	if opt.Argon2 != nil {
+		argon = *opt.Argon2
+	} else if opt.BcryptCost > 0 && opt.BcryptCost < bcrypt.DefaultCost {
+		// callers that asked for cheap bcrypt (tests, benchmark set-up) get
+		// cheap argon2 too, the hash of new passwords since issue 8
+		argon = auth.CheapArgon2
+	}
+	wake := mail.NewWake()
+	outbox := mail.NewOutbox(db, mailDomain(cfg), 8)
+	authSvc, err := auth.NewService(db, val, schools, auth.NewTokens(secret, cfg.TokenTTL.Duration), auth.Hasher{Cost: opt.BcryptCost, Argon2: argon}, now, auth.Options{
+		SessionIdle: cfg.Accounts.SessionIdle.Duration, InviteTTL: cfg.Accounts.InviteTTL.Duration, ResetTTL: cfg.Accounts.ResetTTL.Duration,
+		LockoutFailures: cfg.Accounts.LockoutFailures, LockoutWindow: cfg.Accounts.LockoutWindow.Duration,
+		IPFailuresPerMinute: cfg.Accounts.IPFailuresPerMinute, BaseURL: cfg.BaseURL, DefaultLocale: auth.LocaleZH,
+		Outbox: outbox, Wake: wake.Signal,
+	})
+	if err != nil {
+		return nil, err
+	}
 	a := &App{
-		Config:     cfg,
-		DB:         db,
-		Log:        log,
-		Now:        now,
-		Auth:       auth.NewService(db, val, schools, auth.NewTokens(secret, cfg.TokenTTL.Duration), auth.Hasher{Cost: opt.BcryptCost}, now),
-		Schools:    schools,
-		Terms:      terms,
-		Pairs:      pairs,
-		Activities: activity.NewService(db, val, pairs, terms, ledger, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes),
+		Wake:    wake,
+		Config:  cfg,
+		DB:      db,
+		Log:     log,
+		Now:     now,
+		Auth:    authSvc,
+		Schools: schools,
+		Terms:   terms,
+		Pairs:   pairs,
+		Activities: activity.NewService(db, val, pairs, terms, ledger, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes).
+			WithSchoolQuota(cfg.Evidence.SchoolQuotaBytes),
 		Compliance: compliance.NewReader(db, Rules(cfg), schools, ledger),
 		Ledger:     ledger,
 	}
@@ -116,7 +144,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return nil, err
 	}
-	a.Outbox = mail.NewOutbox(db, mailDomain(cfg), 8)
+	a.Outbox = outbox
 	a.Deliverer = mail.NewDeliverer(a.Outbox, Sender(cfg), mail.DelivererOptions{Log: log, Metrics: mailMetrics, Lease: cfg.SMTP.Lease.Duration})
 	cat, err := i18n.New(templates.FS())
 	if err != nil {
@@ -134,9 +162,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return nil, err
 	}
-	// accounts: wire the invitation service at merge
-	var inviter importer.Inviter
-	a.Importer = importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, inviter)
+	// imported accounts get the invitation of a user created without a password
+	a.Importer = importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, a.Auth)
 	a.HTTP = web.New(web.Deps{Views: views, Importer: a.Importer, ImportLimit: cfg.Import.MaxBytes, ImportTimeout: cfg.Import.Timeout.Duration,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
 		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,

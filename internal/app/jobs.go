@@ -101,3 +101,20 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 	}
 	return s, nil
 }
+
+// DeliverOnWake sends queued mail whenever Wake is signalled (an
+// invitation or reset link was committed), until ctx ends. It runs beside
+// the scheduler in `twinning serve`; like a scheduler tick it takes the
+// time at the top and hands it down.
+func (a *App) DeliverOnWake(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.Wake.C():
+			if _, err := a.Deliverer.DeliverDue(ctx, a.Now()); err != nil && ctx.Err() == nil {
+				a.Log.Warn("immediate delivery failed; the scheduled tick retries", "err", err)
+			}
+		}
+	}
+}

@@ -58,6 +58,27 @@ func Record(ctx context.Context, conn *gorm.DB, at time.Time, userID int64, acti
 	return conn.Create(&e).Error
 }
 
+// RecordEach writes the same action for many entities in batched inserts
+// (an import's invitations: one statement per batch, not one per user).
+func RecordEach(ctx context.Context, conn *gorm.DB, at time.Time, userID int64, action, entity string, entityIDs []int64) error {
+	if len(entityIDs) == 0 {
+		return nil
+	}
+	rows := make([]Entry, len(entityIDs))
+	for i := range entityIDs {
+		id := entityIDs[i]
+		rows[i] = Entry{At: at.UTC(), Action: action, Entity: entity, EntityID: &id, Details: json.RawMessage("null")}
+		if userID != 0 {
+			uid := userID
+			rows[i].UserID = &uid
+		}
+		if r, ok := ctx.Value(requestKey{}).(request); ok {
+			rows[i].RequestID, rows[i].IP = r.id, r.ip
+		}
+	}
+	return conn.CreateInBatches(&rows, 500).Error
+}
+
 // Filter narrows a listing.
 type Filter struct {
 	Entity   string

@@ -1,13 +1,15 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // Tokens issues and verifies HMAC-signed bearer tokens. Any replica holding
@@ -24,10 +26,12 @@ func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 
 const issuer = "twinning"
 
-// Issue signs a token for userID valid for the TTL from now.
-func (t *Tokens) Issue(userID int64, now time.Time) (string, time.Time, error) {
+// Issue signs a token for userID and its session (the jti, a row of the
+// sessions table) valid for the TTL from now.
+func (t *Tokens) Issue(userID int64, sessionID string, now time.Time) (string, time.Time, error) {
 	exp := now.Add(t.ttl)
 	claims := jwt.RegisteredClaims{
+		ID:        sessionID,
 		Issuer:    issuer,
 		Subject:   strconv.FormatInt(userID, 10),
 		IssuedAt:  jwt.NewNumericDate(now),
@@ -37,8 +41,20 @@ func (t *Tokens) Issue(userID int64, now time.Time) (string, time.Time, error) {
 	return s, exp, err
 }
 
-// Verify checks signature and expiry as of now and returns the user id.
-func (t *Tokens) Verify(token string, now time.Time) (int64, error) {
+// TTL is the absolute lifetime of a token.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
+// Sign is an HMAC of msg under the token key: the CSRF token of a page
+// session is Sign("csrf:" + session id).
+func (t *Tokens) Sign(msg string) string {
+	m := hmac.New(sha256.New, t.secret)
+	m.Write([]byte(msg))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks signature and expiry as of now and returns the user id and
+// the session id.
+func (t *Tokens) Verify(token string, now time.Time) (int64, string, error) {
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -48,32 +64,26 @@ func (t *Tokens) Verify(token string, now time.Time) (int64, error) {
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return 0, fmt.Errorf("token expired")
+			return 0, "", fmt.Errorf("token expired")
 		}
-		return 0, fmt.Errorf("invalid token")
+		return 0, "", fmt.Errorf("invalid token")
 	}
 	id, err := strconv.ParseInt(claims.Subject, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("invalid token")
+	if err != nil || id <= 0 || claims.ID == "" || len(claims.ID) > 64 {
+		return 0, "", fmt.Errorf("invalid token")
 	}
-	return id, nil
+	return id, claims.ID, nil
 }
 
-// Hasher hashes passwords with bcrypt; the cost is configurable so tests
-// need not spend seconds on it.
-type Hasher struct{ Cost int }
-
-// Hash returns the bcrypt hash of pw.
-func (h Hasher) Hash(pw string) (string, error) {
-	cost := h.Cost
-	if cost == 0 {
-		cost = bcrypt.DefaultCost
+// SessionOf returns the session id of a token whose signature is good,
+// expired or not: a form posted after its session ended is recognised as
+// that session's own (to bring the user back to it after signing in).
+func (t *Tokens) SessionOf(token string) string {
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
+	if err != nil {
+		return ""
 	}
-	b, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
-	return string(b), err
-}
-
-// Check reports whether pw matches hash.
-func (h Hasher) Check(hash, pw string) bool {
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
+	return claims.ID
 }

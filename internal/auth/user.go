@@ -3,6 +3,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -33,12 +34,15 @@ const (
 // ValidLocale reports whether l is supported.
 func ValidLocale(l string) bool { return l == LocaleZH || l == LocaleEN }
 
-// User is an account. Email is stored lower-cased; it is the login.
+// User is an account. Email is stored lower-cased; it is the login, and so
+// is Phone (an 11-digit mainland mobile) when present. Locale "" means the
+// person never chose one (JSON null). An empty PasswordHash is an invited
+// account that has not set its password yet.
 type User struct {
 	ID           int64     `json:"id" gorm:"primaryKey"`
 	Name         string    `json:"name"`
 	Email        string    `json:"email"`
-	Phone        string    `json:"phone"` // mobile, from the import workbook
+	Phone        *string   `json:"phone"`
 	PasswordHash string    `json:"-"`
 	Role         string    `json:"role"`
 	SchoolID     *int64    `json:"school_id"`
@@ -49,18 +53,36 @@ type User struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
+// MarshalJSON writes an unchosen locale as null and says whether the
+// account can sign in yet.
+func (u User) MarshalJSON() ([]byte, error) {
+	type plain User
+	var loc *string
+	if u.Locale != "" {
+		loc = &u.Locale
+	}
+	return json.Marshal(struct {
+		plain
+		Locale      *string `json:"locale"`
+		PasswordSet bool    `json:"password_set"`
+	}{plain(u), loc, u.PasswordHash != ""})
+}
+
 // NormalizeEmail is how emails are compared and stored.
 func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
 
 // Actor is the authenticated caller with what scoping needs.
 type Actor struct {
-	UserID   int64
-	Name     string
-	Email    string
-	Role     string
-	Locale   string
-	SchoolID int64 // coordinator, principal
-	RegionID int64 // bureau
+	UserID int64
+	// SessionID is the session (token jti) the request came with; empty for
+	// the CLI's system actor.
+	SessionID string
+	Name      string
+	Email     string
+	Role      string
+	Locale    string
+	SchoolID  int64 // coordinator, principal
+	RegionID  int64 // bureau
 	// RegionPath is the bureau's region path ("/1/5/"); its subtree is every
 	// region whose path starts with it.
 	RegionPath string

@@ -4,22 +4,20 @@ import (
 	"github.com/twinning-platform/twinning/internal/errs"
 )
 
-// checkUser applies the rules of an account that need no database: role,
-// locale (defaulted to zh-CN), and which of school and region the role
-// requires. CreateUser and the workbook import (ValidateInvitee) share it.
-func checkUser(in *UserInput) error {
-	f := errs.Fields{}
+// checkUser adds to f the rules of an account that need no database:
+// role, locale (empty until the person chooses one), phone, and which of
+// school and region the role requires. It returns the normalised phone.
+// CreateUser and the workbook import (ValidateInvitee) share it.
+func checkUser(in *UserInput, f errs.Fields) *string {
 	if !ValidRole(in.Role) {
 		f.Add("role", "must be one of admin, bureau, coordinator, principal")
 	}
-	if len(in.Password) > 72 {
-		f.Add("password", "must be at most 72 bytes (about 24 Chinese characters)") // bcrypt's limit
-	}
-	if in.Locale == "" {
-		in.Locale = LocaleZH
-	}
-	if !ValidLocale(in.Locale) {
+	if in.Locale != "" && !ValidLocale(in.Locale) {
 		f.Add("locale", "must be zh-CN or en")
+	}
+	phone, perr := normalizePhone(in.Phone)
+	if perr != "" {
+		f.Add("phone", perr)
 	}
 	switch in.Role {
 	case RoleCoordinator, RolePrincipal:
@@ -41,7 +39,7 @@ func checkUser(in *UserInput) error {
 			f.Add("role", "an admin belongs to no school or region")
 		}
 	}
-	return f.Err()
+	return phone
 }
 
 // placeholderPassword satisfies the password's shape rule for an account
@@ -57,7 +55,9 @@ func (s *Service) ValidateInvitee(a Actor, in UserInput) error {
 	if err := s.val.Validate(in); err != nil {
 		return err
 	}
-	if err := checkUser(&in); err != nil {
+	f := errs.Fields{}
+	checkUser(&in, f)
+	if err := f.Err(); err != nil {
 		return err
 	}
 	if a.IsBureau() && (in.Role == RoleAdmin || in.Role == RoleBureau) {

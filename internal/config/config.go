@@ -41,6 +41,7 @@ type Config struct {
 	Compliance     Rules    `yaml:"compliance"`
 	Evidence       Evidence `yaml:"evidence"`
 	Import         Import   `yaml:"import"`
+	Accounts       Accounts `yaml:"accounts"`
 
 	// Location is Timezone, resolved by Validate.
 	Location *time.Location `yaml:"-"`
@@ -89,6 +90,30 @@ type Rules struct {
 
 type Evidence struct {
 	MaxBytes int64 `yaml:"max_bytes"`
+	// SchoolQuotaBytes bounds the evidence stored per school (0: none).
+	SchoolQuotaBytes int64 `yaml:"school_quota_bytes"`
+}
+
+// Accounts are the rules of sign-in, sessions and account links (issue 8).
+type Accounts struct {
+	SessionIdle         Duration `yaml:"session_idle"`
+	InviteTTL           Duration `yaml:"invite_ttl"`
+	ResetTTL            Duration `yaml:"reset_ttl"`
+	LockoutFailures     int      `yaml:"lockout_failures"`
+	LockoutWindow       Duration `yaml:"lockout_window"`
+	IPFailuresPerMinute int      `yaml:"ip_failures_per_minute"`
+	// argon2id cost of new password hashes (KiB, passes, lanes)
+	Argon2Memory  uint32 `yaml:"argon2_memory"`
+	Argon2Time    uint32 `yaml:"argon2_time"`
+	Argon2Threads uint8  `yaml:"argon2_threads"`
+}
+
+// PublicSecretKeys are the secret keys printed in this repository's own
+// examples (docker-compose.yml, config/example.yaml, README): anyone can
+// read them, so anyone could forge tokens signed with them.
+var PublicSecretKeys = []string{
+	"change-me-compose-secret-at-least-32-chars",
+	"change-me-to-32-or-more-random-characters",
 }
 
 // Import limits the workbook import (internal/importer).
@@ -255,6 +280,23 @@ func (c *Config) Validate() error {
 	c.Location = loc
 	if c.SecretKey != "" && len(c.SecretKey) < 32 {
 		return bad("secret_key", "must be at least 32 characters")
+	}
+	for _, k := range PublicSecretKeys {
+		if c.SecretKey == k || strings.HasPrefix(strings.ToLower(c.SecretKey), "change-me") {
+			return bad("secret_key", "is an example key published in the repository; generate one, e.g. openssl rand -hex 32")
+		}
+	}
+	if c.Accounts.SessionIdle.Duration < 0 || c.Accounts.InviteTTL.Duration <= 0 || c.Accounts.ResetTTL.Duration <= 0 || c.Accounts.LockoutWindow.Duration <= 0 {
+		return bad("accounts", "session_idle must be ≥ 0; invite_ttl, reset_ttl and lockout_window positive")
+	}
+	if c.Accounts.LockoutFailures < 1 || c.Accounts.IPFailuresPerMinute < 1 {
+		return bad("accounts", "lockout_failures and ip_failures_per_minute must be at least 1")
+	}
+	if c.Accounts.Argon2Memory < 8 || c.Accounts.Argon2Time < 1 || c.Accounts.Argon2Threads < 1 {
+		return bad("accounts.argon2_memory", "argon2 memory ≥ 8 KiB, time and threads ≥ 1")
+	}
+	if c.Evidence.SchoolQuotaBytes < 0 {
+		return bad("evidence.school_quota_bytes", "must be 0 (no quota) or positive")
 	}
 	if c.TokenTTL.Duration <= 0 {
 		return bad("token_ttl", "must be positive")

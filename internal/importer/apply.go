@@ -217,7 +217,7 @@ func (p *plan) applyUsers(conn *gorm.DB, now time.Time) ([]int64, error) {
 			fresh = append(fresh, u)
 		case u.dirty:
 			ids = append(ids, u.id)
-			vals = append(vals, []any{u.name, u.phone, u.role, idOf(u.school), idOf(u.region)})
+			vals = append(vals, []any{u.name, auth.PhonePtr(u.phone), u.role, idOf(u.school), idOf(u.region)})
 		}
 	}
 	if err := update(conn, "users", []string{"name", "phone", "role", "school_id", "region_id"}, ids, vals, &now); err != nil {
@@ -229,7 +229,7 @@ func (p *plan) applyUsers(conn *gorm.DB, now time.Time) ([]int64, error) {
 		rows := make([]auth.User, len(part))
 		for i, u := range part {
 			// no password: the invitation lets the person choose one
-			rows[i] = auth.User{Name: u.name, Email: u.email, Phone: u.phone, Role: u.role, SchoolID: idOf(u.school),
+			rows[i] = auth.User{Name: u.name, Email: u.email, Phone: auth.PhonePtr(u.phone), Role: u.role, SchoolID: idOf(u.school),
 				RegionID: idOf(u.region), Locale: p.lang, Active: true, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
 			if rows[i].SchoolID != nil {
 				v := *rows[i].SchoolID

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"fmt"
-	"regexp"
 
 	"gorm.io/gorm"
 
@@ -10,8 +9,6 @@ import (
 )
 
 // The 用户 sheet: accounts matched by email, created without a password.
-
-var phoneRE = regexp.MustCompile(`^\+?[0-9][0-9 -]{4,19}$`)
 
 func (p *plan) checkUsers(conn *gorm.DB) error {
 	s := p.book.sheet(shUsers)
@@ -47,6 +44,9 @@ func (p *plan) checkUsers(conn *gorm.DB) error {
 	}
 	fields := map[string]string{"name": "name", "email": "email", "role": "role", "school_id": "school", "region_id": "region", "password": "email", "locale": "email"}
 	byEmail := map[string]int{}
+	byPhone := map[string]int{}
+	var phones []string
+	phoneRow := map[string]*userNode{}
 	for _, r := range s.rows {
 		u := &userNode{name: r.get(c("name")), email: auth.NormalizeEmail(r.get(c("email"))), phone: r.get(c("phone")),
 			role: roleEnum.parse(r.get(c("role"))), row: r.n}
@@ -69,8 +69,16 @@ func (p *plan) checkUsers(conn *gorm.DB) error {
 		}
 		p.failDomain(s, r.n, p.im.users.ValidateInvitee(p.a, auth.UserInput{Name: u.name, Email: u.email, Role: u.role,
 			SchoolID: schoolID, RegionID: regionID, Locale: p.lang}), fields)
-		if u.phone != "" && !phoneRE.MatchString(u.phone) {
-			p.failMsg(s, r.n, "phone", msg{"must be a phone number", "不是有效的手机号"})
+		if phone, problem := auth.NormalizePhone(u.phone); problem != "" {
+			p.failMsg(s, r.n, "phone", msg{problem, "须为 11 位大陆手机号"})
+		} else if u.phone = phone; phone != "" {
+			if prev, dup := byPhone[phone]; dup {
+				p.failMsg(s, r.n, "phone", msg{fmt.Sprintf("the same mobile number as row %d", prev), fmt.Sprintf("与第 %d 行手机号相同", prev)})
+			} else {
+				byPhone[phone] = r.n
+				phones = append(phones, phone)
+				phoneRow[phone] = u
+			}
 		}
 		if u.email == "" {
 			continue
@@ -101,10 +109,31 @@ func (p *plan) checkUsers(conn *gorm.DB) error {
 			if u.region != nil {
 				rid = u.region.id
 			}
-			u.dirty = old.Name != u.name || old.Phone != u.phone || old.Role != u.role || !sameInt(old.SchoolID, sid) || !sameInt(old.RegionID, rid) ||
+			u.dirty = old.Name != u.name || deref(old.Phone) != u.phone || old.Role != u.role || !sameInt(old.SchoolID, sid) || !sameInt(old.RegionID, rid) ||
 				(u.school != nil && u.school.id == 0) || (u.region != nil && u.region.id == 0)
 		}
 		p.users = append(p.users, u)
 	}
-	return nil
+	// a mobile number is unique among accounts: one held by an account of
+	// another email is a row error (the unique index would refuse it anyway)
+	return inChunks(phones, func(keys []string) error {
+		var held []struct{ Email, Phone string }
+		if err := conn.Session(&gorm.Session{NewDB: true}).Table("users").Select("email, phone").
+			Where("phone IN ?", keys).Find(&held).Error; err != nil {
+			return err
+		}
+		for _, h := range held {
+			if u := phoneRow[h.Phone]; u != nil && u.email != h.Email {
+				p.failMsg(s, u.row, "phone", msg{"this mobile number is already taken by another account", "该手机号已被其他账号使用"})
+			}
+		}
+		return nil
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

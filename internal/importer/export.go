@@ -134,7 +134,7 @@ func (im *Importer) Export(ctx context.Context, a auth.Actor, lang string, out i
 	// users: a bureau's coordinators and principals; an admin's every
 	// account but the admins
 	if err := w.sheet(sheetByKey(shUsers), false, func(emit func([]any) error) error {
-		q := fresh().Table("users").Select("name, email, phone, role, school_id, region_id").Where("active = ?", true)
+		q := fresh().Table("users").Select("name, email, COALESCE(phone, ''), role, school_id, region_id").Where("active = ?", true)
 		if a.IsAdmin() {
 			q = q.Where("role IN ?", []string{auth.RoleBureau, auth.RoleCoordinator, auth.RolePrincipal})
 		} else {

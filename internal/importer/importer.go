@@ -19,6 +19,9 @@ import (
 // outbox message per user, written or rolled back with the import.
 type Inviter interface {
 	InviteTx(ctx context.Context, userIDs []int64, now time.Time) error
+	// WakeMail tells the deliverer, after the commit, that mail is waiting
+	// (the invitations go out within seconds, not at the next tick).
+	WakeMail()
 }
 
 // Importer checks and imports workbooks and exports them.
@@ -121,6 +124,9 @@ func (im *Importer) Import(ctx context.Context, a auth.Actor, r io.Reader, lang 
 		err = run(ctx)
 	} else {
 		err = im.db.WithTx(ctx, run)
+		if err == nil && im.inviter != nil && res.Created.Users > 0 {
+			im.inviter.WakeMail()
+		}
 	}
 	return res, err
 }

@@ -367,7 +367,7 @@ func TestImportCheckFixReimportRoundTrip(t *testing.T) {
 		}
 		after := e.counts()
 		if after["schools"] != 4 || after["users"] != before["users"]+4 || after["commitments"] != 5 || after["commitment_categories"] != 7 ||
-			after["audit_log"] != before["audit_log"]+1 {
+			after["audit_log"] != before["audit_log"]+1+4 { // the import, and an invitation sent to each new user
 			t.Fatalf("after import: %v", after)
 		}
 		var hours struct {
@@ -456,8 +456,8 @@ func TestBureauImportsWithinItsSubtree(t *testing.T) {
 		db.Gorm().Raw("SELECT id FROM regions WHERE name = '麻城市'").Scan(&region)
 		api := testutil.NewAPI(t, e.a)
 		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "麻城教育局", "email": "bureau@mc.cn",
-			"password": "bureau-password", "role": "bureau", "region_id": region}))
-		bureau := api.Login("bureau@mc.cn", "bureau-password")
+			"password": "harbor-lantern-2026", "role": "bureau", "region_id": region}))
+		bureau := api.Login("bureau@mc.cn", "harbor-lantern-2026")
 
 		// its own export round-trips
 		exp := e.get("/api/v1/export.xlsx", bureau)
@@ -487,8 +487,8 @@ func TestBureauImportsWithinItsSubtree(t *testing.T) {
 		}
 		// a coordinator may not import at all
 		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "c", "email": "c@mc.cn",
-			"password": "coordinator-pw", "role": "coordinator", "school_id": 1}))
-		if r := e.upload("/api/v1/import", api.Login("c@mc.cn", "coordinator-pw"), programme(t)); r.status != 403 {
+			"password": "harbor-lantern-2026", "role": "coordinator", "school_id": 1}))
+		if r := e.upload("/api/v1/import", api.Login("c@mc.cn", "harbor-lantern-2026"), programme(t)); r.status != 403 {
 			t.Errorf("coordinator import: %d", r.status)
 		}
 	})
@@ -565,9 +565,9 @@ func TestImportedChangeMovesCompliance(t *testing.T) {
 		db.Gorm().Raw("SELECT id FROM schools WHERE code = '4211810001'").Scan(&sup)
 		db.Gorm().Raw("SELECT id FROM schools WHERE name = '麻城市实验小学'").Scan(&sud)
 		db.Gorm().Raw("SELECT id FROM pairs WHERE supporting_school_id = ? AND supported_school_id = ?", sup, sud).Scan(&pair)
-		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "c", "email": "c1@mc.cn", "password": "coordinator-pw", "role": "coordinator", "school_id": sup}))
-		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "p", "email": "p1@mc.cn", "password": "principal-pw", "role": "principal", "school_id": sud}))
-		coord, principal := api.Login("c1@mc.cn", "coordinator-pw"), api.Login("p1@mc.cn", "principal-pw")
+		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "c", "email": "c1@mc.cn", "password": "harbor-lantern-2026", "role": "coordinator", "school_id": sup}))
+		api.Must(201, api.Do("POST", "/api/v1/users", e.admin, map[string]any{"name": "p", "email": "p1@mc.cn", "password": "harbor-lantern-2026", "role": "principal", "school_id": sud}))
+		coord, principal := api.Login("c1@mc.cn", "harbor-lantern-2026"), api.Login("p1@mc.cn", "harbor-lantern-2026")
 		for _, cat := range []string{"demonstration_lesson", "lecture"} {
 			id := api.Must(201, api.Do("POST", fmt.Sprintf("/api/v1/pairs/%d/activities", pair), coord,
 				map[string]any{"category": cat, "title": cat, "occurred_on": "2026-10-20"})).ID()

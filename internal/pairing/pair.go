@@ -192,7 +192,10 @@ func (s *Service) ListPairs(ctx context.Context, a auth.Actor, f PairFilter, p p
 
 func validStatus(s string) bool { return s == Active || s == Suspended || s == Ended }
 
-// canManage: an admin, or a bureau covering at least one of the schools.
+// canManage: an admin, or a bureau covering both schools. A pair that
+// crosses subtrees is made and managed by a common ancestor bureau or an
+// admin; otherwise a county bureau could pair (and, through imports,
+// attribute confirmed records to) a school of another province.
 func (s *Service) canManage(ctx context.Context, a auth.Actor, p Pair) error {
 	if a.IsAdmin() {
 		return nil
@@ -205,11 +208,17 @@ func (s *Service) canManage(ctx context.Context, a auth.Actor, p Pair) error {
 		if err != nil && !errs.Is(err, errs.KindInvalid) {
 			return err
 		}
-		if a.CoversPath(path) {
-			return nil
+		if !a.CoversPath(path) {
+			return errs.Forbidden("both schools of a pair must be in your region; a pair across regions is managed by a bureau above both, or an admin")
 		}
 	}
-	return errs.Forbidden("neither school of this pair is in your region")
+	return nil
+}
+
+// CanManage is canManage for other services: importing historical records
+// into a pair is managing it.
+func (s *Service) CanManage(ctx context.Context, a auth.Actor, p Pair) error {
+	return s.canManage(ctx, a, p)
 }
 
 func checkSpan(f errs.Fields, p Pair) {

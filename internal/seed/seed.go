@@ -169,7 +169,8 @@ func Load(ctx context.Context, s Services, p Programme) ([]Login, error) {
 		}
 		users := map[string]auth.User{}
 		for _, u := range p.Users {
-			in := auth.UserInput{Name: u.Name, Email: u.Email, Password: u.Password, Role: u.Role}
+			// the demo people read Chinese: their language is set, as if chosen
+			in := auth.UserInput{Name: u.Name, Email: u.Email, Password: u.Password, Role: u.Role, Locale: auth.LocaleZH}
 			if u.School != "" {
 				id := schools[u.School]
 				in.SchoolID = &id

@@ -76,7 +76,7 @@ func Config(t testing.TB) *config.Config {
 func NewApp(t testing.TB, db *database.DB, clock *Clock) *app.App {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.New(context.Background(), Config(t), log, app.Options{Now: clock.Now, BcryptCost: bcrypt.MinCost, DB: db})
+	a, err := app.New(context.Background(), Config(t), log, app.Options{Now: clock.Now, BcryptCost: bcrypt.MinCost, Argon2: &auth.CheapArgon2, DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,15 @@ var fieldMessages = []struct {
 	{regexp.MustCompile(`activities can only be logged on an active pair`), "err.pair_not_active", nil},
 	{regexp.MustCompile(`^must lie between occurred_on and today`), "err.logged_on", nil},
 	{regexp.MustCompile(`^the new span would leave`), "err.span_excludes", nil},
+	// accounts (issue 8)
+	{regexp.MustCompile(`^is too easy to guess`), "err.pw_weak", nil},
+	{regexp.MustCompile(`^is a commonly used password`), "err.pw_common", nil},
+	{regexp.MustCompile(`^must not be only spaces`), "err.pw_spaces", nil},
+	{regexp.MustCompile(`^is not your current password`), "err.pw_current", nil},
+	{regexp.MustCompile(`^must differ from the current password`), "err.pw_same", nil},
+	{regexp.MustCompile(`^this link (?:is not valid|has already been used|has expired)`), "err.link_invalid", nil},
+	{regexp.MustCompile(`^must be an 11-digit mainland mobile number`), "err.mobile", nil},
+	{regexp.MustCompile(`^a user with this mobile number already exists|cannot be used for a new account`), "err.unavailable", nil},
 	{regexp.MustCompile(`^must be (?:one of|a|an) |^must be [a-z_]+(?:, [a-z_]+)* or [a-z_]+$`), "err.choose", nil},
 }
 

@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -189,8 +190,18 @@ func (s *Server) getEvidence(c echo.Context) error {
 	defer f.Close()
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, ev.ContentType)
+	// Uploaded files are served from the app's origin: a sandbox CSP keeps
+	// a polyglot from running script here, nosniff keeps the browser to
+	// the sniffed-at-upload type, and only images are shown inline (a PDF
+	// is downloaded, not rendered by the browser's viewer in our origin).
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	disposition := "attachment"
+	if strings.HasPrefix(ev.ContentType, "image/") {
+		disposition = "inline"
+	}
 	// RFC 6266/5987: Chinese file names survive in every browser
-	h.Set(echo.HeaderContentDisposition, "inline; filename=\"evidence\"; filename*=UTF-8''"+url.PathEscape(ev.FileName))
+	h.Set(echo.HeaderContentDisposition, disposition+"; filename=\"evidence\"; filename*=UTF-8''"+url.PathEscape(ev.FileName))
 	h.Set("Cache-Control", "private, max-age=3600")
 	c.Response().WriteHeader(http.StatusOK)
 	_, err = io.Copy(c.Response(), f)

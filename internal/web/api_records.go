@@ -19,8 +19,10 @@ func (s *Server) login(c echo.Context) error {
 	if err := bind(c, &in); err != nil {
 		return err
 	}
+	in.Kind, in.IP = auth.KindAPI, c.RealIP()
 	sess, err := s.Auth.Login(c.Request().Context(), in)
 	if err != nil {
+		tarpit(c, err)
 		return err
 	}
 	return c.JSON(http.StatusOK, sess)

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
@@ -48,6 +50,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	var th *auth.Throttled
+	if errors.As(err, &th) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(th.Seconds()))
+	}
 	status, body := s.classify(err)
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", "1")
@@ -68,6 +74,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 }
 
 func (s *Server) classify(err error) (int, errorDetail) {
+	var th *auth.Throttled
+	if errors.As(err, &th) {
+		return http.StatusTooManyRequests, errorDetail{Code: "too_many_attempts", Message: th.Error()}
+	}
 	if e, ok := errs.As(err); ok {
 		return kindStatus[e.Kind], errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields}
 	}

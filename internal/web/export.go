@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/xuri/excelize/v2"
@@ -156,7 +157,11 @@ func (s *Server) exportCSV(c echo.Context) error {
 	record := make([]string, len(exportColumns))
 	for _, row := range rows {
 		for i, v := range row {
-			record[i] = fmt.Sprint(v)
+			if str, ok := v.(string); ok {
+				record[i] = csvText(str)
+			} else {
+				record[i] = fmt.Sprint(v) // numbers: a spreadsheet reads "-3" as minus three, not a formula
+			}
 		}
 		if err := w.Write(record); err != nil {
 			return err
@@ -164,4 +169,15 @@ func (s *Server) exportCSV(c echo.Context) error {
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// csvText defuses spreadsheet formulas (CSV injection): a text cell that
+// begins with =, +, -, @, tab or CR is written with a leading apostrophe,
+// which Excel and LibreOffice show as plain text. (The XLSX export writes
+// typed string cells, which are never formulas.)
+func csvText(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }

@@ -70,7 +70,7 @@ func newProgramme(t *testing.T, db *database.DB) *programme {
 	clock := testutil.NewClock(testutil.At(today))
 	a := testutil.NewApp(t, db, clock)
 	api := testutil.NewAPI(t, a)
-	p := &programme{t: t, api: api, clock: clock, db: db, defaultPassword: "password-2026"}
+	p := &programme{t: t, api: api, clock: clock, db: db, defaultPassword: "harbor-lantern-2026"}
 	p.admin = api.Admin()
 
 	p.province = p.created("/api/v1/regions", map[string]any{"name": "湖北省", "level": "province"})

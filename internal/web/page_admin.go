@@ -417,7 +417,7 @@ func (s *Server) renderUsers(c echo.Context, status int, p *view.Page) error {
 	}
 	ctx := c.Request().Context()
 	pg := pageParam(c, 50)
-	l, err := s.Auth.ListUsers(ctx, a, auth.UserFilter{}, pg)
+	l, err := s.Auth.ListUsers(ctx, a, auth.UserFilter{Q: c.QueryParam("q")}, pg)
 	if err != nil {
 		return err
 	}
@@ -438,7 +438,7 @@ func (s *Server) renderUsers(c echo.Context, status int, p *view.Page) error {
 		roles = append(roles, auth.RoleBureau, auth.RoleAdmin)
 	}
 	p.Data = map[string]any{"Items": l.Items, "Schools": schools.Items, "SchoolNames": schoolNames, "Regions": regions,
-		"RegionNames": regionNames, "Roles": roles, "Pager": makePager(c, pg, len(l.Items), l.Total)}
+		"RegionNames": regionNames, "Roles": roles, "Pager": makePager(c, pg, len(l.Items), l.Total), "Q": c.QueryParam("q")}
 	return s.render(c, status, "admin_users", p)
 }
 

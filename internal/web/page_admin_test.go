@@ -92,21 +92,21 @@ func TestPageAdmin(t *testing.T) {
 		}
 
 		// a user
-		uf := url.Values{"name": {"实验小学校长"}, "email": {"head@mcsx.example.cn"}, "password": {"password-2026"}, "role": {"principal"},
+		uf := url.Values{"name": {"实验小学校长"}, "email": {"head@mcsx.example.cn"}, "password": {"harbor-lantern-2026"}, "role": {"principal"},
 			"school_id": {schoolID(t, d, "麻城市实验小学")}, "locale": {"zh-CN"}}
 		if res := w.post("/admin/users", uf); res.Status != http.StatusSeeOther {
 			t.Fatalf("user: %d %s", res.Status, res.Body)
 		}
 		r = w.post("/admin/users", uf)
-		if r.Status != 422 || fieldError(r.Body, "email") != "该邮箱已被使用。" || strings.Contains(r.Body, "password-2026") {
+		if r.Status != 422 || fieldError(r.Body, "email") != "该邮箱已被使用。" || strings.Contains(r.Body, "harbor-lantern-2026") {
 			t.Errorf("duplicate user: %d %q", r.Status, fieldError(r.Body, "email"))
 		}
 		uf.Set("email", "x@mcsx.example.cn")
 		uf.Set("password", "short")
-		if res := w.post("/admin/users", uf); res.Status != 422 || fieldError(res.Body, "password") != "至少需要 10 个字符。" {
+		if res := w.post("/admin/users", uf); res.Status != 422 || fieldError(res.Body, "password") != "至少需要 12 个字符。" {
 			t.Errorf("short password: %d %q", res.Status, fieldError(res.Body, "password"))
 		}
-		d.as("head@mcsx.example.cn", "password-2026") // the new principal signs in
+		d.as("head@mcsx.example.cn", "harbor-lantern-2026") // the new principal signs in
 
 		// a term
 		tf := url.Values{"school_year": {"2027-2028"}, "season": {"autumn"}, "starts_on": {"2027-09-01"}, "ends_on": {"2028-01-31"}}
@@ -162,7 +162,7 @@ func TestPageAdmin(t *testing.T) {
 		if res := b.post("/admin/schools", url.Values{"name": {"麻城市第二实验小学"}, "region_id": {fmt.Sprint(d.regions["麻城市"])}, "stage": {"primary"}}); res.Status != http.StatusSeeOther {
 			t.Errorf("a bureau creates a school in its county: %d", res.Status)
 		}
-		if res := b.post("/admin/users", url.Values{"name": {"x"}, "email": {"b@x.cn"}, "password": {"password-2026"}, "role": {"bureau"}, "region_id": {fmt.Sprint(d.regions["麻城市"])}}); res.Status != http.StatusForbidden {
+		if res := b.post("/admin/users", url.Values{"name": {"x"}, "email": {"b@x.cn"}, "password": {"harbor-lantern-2026"}, "role": {"bureau"}, "region_id": {fmt.Sprint(d.regions["麻城市"])}}); res.Status != http.StatusForbidden {
 			t.Errorf("a bureau creates a bureau user: %d", res.Status)
 		}
 		for _, p := range []string{"/admin/terms", "/admin/outbox"} {

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -18,7 +20,7 @@ import (
 // on signed out.
 func (s *Server) pageSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ck, err := c.Cookie(sessionCookie)
+		ck, err := c.Cookie(s.sessionCookie())
 		if err == nil && ck.Value != "" {
 			a, err := s.Auth.Authenticate(c.Request().Context(), ck.Value)
 			switch {
@@ -26,6 +28,10 @@ func (s *Server) pageSession(next echo.HandlerFunc) echo.HandlerFunc {
 				c.Set(actorKey, a)
 				c.Set(sessionKey, true)
 			case errs.Is(err, errs.KindUnauthorized):
+				// expired (idle), signed out elsewhere, or forged: a form
+				// posted with it is that session's own if its CSRF token
+				// says so (csrf then brings the user back to the form)
+				c.Set(staleSessionKey, s.Auth.StaleSessionOf(ck.Value))
 				s.clearSession(c)
 			default:
 				return err
@@ -53,12 +59,22 @@ func (s *Server) setSession(c echo.Context, sess auth.Session) {
 	// Max-Age rather than Expires: the token's own expiry is checked on
 	// every request; the cookie just should not outlive it
 	maxAge := int(sess.ExpiresAt.Sub(s.Now()).Seconds())
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: sess.Token, Path: "/", MaxAge: max(maxAge, 1),
+	c.SetCookie(&http.Cookie{Name: s.sessionCookie(), Value: sess.Token, Path: "/", MaxAge: max(maxAge, 1),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
 }
 
+// sessionCookie is the session cookie's name: with the __Host- prefix
+// when served over https, so no sibling domain or plain-http page can set
+// or shadow it.
+func (s *Server) sessionCookie() string {
+	if s.SecureTransport {
+		return "__Host-" + sessionCookie
+	}
+	return sessionCookie
+}
+
 func (s *Server) clearSession(c echo.Context) {
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+	c.SetCookie(&http.Cookie{Name: s.sessionCookie(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
 }
 
@@ -69,13 +85,24 @@ func (s *Server) rotateCSRF(c echo.Context) {
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
 }
 
-// localPath keeps a redirect target on this site.
+// localPath keeps a redirect target on this site: a path, built from the
+// parsed URL, never a scheme, host or anything a browser might read as one
+// ("//evil", "/\\evil", "/%09/evil": browsers drop tabs and newlines).
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	if next == "" || strings.ContainsAny(next, "\\") || strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/"
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") ||
+		strings.IndexFunc(u.Path, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) >= 0 {
+		return "/"
+	}
+	out := &url.URL{Path: u.Path, RawQuery: u.RawQuery}
+	if r := out.RequestURI(); strings.HasPrefix(r, "/") && !strings.HasPrefix(r, "//") {
+		return r
+	}
+	return "/"
 }
 
 func (s *Server) loginPage(c echo.Context) error {
@@ -92,7 +119,7 @@ func (s *Server) loginPage(c echo.Context) error {
 }
 
 func (s *Server) loginSubmit(c echo.Context) error {
-	in := auth.LoginInput{Email: c.FormValue("email"), Password: c.FormValue("password")}
+	in := auth.LoginInput{Email: c.FormValue("email"), Password: c.FormValue("password"), Kind: auth.KindPage, IP: c.RealIP()}
 	next := localPath(c.FormValue("next"))
 	sess, err := s.Auth.Login(c.Request().Context(), in)
 	if err != nil {
@@ -103,7 +130,13 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		f := view.NewForm()
 		f.Values["email"], f.Values["next"] = in.Email, next
 		status := http.StatusUnprocessableEntity
+		var th *auth.Throttled
 		switch {
+		case errors.As(err, &th):
+			tarpit(c, err)
+			c.Response().Header().Set("Retry-After", strconv.Itoa(th.Seconds()))
+			f.Error = p.T("err.login_throttled")
+			status = http.StatusTooManyRequests
 		case errs.Is(err, errs.KindUnauthorized):
 			f.Error = p.T("err.login_failed")
 			status = http.StatusUnauthorized
@@ -119,6 +152,11 @@ func (s *Server) loginSubmit(c echo.Context) error {
 }
 
 func (s *Server) logoutSubmit(c echo.Context) error {
+	if a, ok := pageActor(c); ok {
+		if err := s.Auth.Logout(c.Request().Context(), a); err != nil {
+			return err
+		}
+	}
 	s.clearSession(c)
 	s.rotateCSRF(c)
 	return s.redirect(c, "/login", "signed_out")

@@ -35,7 +35,7 @@ func TestPageSignIn(t *testing.T) {
 			t.Fatalf("signed out: %d %q", r.Status, r.location())
 		}
 		r = w.must(200, w.get("/login?next=%2Factivities%2Fnew%3Fpair%3D1"))
-		r.has(t, "登录", "电子邮箱", "密码")
+		r.has(t, "登录", "邮箱或手机号", "密码", "忘记密码？")
 		if !strings.Contains(r.Body, `<label for="email">`) || !strings.Contains(r.Body, `<label for="password">`) {
 			t.Error("the sign-in inputs have no labels")
 		}
@@ -179,11 +179,19 @@ func TestPageSecureCookies(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := newDemoWith(t, db, a)
+	anon := d.web()
+	anon.must(200, anon.get("/login"))
+	if c := anon.cookies["_csrf"]; c == nil || !c.Secure {
+		t.Errorf("cookie _csrf is not Secure: %+v", c)
+	}
 	w := d.as("wh6.coord@demo.local", demoSchoolPW)
-	for _, name := range []string{"twinning_session", "_csrf"} {
-		if c := w.cookies[name]; c == nil || !c.Secure {
-			t.Errorf("cookie %s is not Secure: %+v", name, c)
-		}
+	// the __Host- prefix: Secure, Path=/, no Domain, so no sibling domain
+	// or plain-http page can set or shadow it
+	if c := w.cookies["__Host-twinning_session"]; c == nil || !c.Secure || c.Path != "/" || c.Domain != "" {
+		t.Errorf("session cookie is not a __Host- cookie: %+v", c)
+	}
+	if w.cookies["twinning_session"] != nil {
+		t.Errorf("an unprefixed session cookie over https")
 	}
 }
 

@@ -206,7 +206,7 @@ func (w *web) login(email, password string) {
 	if r.Status != http.StatusSeeOther {
 		w.t.Fatalf("login %s: %d %s", email, r.Status, r.Body)
 	}
-	if w.cookies["twinning_session"] == nil {
+	if w.cookies["twinning_session"] == nil && w.cookies["__Host-twinning_session"] == nil {
 		w.t.Fatalf("login %s: no session cookie", email)
 	}
 	// the start page (following its redirect) gives a fresh CSRF token, as

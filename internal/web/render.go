@@ -2,16 +2,21 @@ package web
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/auth"
@@ -28,6 +33,9 @@ const (
 	csrfCookie    = "_csrf"
 	csrfKey       = "csrf"    // context key of the CSRF token
 	sessionKey    = "session" // context key: the actor came from the cookie
+	// context key: the id of a session cookie that no longer authenticates
+	staleSessionKey = "stale_session"
+	resumeCookie    = "twinning_resume" // a form's values kept across signing in again
 )
 
 // flashes are the one-time messages a redirect may carry (catalogue ids
@@ -35,6 +43,7 @@ const (
 var flashes = map[string]bool{
 	"logged": true, "amended": true, "withdrawn": true, "confirmed": true, "disputed": true, "signed_out": true,
 	"created": true, "retried": true, "language": true, "evidence_refused": true,
+	"password_set": true, "password_changed": true, "session_expired": true, "invited": true, // accounts
 }
 
 // pageActor is the signed-in user of a page request.
@@ -86,6 +95,7 @@ func (s *Server) toConfirm(c echo.Context, a auth.Actor) (int64, error) {
 
 // render writes a whole page with the status.
 func (s *Server) render(c echo.Context, status int, name string, p *view.Page) error {
+	s.resumeForm(c, p)
 	var buf bytes.Buffer
 	if err := s.Views.Render(&buf, name, p); err != nil {
 		return err
@@ -170,10 +180,7 @@ func (s *Server) pageError(c echo.Context, status int, code string) {
 	}
 	p := s.Views.NewPage(s.locale(c))
 	p.Title, p.Path, p.Today = title, c.Request().URL.RequestURI(), s.today()
-	p.CSRF, _ = c.Get(csrfKey).(string)
-	if ck, err := c.Cookie(csrfCookie); p.CSRF == "" && err == nil {
-		p.CSRF = ck.Value // the CSRF check itself failed: keep the page's own forms working
-	}
+	p.CSRF, _ = c.Get(csrfKey).(string) // set before the check, so the page's own forms work
 	if a, ok := pageActor(c); ok {
 		p.User = &a
 	}
@@ -193,40 +200,131 @@ func (s *Server) pageError(c echo.Context, status int, code string) {
 // csrfFailed is the refusal of a form without a valid token.
 var csrfFailed = &errs.Error{Kind: errs.KindForbidden, Code: "csrf_failed", Message: "the form's security token is missing or stale; reload the page and try again"}
 
-// csrf protects the page routes: a cookie-held token that every form
-// carries in _csrf (htmx may send it as X-CSRF-Token). Browsers that send
-// fetch metadata are also refused cross-site writes outright; the token
-// is checked whatever that header says (Echo would skip the token for
-// same-origin requests, and forms must carry a real one).
+// csrf protects the page routes. The token every form carries in _csrf
+// (htmx may send it as X-CSRF-Token) is bound to the session: an HMAC of
+// the page session's id once signed in, of a random pre-session id (the
+// _csrf cookie) before. A token is worth nothing in another session, and
+// signing in changes it. Browsers that send fetch metadata are also refused
+// cross-site writes outright; the token is checked whatever that says.
 func (s *Server) csrf() echo.MiddlewareFunc {
-	guard := middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		CookieName:     csrfCookie,
-		CookiePath:     "/",
-		CookieMaxAge:   86400,
-		CookieHTTPOnly: true,
-		CookieSameSite: http.SameSiteLaxMode,
-		CookieSecure:   s.SecureTransport,
-		ContextKey:     csrfKey,
-		ErrorHandler:   func(error, echo.Context) error { return csrfFailed },
-	})
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		checked := guard(next)
 		return func(c echo.Context) error {
-			h := c.Request().Header
-			if site := h.Get(echo.HeaderSecFetchSite); site != "" {
-				switch c.Request().Method {
-				case http.MethodGet, http.MethodHead, http.MethodOptions:
-				default:
-					if site == "cross-site" {
-						return csrfFailed
-					}
-				}
-				h.Del(echo.HeaderSecFetchSite)
+			req := c.Request()
+			safe := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions
+			if site := req.Header.Get(echo.HeaderSecFetchSite); site == "cross-site" && !safe {
+				return csrfFailed
 			}
-			return checked(c)
+			var want string
+			if a, ok := pageActor(c); ok && a.SessionID != "" {
+				want = s.Auth.CSRFToken("s:" + a.SessionID)
+			} else {
+				anon := ""
+				if ck, err := c.Cookie(csrfCookie); err == nil && len(ck.Value) == 32 {
+					anon = ck.Value
+				} else {
+					anon = randomHex(16)
+					c.SetCookie(&http.Cookie{Name: csrfCookie, Value: anon, Path: "/", MaxAge: 86400, HttpOnly: true,
+						SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
+				}
+				want = s.Auth.CSRFToken("a:" + anon)
+			}
+			c.Set(csrfKey, want)
+			if safe {
+				return next(c)
+			}
+			got := req.Header.Get("X-CSRF-Token")
+			if got == "" {
+				got = c.FormValue("_csrf")
+			}
+			if hmac.Equal([]byte(got), []byte(want)) {
+				return next(c)
+			}
+			// a form of a session that has since expired: keep what was
+			// typed and bring the user back to it after signing in
+			if stale, _ := c.Get(staleSessionKey).(string); stale != "" && got != "" &&
+				hmac.Equal([]byte(got), []byte(s.Auth.CSRFToken("s:"+stale))) {
+				// back to the page the form was on (the Referer, same site
+				// only): a form may post to a route that has no page
+				back := req.URL.RequestURI()
+				if ref, err := url.Parse(req.Header.Get("Referer")); err == nil && ref.Host == req.Host && ref.Path != "" {
+					back = localPath(ref.RequestURI())
+				}
+				s.keepForm(c, back)
+				s.setFlash(c, "session_expired")
+				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(back))
+			}
+			return csrfFailed
 		}
 	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// resumed is a form's values kept across signing in again, for one path.
+type resumed struct {
+	Path   string            `json:"p"`
+	Values map[string]string `json:"v"`
+}
+
+// secretFields never go into the resume cookie.
+var secretFields = map[string]bool{"_csrf": true, "password": true, "current_password": true, "new_password": true}
+
+// keepForm stores the posted form's text fields (no files, no passwords)
+// in a short-lived signed cookie for the form's path. A form too big for a
+// cookie is not kept.
+func (s *Server) keepForm(c echo.Context, back string) {
+	params, err := c.FormParams()
+	if err != nil {
+		return
+	}
+	path, _, _ := strings.Cut(back, "?")
+	r := resumed{Path: path, Values: map[string]string{}}
+	for k, v := range params {
+		if !secretFields[k] && len(v) > 0 {
+			r.Values[k] = v[0]
+		}
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	val := base64.RawURLEncoding.EncodeToString(raw)
+	val += "." + s.Auth.CSRFToken("resume:"+val)
+	if len(val) > 3800 {
+		return
+	}
+	c.SetCookie(&http.Cookie{Name: resumeCookie, Value: val, Path: "/", MaxAge: 1800, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
+}
+
+// resumeForm puts kept values into the page's form when it is the page the
+// form was posted from, and drops the cookie.
+func (s *Server) resumeForm(c echo.Context, p *view.Page) {
+	if p.Form == nil || c.Request().Method != http.MethodGet {
+		return
+	}
+	ck, err := c.Cookie(resumeCookie)
+	if err != nil || ck.Value == "" {
+		return
+	}
+	val, sig, ok := strings.Cut(ck.Value, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(s.Auth.CSRFToken("resume:"+val))) {
+		return
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(val)
+	var r resumed
+	if err != nil || json.Unmarshal(raw, &r) != nil || r.Path != c.Request().URL.Path {
+		return
+	}
+	for k, v := range r.Values {
+		p.Form.Values[k] = v
+	}
+	c.SetCookie(&http.Cookie{Name: resumeCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c)})
 }
 
 // static serves the embedded assets. A request naming the current

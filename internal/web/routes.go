@@ -30,6 +30,8 @@ func (s *Server) routes() {
 
 	api := e.Group("/api/v1")
 	api.POST("/auth/login", s.login, small)
+	api.POST("/auth/forgot", s.forgot, small) // accounts: no session needed
+	api.POST("/auth/reset", s.reset, small)
 
 	v := api.Group("", s.authenticated)
 	v.GET("/me", s.me)
@@ -46,6 +48,14 @@ func (s *Server) routes() {
 
 	v.GET("/users", s.listUsers)
 	v.POST("/users", s.createUser, small)
+	// accounts (issue 8): one account's page, partial edit, re-invitation;
+	// sign-out, own password and profile
+	v.GET("/users/:id", s.getUser)
+	v.PATCH("/users/:id", s.updateUser, small)
+	v.POST("/users/:id/invite", s.inviteUser, small)
+	v.POST("/auth/logout", s.logout, small)
+	v.POST("/auth/password", s.changePassword, small)
+	v.PATCH("/me", s.updateMe, small)
 
 	v.GET("/terms", s.listTerms)
 	v.POST("/terms", s.createTerm, small)
@@ -104,6 +114,14 @@ func (s *Server) routes() {
 	pg.POST("/login", s.loginSubmit, open...)
 	pg.POST("/logout", s.logoutSubmit, open...)
 	pg.POST("/lang", s.langSubmit, open...)
+	// accounts (issue 8): forgotten password, one-time links, own account
+	pg.GET("/forgot", s.forgotPage, open...)
+	pg.POST("/forgot", s.forgotSubmit, open...)
+	pg.GET("/reset", s.resetPage, open...)
+	pg.POST("/reset", s.resetSubmit, open...)
+	pg.GET("/account", s.accountPage, in...)
+	pg.POST("/account", s.accountSubmit, in...)
+	pg.POST("/account/password", s.accountPassword, in...)
 
 	pg.GET("/", s.home, in...)
 	pg.GET("/activities/new", s.logForm, in...)
@@ -133,6 +151,11 @@ func (s *Server) routes() {
 	pg.POST("/admin/pairs/:id/agreements", s.adminAgreementCreate, in...)
 	pg.GET("/admin/users", s.adminUsers, in...)
 	pg.POST("/admin/users", s.adminUserCreate, in...)
+	// accounts (issue 8): one account: edit, switch off/on, re-invite
+	pg.GET("/admin/users/:id", s.adminUser, in...)
+	pg.POST("/admin/users/:id", s.adminUserUpdate, in...)
+	pg.POST("/admin/users/:id/active", s.adminUserActive, in...)
+	pg.POST("/admin/users/:id/invite", s.adminUserInvite, in...)
 	pg.GET("/admin/terms", s.adminTerms, in...)
 	pg.POST("/admin/terms", s.adminTermCreate, in...)
 	pg.GET("/admin/outbox", s.adminOutbox, in...)

@@ -108,7 +108,7 @@ func TestRoles(t *testing.T) {
 		}
 
 		// a pair that is not active takes no new activity
-		api.Must(200, api.Do("PATCH", p.path("/api/v1/pairs/%d", p.pair), p.bureauMacheng.Token, map[string]any{"status": "suspended"}))
+		api.Must(200, api.Do("PATCH", p.path("/api/v1/pairs/%d", p.pair), p.admin, map[string]any{"status": "suspended"}))
 		expectError(t, "log on a suspended pair", api.Do("POST", logPath, p.supportingCoord.Token, act), 409, "pair_id", "pair_not_active")
 	})
 }
@@ -135,12 +135,16 @@ func TestBureauScope(t *testing.T) {
 			t.Errorf("%d schools in 红安县, want 1", n)
 		}
 
-		// pairs: at least one school in the subtree
+		// pairs: both schools in the subtree; a pair across subtrees is made
+		// by a bureau above both or an admin (security review item 4)
 		api.Must(201, api.Do("POST", "/api/v1/pairs", mc, map[string]any{"supporting_school_id": p.neighbour, "supported_school_id": own, "starts_on": "2026-09-01"}))
+		expectError(t, "pair with one school outside", api.Do("POST", "/api/v1/pairs", mc, map[string]any{"supporting_school_id": p.supporting, "supported_school_id": own, "starts_on": "2026-09-01"}), 403, "", "forbidden")
+		expectError(t, "agreement on a pair across subtrees", api.Do("POST", p.path("/api/v1/pairs/%d/agreements", p.pair), mc, goodAgreement), 403, "", "forbidden")
+		expectError(t, "edit of a pair across subtrees", api.Do("PATCH", p.path("/api/v1/pairs/%d", p.pair), mc, map[string]any{"round": "改"}), 403, "", "forbidden")
 		expectError(t, "pair outside", api.Do("POST", "/api/v1/pairs", mc, map[string]any{"supporting_school_id": p.supporting, "supported_school_id": p.far, "starts_on": "2026-09-01"}), 403, "", "forbidden")
 		expectError(t, "agreement outside", api.Do("POST", p.path("/api/v1/pairs/%d/agreements", p.pair), p.bureauHongan.Token, goodAgreement), 404, "", "not_found")
 		expectError(t, "pair edit outside", api.Do("PATCH", p.path("/api/v1/pairs/%d", p.pair), p.bureauHongan.Token, map[string]any{"round": "改"}), 404, "", "not_found")
-		api.Must(201, api.Do("POST", p.path("/api/v1/pairs/%d/agreements", p.pair), mc, goodAgreement))
+		api.Must(201, api.Do("POST", p.path("/api/v1/pairs/%d/agreements", p.pair), p.admin, goodAgreement))
 
 		// users
 		u := func(role string, scope string, id int64) map[string]any {

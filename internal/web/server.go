@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -82,6 +83,7 @@ func New(d Deps) *Server {
 	e.JSONSerializer = strictJSON{}
 	e.IPExtractor = ipExtractor(d.TrustedProxies)
 
+	e.Use(safeRequestID)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
@@ -109,6 +111,22 @@ func New(d Deps) *Server {
 	e.Use(s.requestContext)
 	s.routes()
 	return s
+}
+
+// requestIDRE is what a client's X-Request-ID must look like to be kept
+// (it goes into logs and the audit log's 64-character column).
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// safeRequestID drops a client's X-Request-ID that is long or carries
+// anything but a short safe id; Echo's RequestID then generates one.
+func safeRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !requestIDRE.MatchString(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
 }
 
 // Handler is the http.Handler, for the server and for tests.
