@@ -17,6 +17,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/patch"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
 
@@ -206,13 +207,15 @@ type SchoolInput struct {
 	Email    string `json:"email" validate:"omitempty,max=254"`
 }
 
-// SchoolPatch changes some fields of a school; nil means unchanged.
+// SchoolPatch is a merge patch of a school: absent members stay as they
+// are; null clears the optional ones (code, email) and is refused for the
+// others.
 type SchoolPatch struct {
-	Name     *string `json:"name" validate:"omitnil,min=1,max=200"`
-	RegionID *int64  `json:"region_id"`
-	Stage    *string `json:"stage"`
-	Code     *string `json:"code" validate:"omitnil,omitempty,len=10,numeric"`
-	Email    *string `json:"email" validate:"omitnil,max=254"`
+	Name     patch.Field[string] `json:"name" validate:"omitempty,max=200"`
+	RegionID patch.Field[int64]  `json:"region_id"`
+	Stage    patch.Field[string] `json:"stage"`
+	Code     patch.Field[string] `json:"code" validate:"omitempty,len=10,numeric"`
+	Email    patch.Field[string] `json:"email" validate:"omitempty,max=254"`
 }
 
 func checkSchool(stage, email string, code *string) error {
@@ -300,23 +303,33 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 		if err := s.canManageRegion(ctx, a, sc.RegionID); err != nil {
 			return errs.NotFound("school") // outside the scope: not visible at all
 		}
-		if in.Name != nil {
-			sc.Name = strings.TrimSpace(*in.Name)
+		f := errs.Fields{}
+		for name, null := range map[string]bool{"name": in.Name.Null, "region_id": in.RegionID.Null, "stage": in.Stage.Null} {
+			if null {
+				f.Add(name, "is required; it cannot be cleared")
+			}
 		}
-		if in.Stage != nil {
-			sc.Stage = *in.Stage
+		if in.Name.HasValue() && strings.TrimSpace(in.Name.Value) == "" {
+			f.Add("name", "is required")
 		}
-		if in.Email != nil {
-			sc.Email = strings.TrimSpace(*in.Email)
+		if err := f.Err(); err != nil {
+			return err
 		}
-		if in.Code != nil {
-			sc.Code = nullable(*in.Code)
+		if in.Name.HasValue() {
+			sc.Name = strings.TrimSpace(in.Name.Value)
 		}
-		if in.RegionID != nil {
-			if err := s.canManageRegion(ctx, a, *in.RegionID); err != nil {
+		in.Stage.Apply(&sc.Stage)
+		if in.Email.Set {
+			sc.Email = strings.TrimSpace(in.Email.Value)
+		}
+		if in.Code.Set {
+			sc.Code = nullable(in.Code.Value)
+		}
+		if in.RegionID.HasValue() {
+			if err := s.canManageRegion(ctx, a, in.RegionID.Value); err != nil {
 				return err
 			}
-			sc.RegionID = *in.RegionID
+			sc.RegionID = in.RegionID.Value
 		}
 		if err := checkSchool(sc.Stage, sc.Email, sc.Code); err != nil {
 			return err

@@ -106,7 +106,7 @@ var inputs = map[route]reflect.Type{
 	{"POST", "/api/v1/pairs/:id/agreements"}:        reflect.TypeFor[pairing.AgreementInput](),
 	{"POST", "/api/v1/pairs/:id/activities"}:        reflect.TypeFor[activity.Input](),
 	{"POST", "/api/v1/pairs/:id/activities/import"}: reflect.TypeFor[activity.ImportInput](),
-	{"PATCH", "/api/v1/activities/:id"}:             reflect.TypeFor[activity.Input](),
+	{"PATCH", "/api/v1/activities/:id"}:             reflect.TypeFor[activity.Patch](),
 	{"POST", "/api/v1/activities/:id/dispute"}:      reflect.TypeFor[activity.DisputeInput](),
 }
 
