@@ -86,6 +86,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	schools := school.NewService(db, val, now)
 	terms := calendar.NewService(db, val, now, ledger.RebuildAll)
 	pairs := pairing.NewService(db, val, schools, now, ledger.RebuildPair)
+	files := activity.NewFiles(filepath.Join(cfg.DataDir, "evidence"))
 	a := &App{
 		Config:     cfg,
 		DB:         db,
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Schools:    schools,
 		Terms:      terms,
 		Pairs:      pairs,
-		Activities: activity.NewService(db, val, pairs, terms, ledger, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes),
+		Activities: activity.NewService(db, val, pairs, terms, ledger, files, cfg.Location, now, cfg.Evidence.MaxBytes),
 		Compliance: compliance.NewReader(db, Rules(cfg), schools, ledger),
 		Ledger:     ledger,
 	}
@@ -127,7 +128,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	a.HTTP = web.New(web.Deps{Views: views,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
-		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
+		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox,
+		Documents: pairing.NewDocuments(pairs, files, cfg.Evidence.MaxBytes, activity.CleanName), Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})

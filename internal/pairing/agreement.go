@@ -52,6 +52,7 @@ type Commitment struct {
 	Minimum      float64   `json:"minimum"`
 	Period       string    `json:"period"`
 	Description  string    `json:"description"`
+	EndsOn       date.Date `json:"ends_on"` // retired from this date; zero = applies throughout
 	CreatedAt    time.Time `json:"-"`
 }
 
@@ -100,36 +101,41 @@ func checkAgreement(in AgreementInput, p Pair) error {
 		}
 	}
 	for i, c := range in.Commitments {
-		key := fmt.Sprintf("commitments[%d].", i)
-		seen := map[string]bool{}
-		for _, cat := range c.Categories {
-			if !category.Valid(cat) {
-				f.Add(key+"categories", fmt.Sprintf("unknown category %q", cat))
-			} else if seen[cat] {
-				f.Add(key+"categories", fmt.Sprintf("category %q is listed twice", cat))
-			}
-			seen[cat] = true
-		}
-		switch c.Measure {
-		case Count, Hours, Persons:
-		default:
-			f.Add(key+"measure", "must be count, hours or persons")
-		}
-		switch {
-		case math.IsNaN(c.Minimum) || c.Minimum <= 0:
-			f.Add(key+"minimum", "must be greater than 0")
-		case c.Minimum > 100000:
-			f.Add(key+"minimum", "must be at most 100000")
-		case c.Measure != Hours && c.Minimum != math.Trunc(c.Minimum):
-			f.Add(key+"minimum", "must be a whole number for "+c.Measure)
-		case c.Measure == Hours && math.Abs(c.Minimum*100-math.Round(c.Minimum*100)) > 1e-6: // float64: 4.35 × 100 ≠ 435
-			f.Add(key+"minimum", "must have at most two decimals")
-		}
-		if !calendar.PeriodKind(c.Period).Valid() {
-			f.Add(key+"period", "must be month, term, school_year or agreement")
-		}
+		checkCommitment(f, fmt.Sprintf("commitments[%d].", i), c)
 	}
 	return f.Err()
+}
+
+// checkCommitment adds the errors of one commitment, its fields named with
+// key as prefix.
+func checkCommitment(f errs.Fields, key string, c CommitmentInput) {
+	seen := map[string]bool{}
+	for _, cat := range c.Categories {
+		if !category.Valid(cat) {
+			f.Add(key+"categories", fmt.Sprintf("unknown category %q", cat))
+		} else if seen[cat] {
+			f.Add(key+"categories", fmt.Sprintf("category %q is listed twice", cat))
+		}
+		seen[cat] = true
+	}
+	switch c.Measure {
+	case Count, Hours, Persons:
+	default:
+		f.Add(key+"measure", "must be count, hours or persons")
+	}
+	switch {
+	case math.IsNaN(c.Minimum) || c.Minimum <= 0:
+		f.Add(key+"minimum", "must be greater than 0")
+	case c.Minimum > 100000:
+		f.Add(key+"minimum", "must be at most 100000")
+	case c.Measure != Hours && c.Minimum != math.Trunc(c.Minimum):
+		f.Add(key+"minimum", "must be a whole number for "+c.Measure)
+	case c.Measure == Hours && math.Abs(c.Minimum*100-math.Round(c.Minimum*100)) > 1e-6: // float64: 4.35 × 100 ≠ 435
+		f.Add(key+"minimum", "must have at most two decimals")
+	}
+	if !calendar.PeriodKind(c.Period).Valid() {
+		f.Add(key+"period", "must be month, term, school_year or agreement")
+	}
 }
 
 // CreateAgreement adds an agreement with its commitments in one
@@ -235,7 +241,7 @@ func LoadCommitments(conn *gorm.DB, cond string, args ...any) (map[int64][]Commi
 	// scanned by hand: dashboards and sweeps load tens of thousands, and
 	// reflection would cost more than the query
 	rows, err := conn.Session(&gorm.Session{NewDB: true}).Table("commitments").
-		Select("commitments.id, commitments.agreement_id, commitments.position, commitments.categories, commitments.measure, commitments.minimum, commitments.period, commitments.description").
+		Select("commitments.id, commitments.agreement_id, commitments.position, commitments.categories, commitments.measure, commitments.minimum, commitments.period, commitments.description, commitments.ends_on").
 		Where(cond, args...).Order("commitments.agreement_id, commitments.position").Rows()
 	if err != nil {
 		return nil, err
@@ -244,7 +250,7 @@ func LoadCommitments(conn *gorm.DB, cond string, args ...any) (map[int64][]Commi
 	out := make(map[int64][]Commitment)
 	for rows.Next() {
 		var c Commitment
-		if err := rows.Scan(&c.ID, &c.AgreementID, &c.Position, &c.CategoryList, &c.Measure, &c.Minimum, &c.Period, &c.Description); err != nil {
+		if err := rows.Scan(&c.ID, &c.AgreementID, &c.Position, &c.CategoryList, &c.Measure, &c.Minimum, &c.Period, &c.Description, &c.EndsOn); err != nil {
 			return nil, err
 		}
 		c.Categories = strings.Split(c.CategoryList, ",")

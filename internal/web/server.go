@@ -41,6 +41,8 @@ type Deps struct {
 	Compliance *compliance.Reader
 	Notices    *notify.Lister
 	Outbox     *mail.Outbox
+	// Documents are the signed agreements' files (lifecycle).
+	Documents *pairing.Documents
 	// Views renders the web pages (templates/ with the i18n catalogue).
 	Views     *view.Renderer
 	Metrics   *prometheus.Registry
