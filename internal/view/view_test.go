@@ -131,6 +131,7 @@ func TestCatalogueCoversThePages(t *testing.T) {
 		"role.":          {auth.RoleAdmin, auth.RoleBureau, auth.RoleCoordinator, auth.RolePrincipal},
 		"stage.":         school.Stages(),
 		"pair.status.":   {"active", "suspended", "ended"},
+		"region.level.":  {"province", "city", "county"},
 		"notice.kind.":   {"reminder", "breach", "confirm", "escalate", "digest"},
 		"notice.status.": {"none", "sent", "queued", "failed"},
 		"outbox.status.": {"queued", "sending", "sent", "failed"},

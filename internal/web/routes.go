@@ -139,6 +139,22 @@ func (s *Server) routes() {
 	pg.POST("/admin/terms", s.adminTermCreate, in...)
 	pg.GET("/admin/outbox", s.adminOutbox, in...)
 	pg.POST("/admin/outbox/:id/retry", s.adminOutboxRetry, in...)
+
+	// lifecycle: the region tree, term corrections, the pair page's
+	// management forms, evidence removal (page_lifecycle.go)
+	pg.GET("/admin/regions", s.adminRegions, in...)
+	pg.POST("/admin/regions", s.adminRegionCreate, in...)
+	pg.POST("/admin/regions/:id", s.adminRegionUpdate, in...)
+	pg.POST("/admin/terms/defaults", s.adminTermDefaults, in...)
+	pg.POST("/admin/terms/:id", s.adminTermUpdate, in...)
+	pg.POST("/admin/terms/:id/delete", s.adminTermDelete, in...)
+	pg.POST("/pairs/:id/status", s.pairStatusSubmit, in...)
+	pg.POST("/agreements/:id/edit", s.agreementEditSubmit, in...)
+	pg.POST("/agreements/:id/commitments", s.commitmentAddSubmit, in...)
+	pg.POST("/agreements/:id/documents", s.documentSubmit, uploadIn...)
+	pg.GET("/documents/:id", s.getDocument, files...)
+	pg.POST("/commitments/:id/retire", s.commitmentRetireSubmit, in...)
+	pg.POST("/evidence/:id/delete", s.evidenceRemoveSubmit, in...)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.
