@@ -218,7 +218,9 @@ func (s *Service) canManage(ctx context.Context, a auth.Actor, p Pair) error {
 }
 
 // CanManage reports (nil) whether a may change pair p and its agreements.
-func (s *Service) CanManage(ctx context.Context, a auth.Actor, p Pair) error { return s.canManage(ctx, a, p) }
+func (s *Service) CanManage(ctx context.Context, a auth.Actor, p Pair) error {
+	return s.canManage(ctx, a, p)
+}
 
 func checkSpan(f errs.Fields, p Pair) {
 	if p.StartsOn.IsZero() {
