@@ -21,6 +21,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/notify"
+	"github.com/twinning-platform/twinning/internal/scheduler"
 	"github.com/twinning-platform/twinning/internal/seed"
 )
 
@@ -180,8 +181,18 @@ func loadDemo(ctx context.Context, a *app.App, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logins, err := seed.Load(ctx, seed.Services{DB: a.DB, Auth: a.Auth, Schools: a.Schools, Terms: a.Terms,
-		Pairs: a.Pairs, Activities: a.Activities}, p)
+	// the demo is laid out around today: the current school year and its
+	// neighbours, a term and a half of history, recent activities awaiting
+	// confirmation, and a sweep as of today (notices queued in the outbox)
+	now := time.Now()
+	logins, err := seed.LoadAt(ctx, seed.Services{DB: a.DB, Auth: a.Auth, Schools: a.Schools, Terms: a.Terms,
+		Pairs: a.Pairs, Activities: a.Activities}, p, seed.Options{Today: a.Today(now), Now: now, Recent: true,
+		Sweep: func(ctx context.Context, at date.Date, now time.Time) error {
+			if _, err := a.Sweeper.Sweep(ctx, at, now, false); err != nil {
+				return err
+			}
+			return scheduler.RecordManual(ctx, a.DB, "sweep", at, now)
+		}})
 	if err != nil {
 		return err
 	}

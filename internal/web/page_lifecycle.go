@@ -9,7 +9,6 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/calendar"
-	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/patch"
@@ -162,25 +161,6 @@ func (s *Server) adminTermDelete(c echo.Context) error {
 	return s.renderTerms(c, http.StatusConflict, p)
 }
 
-// DefaultCalendar is the sensible default of DESIGN §2 around the school
-// year that contains today: that year and the next, autumn 1 Sep – 31 Jan,
-// spring 1 Feb – 31 Aug. Terms that exist already (by label or overlap)
-// are left alone.
-func DefaultCalendar(today date.Date) []calendar.TermInput {
-	y := today.Year()
-	if today.Month() < 9 {
-		y-- // January–August belong to the school year that began last September
-	}
-	var out []calendar.TermInput
-	for _, start := range []int{y, y + 1} {
-		label := strconv.Itoa(start) + "-" + strconv.Itoa(start+1)
-		out = append(out,
-			calendar.TermInput{SchoolYear: label, Season: calendar.Autumn, StartsOn: date.New(start, 9, 1), EndsOn: date.New(start+1, 1, 31)},
-			calendar.TermInput{SchoolYear: label, Season: calendar.Spring, StartsOn: date.New(start+1, 2, 1), EndsOn: date.New(start+1, 8, 31)})
-	}
-	return out
-}
-
 func (s *Server) adminTermDefaults(c echo.Context) error {
 	a, _ := pageActor(c)
 	if err := requireAdmin(a); err != nil {
@@ -190,7 +170,10 @@ func (s *Server) adminTermDefaults(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, in := range DefaultCalendar(s.today()) {
+	// this school year and the next; terms that exist already (by label
+	// or dates) are left alone
+	for _, t := range calendar.DefaultTerms(calendar.DefaultYear(s.today()), calendar.DefaultYear(s.today())+1) {
+		in := calendar.TermInput{SchoolYear: t.SchoolYear, Season: t.Season, StartsOn: t.StartsOn, EndsOn: t.EndsOn}
 		if overlapsAny(cal.Terms(), in) {
 			continue
 		}
