@@ -22,6 +22,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/scheduler"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/seed"
 )
 
@@ -118,7 +119,11 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "migrations applied: %v (database is up to date)\n", applied)
+		filled, err := search.Backfill(ctx, db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "migrations applied: %v (database is up to date); search text filled for %d rows\n", applied, filled)
 		return nil
 	case "seed":
 		if !*demo {

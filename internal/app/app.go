@@ -29,6 +29,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 	"github.com/twinning-platform/twinning/internal/view"
 	"github.com/twinning-platform/twinning/internal/web"
@@ -76,6 +77,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		if db, err = Open(ctx, cfg, true); err != nil {
 			return nil, err
 		}
+	}
+	// search texts of rows written before the column existed (or by bulk
+	// paths): one indexed query when there are none
+	if _, err := search.Backfill(ctx, db); err != nil {
+		return nil, fmt.Errorf("search backfill: %w", err)
 	}
 	secret, err := secretKey(cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
 
@@ -184,6 +185,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in UserInput) (User, 
 			return errs.Forbidden("that school is outside your region")
 		}
 		conn := s.db.Conn(ctx)
+		u.SearchText = search.Text(u.Name, u.Email)
 		if err := conn.Create(&u).Error; err != nil {
 			if database.IsDuplicate(err) {
 				return errs.Conflict("duplicate_email", "email", "a user with this email already exists")
@@ -200,6 +202,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in UserInput) (User, 
 type UserFilter struct {
 	Role     string
 	SchoolID int64
+	Query    string // name, email or pinyin, anywhere (internal/search)
 }
 
 // ListUsers lists accounts: all for admins, the school users of its
@@ -220,6 +223,9 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, f UserFilter, p page.P
 	}
 	if f.SchoolID != 0 {
 		q = q.Where("school_id = ?", f.SchoolID)
+	}
+	if strings.TrimSpace(f.Query) != "" {
+		q = q.Where(search.Condition("search_text"), search.Like(f.Query))
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/patch"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
 
@@ -166,6 +167,7 @@ type PairFilter struct {
 	RegionID int64
 	SchoolID int64
 	Status   string
+	Query    string // either school's name, code or pinyin (internal/search)
 }
 
 // ListPairs lists the pairs a sees.
@@ -185,6 +187,11 @@ func (s *Service) ListPairs(ctx context.Context, a auth.Actor, f PairFilter, p p
 	}
 	if f.Status != "" {
 		q = q.Where("pairs.status = ?", f.Status)
+	}
+	if strings.TrimSpace(f.Query) != "" {
+		sub := "SELECT id FROM schools WHERE " + search.Condition("search_text")
+		like := search.Like(f.Query)
+		q = q.Where("(pairs.supporting_school_id IN ("+sub+") OR pairs.supported_school_id IN ("+sub+"))", like, like)
 	}
 	var total int64
 	if err := q.Session(&gorm.Session{}).Select("COUNT(*)").Scan(&total).Error; err != nil {

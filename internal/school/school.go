@@ -18,6 +18,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/patch"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
 
@@ -74,6 +75,8 @@ type School struct {
 	Email     string    `json:"email"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// SearchText is what search matches: name, code, pinyin (internal/search).
+	SearchText string `json:"-"`
 }
 
 // Service manages regions and schools.
@@ -266,6 +269,7 @@ func (s *Service) CreateSchool(ctx context.Context, a auth.Actor, in SchoolInput
 		return School{}, err
 	}
 	sc := School{Name: strings.TrimSpace(in.Name), RegionID: in.RegionID, Stage: in.Stage, Code: nullable(in.Code), Email: strings.TrimSpace(in.Email)}
+	sc.SearchText = searchText(sc)
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		if err := s.canManageRegion(ctx, a, in.RegionID); err != nil {
 			return err
@@ -334,6 +338,7 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 		if err := checkSchool(sc.Stage, sc.Email, sc.Code); err != nil {
 			return err
 		}
+		sc.SearchText = searchText(sc)
 		if err := conn.Save(&sc).Error; err != nil {
 			if database.IsDuplicate(err) {
 				return errs.Conflict("duplicate_code", "code", "another school has this code")
@@ -349,7 +354,15 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 type SchoolFilter struct {
 	RegionID int64 // the subtree of this region
 	Stage    string
-	Query    string // name contains
+	Query    string // name, code or pinyin (full or initials), anywhere
+}
+
+func searchText(sc School) string {
+	code := ""
+	if sc.Code != nil {
+		code = *sc.Code
+	}
+	return search.Text(sc.Name, code)
 }
 
 // scoped restricts a schools query to what a sees: everything (admin), the
@@ -381,7 +394,8 @@ func (s *Service) ListSchools(ctx context.Context, a auth.Actor, f SchoolFilter,
 		q = q.Where("stage = ?", f.Stage)
 	}
 	if f.Query != "" {
-		q = q.Where("name LIKE ?", "%"+f.Query+"%")
+		// the search column's covering index answers which ids match
+		q = q.Where("id IN (SELECT id FROM schools WHERE "+search.Condition("search_text")+")", search.Like(f.Query))
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

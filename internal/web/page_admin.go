@@ -244,11 +244,11 @@ func (s *Server) renderPairs(c echo.Context, status int, p *view.Page) error {
 	if err != nil {
 		return err
 	}
-	schools, err := s.Schools.ListSchools(ctx, a, school.SchoolFilter{}, page.Page{Limit: page.MaxLimit})
+	picked, err := s.pickedSchools(c, a, p, pairFields...)
 	if err != nil {
 		return err
 	}
-	p.Data = map[string]any{"Items": l.Items, "Schools": schools.Items, "SchoolFields": pairFields,
+	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolFields": pairFields,
 		"Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_pairs", p)
 }
@@ -437,7 +437,11 @@ func (s *Server) renderUsers(c echo.Context, status int, p *view.Page) error {
 	if a.IsAdmin() {
 		roles = append(roles, auth.RoleBureau, auth.RoleAdmin)
 	}
-	p.Data = map[string]any{"Items": l.Items, "Schools": schools.Items, "SchoolNames": schoolNames, "Regions": regions,
+	picked, err := s.pickedSchools(c, a, p, "school_id")
+	if err != nil {
+		return err
+	}
+	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolNames": schoolNames, "Regions": regions,
 		"RegionNames": regionNames, "Roles": roles, "Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_users", p)
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/pairing"
@@ -355,4 +357,54 @@ func overlapsAny(terms []calendar.Term, in calendar.TermInput) bool {
 		}
 	}
 	return false
+}
+
+// ---- pickers: matches as you type (search by name, code, pinyin)
+
+// pickedSchools are the schools already chosen in a re-rendered form, by
+// field, so a picker shows its choice without listing every school.
+func (s *Server) pickedSchools(c echo.Context, a auth.Actor, p *view.Page, fields ...string) (map[string]*school.School, error) {
+	out := map[string]*school.School{}
+	if p.Form == nil {
+		return out, nil
+	}
+	for _, f := range fields {
+		id, err := strconv.ParseInt(p.Form.Val(f), 10, 64)
+		if err != nil || id <= 0 {
+			continue
+		}
+		sc, err := s.Schools.School(c.Request().Context(), a, id)
+		if errs.Is(err, errs.KindNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[f] = &sc
+	}
+	return out, nil
+}
+
+// pickSchools answers a picker's query with up to 20 matching schools in
+// the caller's scope, as <option>s (the first one chosen).
+func (s *Server) pickSchools(c echo.Context) error {
+	a, _ := pageActor(c)
+	if err := requireManager(a); err != nil {
+		return err
+	}
+	q := strings.TrimSpace(c.QueryParam("q"))
+	var items []school.School
+	if q != "" {
+		l, err := s.Schools.ListSchools(c.Request().Context(), a, school.SchoolFilter{Query: q}, page.Page{Limit: 20})
+		if err != nil {
+			return err
+		}
+		items = l.Items
+	}
+	p, err := s.newPage(c, "admin.title", "admin")
+	if err != nil {
+		return err
+	}
+	p.Data = map[string]any{"Items": items, "Query": q}
+	return s.renderBlock(c, http.StatusOK, "admin_pairs", "pickoptions", p)
 }

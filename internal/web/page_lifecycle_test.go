@@ -19,6 +19,19 @@ func TestPageLifecycle(t *testing.T) {
 		d := newDemo(t, db)
 		w := d.as("admin@demo.local", demoAdminPW)
 
+		// pickers load matches as you type instead of listing every school
+		pairs := w.must(200, w.get("/admin/pairs"))
+		if !strings.Contains(pairs.Body, `hx-get="/admin/pick/schools"`) || strings.Contains(pairs.Body, `<option value="`+schoolID(t, d, "子洲中学")+`"`) {
+			t.Error("the pair form still lists the schools instead of searching them")
+		}
+		pick := w.must(200, w.get("/admin/pick/schools?q=whsd"))
+		if !strings.Contains(pick.Body, `<option value="`+schoolID(t, d, "武汉市第六中学")+`" selected>武汉市第六中学`) || strings.Count(pick.Body, "<option") != 1 {
+			t.Errorf("picker for whsd: %s", pick.Body)
+		}
+		w.must(200, w.get("/admin/pick/schools?q=zizhou")).has(t, "子洲中学", "子洲县第一幼儿园")
+		w.must(200, w.get("/admin/pick/schools?q=nothing-like-it")).has(t, "没有匹配的学校")
+		w.get("/admin/regions")
+
 		// regions: the tree, a new county, a refused one, a rename
 		w.must(200, w.get("/admin/regions")).has(t, "地区", "湖北省", "麻城市", "新建地区")
 		r := w.post("/admin/regions", url.Values{"name": {"红安县"}, "level": {"county"}, "parent_id": {fmt.Sprint(d.regions["黄冈市"])}})
@@ -112,5 +125,6 @@ func TestPageLifecycle(t *testing.T) {
 			t.Error("the coordinator's pair page has a status form")
 		}
 		c.must(403, c.post(pp+"/status", url.Values{"status": {"ended"}}))
+		c.must(403, c.get("/admin/pick/schools?q=zizhou"))
 	})
 }

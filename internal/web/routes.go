@@ -155,6 +155,7 @@ func (s *Server) routes() {
 	pg.GET("/documents/:id", s.getDocument, files...)
 	pg.POST("/commitments/:id/retire", s.commitmentRetireSubmit, in...)
 	pg.POST("/evidence/:id/delete", s.evidenceRemoveSubmit, in...)
+	pg.GET("/admin/pick/schools", s.pickSchools, in...)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.
