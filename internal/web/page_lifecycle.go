@@ -9,9 +9,9 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/auth"
-	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/patch"
 	"github.com/twinning-platform/twinning/internal/school"
