@@ -225,7 +225,7 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, f UserFilter, p page.P
 		q = q.Where("school_id = ?", f.SchoolID)
 	}
 	if strings.TrimSpace(f.Query) != "" {
-		q = q.Where(search.Condition("search_text"), search.Like(f.Query))
+		q = q.Where(search.Condition(s.db.Dialect(), "search_text"), search.Like(f.Query))
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

@@ -189,7 +189,7 @@ func (s *Service) ListPairs(ctx context.Context, a auth.Actor, f PairFilter, p p
 		q = q.Where("pairs.status = ?", f.Status)
 	}
 	if strings.TrimSpace(f.Query) != "" {
-		sub := "SELECT id FROM schools WHERE " + search.Condition("search_text")
+		sub := "SELECT id FROM schools WHERE " + search.Condition(s.db.Dialect(), "search_text")
 		like := search.Like(f.Query)
 		q = q.Where("(pairs.supporting_school_id IN ("+sub+") OR pairs.supported_school_id IN ("+sub+"))", like, like)
 	}
