@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.HTTP = web.New(web.Deps{Views: views,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
 		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox,
-		Documents: pairing.NewDocuments(pairs, files, cfg.Evidence.MaxBytes, activity.CleanName), Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
+		Documents: pairing.NewDocuments(pairs, files, cfg.Evidence.MaxBytes, activity.CleanName), MailStatus: mailStatus(cfg), Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})
@@ -150,6 +150,14 @@ func Sender(cfg *config.Config) mail.Sender {
 	}
 	return &mail.SMTPSender{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 		From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.Duration}
+}
+
+// mailStatus is where mail goes, for the setup checklist.
+func mailStatus(cfg *config.Config) web.MailStatus {
+	if cfg.SMTP.Host == "" {
+		return web.MailStatus{Dir: filepath.Join(cfg.DataDir, "outbox")}
+	}
+	return web.MailStatus{Host: fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port)}
 }
 
 // mailDomain is the right-hand side of Message-IDs: the public host name.

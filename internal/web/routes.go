@@ -156,6 +156,7 @@ func (s *Server) routes() {
 	pg.POST("/commitments/:id/retire", s.commitmentRetireSubmit, in...)
 	pg.POST("/evidence/:id/delete", s.evidenceRemoveSubmit, in...)
 	pg.GET("/admin/pick/schools", s.pickSchools, in...)
+	pg.GET("/setup", s.setupPage, in...)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.
