@@ -157,6 +157,7 @@ func (s *Server) routes() {
 	pg.POST("/evidence/:id/delete", s.evidenceRemoveSubmit, in...)
 	pg.GET("/admin/pick/schools", s.pickSchools, in...)
 	pg.GET("/setup", s.setupPage, in...)
+	pg.GET("/school", s.schoolPage, in...) // page_school.go: all of a school's pairs (一对多)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.
