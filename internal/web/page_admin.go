@@ -181,7 +181,7 @@ func (s *Server) renderSchools(c echo.Context, status int, p *view.Page) error {
 		return err
 	}
 	pg := pageParam(c, 50)
-	l, err := s.Schools.ListSchools(c.Request().Context(), a, school.SchoolFilter{}, pg)
+	l, err := s.Schools.ListSchools(c.Request().Context(), a, school.SchoolFilter{Query: c.QueryParam("q")}, pg)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (s *Server) renderSchools(c echo.Context, status int, p *view.Page) error {
 	if err != nil {
 		return err
 	}
-	p.Data = map[string]any{"Items": l.Items, "Regions": regions, "RegionNames": names, "Stages": school.Stages(),
+	p.Data = map[string]any{"Items": l.Items, "Regions": regions, "RegionNames": names, "Stages": school.Stages(), "Query": c.QueryParam("q"),
 		"Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_schools", p)
 }
@@ -240,7 +240,7 @@ func (s *Server) renderPairs(c echo.Context, status int, p *view.Page) error {
 	}
 	ctx := c.Request().Context()
 	pg := pageParam(c, 50)
-	l, err := s.Pairs.ListPairs(ctx, a, pairing.PairFilter{}, pg)
+	l, err := s.Pairs.ListPairs(ctx, a, pairing.PairFilter{Query: c.QueryParam("q")}, pg)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func (s *Server) renderPairs(c echo.Context, status int, p *view.Page) error {
 	if err != nil {
 		return err
 	}
-	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolFields": pairFields,
+	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolFields": pairFields, "Query": c.QueryParam("q"),
 		"Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_pairs", p)
 }
@@ -417,7 +417,7 @@ func (s *Server) renderUsers(c echo.Context, status int, p *view.Page) error {
 	}
 	ctx := c.Request().Context()
 	pg := pageParam(c, 50)
-	l, err := s.Auth.ListUsers(ctx, a, auth.UserFilter{}, pg)
+	l, err := s.Auth.ListUsers(ctx, a, auth.UserFilter{Query: c.QueryParam("q")}, pg)
 	if err != nil {
 		return err
 	}
@@ -441,7 +441,7 @@ func (s *Server) renderUsers(c echo.Context, status int, p *view.Page) error {
 	if err != nil {
 		return err
 	}
-	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolNames": schoolNames, "Regions": regions,
+	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolNames": schoolNames, "Regions": regions, "Query": c.QueryParam("q"),
 		"RegionNames": regionNames, "Roles": roles, "Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_users", p)
 }

@@ -30,6 +30,12 @@ func TestPageLifecycle(t *testing.T) {
 		}
 		w.must(200, w.get("/admin/pick/schools?q=zizhou")).has(t, "子洲中学", "子洲县第一幼儿园")
 		w.must(200, w.get("/admin/pick/schools?q=nothing-like-it")).has(t, "没有匹配的学校")
+		// the list pages search the same way
+		found := w.must(200, w.get("/admin/schools?q=zzxsy"))
+		found.has(t, "子洲县实验小学", "子洲县实验中学")
+		found.lacks(t, "武汉市第六中学")
+		w.must(200, w.get("/admin/pairs?q=wuhan")).has(t, "麻城市第五中学")
+		w.must(200, w.get("/admin/users?q=kg1")).has(t, "kg1.coord@demo.local")
 		w.get("/admin/regions")
 
 		// regions: the tree, a new county, a refused one, a rename
