@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -75,6 +76,18 @@ func TestBrowserSetup(t *testing.T) {
 		if !strings.HasPrefix(got, "武汉市第六中学") {
 			t.Errorf("the picker chose %q after typing whsd", got)
 		}
+		// the lifecycle pages fit a phone: the region tree and a pair page
+		// with its management forms open
+		tb.open("/admin/regions", ".region-tree")
+		tb.noSideways("the region tree")
+		s1 := api.Must(200, api.Do("GET", "/api/v1/schools?q=whsd", admin, nil)).JSON()["items"].([]any)[0].(map[string]any)["id"]
+		s2 := api.Must(200, api.Do("GET", "/api/v1/schools?q=mcsdw", admin, nil)).JSON()["items"].([]any)[0].(map[string]any)["id"]
+		pair := api.Must(201, api.Do("POST", "/api/v1/pairs", admin, map[string]any{"supporting_school_id": s1, "supported_school_id": s2, "starts_on": "2026-09-01"})).ID()
+		api.Must(201, api.Do("POST", fmt.Sprintf("/api/v1/pairs/%d/agreements", pair), admin, map[string]any{"title": "协议", "effective_from": "2026-09-01", "effective_to": "2027-08-31",
+			"commitments": []map[string]any{{"categories": []string{"visit"}, "measure": "count", "minimum": 1, "period": "month"}}}))
+		tb.open(fmt.Sprintf("/pairs/%d", pair), "details.manage")
+		tb.do(chromedp.Click(chromedp.CSS("details.manage summary")))
+		tb.noSideways("the pair page with its management forms")
 		tb.checkConsole()
 	})
 }
