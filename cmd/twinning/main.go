@@ -193,9 +193,12 @@ func loadDemo(ctx context.Context, a *app.App, out io.Writer) error {
 	logins, err := seed.LoadAt(ctx, seed.Services{DB: a.DB, Auth: a.Auth, Schools: a.Schools, Terms: a.Terms,
 		Pairs: a.Pairs, Activities: a.Activities}, p, seed.Options{Today: a.Today(now), Now: now, Recent: true,
 		Sweep: func(ctx context.Context, at date.Date, now time.Time) error {
-			if _, err := a.Sweeper.Sweep(ctx, at, now, false); err != nil {
+			res, err := a.Sweeper.Sweep(ctx, at, now, false)
+			if err != nil {
 				return err
 			}
+			fmt.Fprintf(out, "Laid out around %s; the sweep as of today recorded %d breach(es) and queued %d message(s) (sent by serve).\n",
+				at, res.Breaches, len(res.Messages))
 			return scheduler.RecordManual(ctx, a.DB, "sweep", at, now)
 		}})
 	if err != nil {
