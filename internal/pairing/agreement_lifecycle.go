@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"gorm.io/gorm/clause"
-
 	"github.com/twinning-platform/twinning/internal/audit"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/database"
@@ -229,11 +227,9 @@ func (s *Service) UpdateCommitment(ctx context.Context, a auth.Actor, id int64, 
 		if err != nil {
 			return err
 		}
-		conn := s.db.Conn(ctx)
-		if s.db.Dialect() == database.MySQL {
-			conn = conn.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		cs, err := LoadCommitments(conn, "commitments.id = ?", id)
+		// agreementFor touched the pair row: changes to its agreements and
+		// commitments are serialised on it
+		cs, err := LoadCommitments(s.db.Conn(ctx), "commitments.id = ?", id)
 		if err != nil {
 			return err
 		}
