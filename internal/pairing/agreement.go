@@ -101,41 +101,36 @@ func checkAgreement(in AgreementInput, p Pair) error {
 		}
 	}
 	for i, c := range in.Commitments {
-		checkCommitment(f, fmt.Sprintf("commitments[%d].", i), c)
+		key := fmt.Sprintf("commitments[%d].", i)
+		seen := map[string]bool{}
+		for _, cat := range c.Categories {
+			if !category.Valid(cat) {
+				f.Add(key+"categories", fmt.Sprintf("unknown category %q", cat))
+			} else if seen[cat] {
+				f.Add(key+"categories", fmt.Sprintf("category %q is listed twice", cat))
+			}
+			seen[cat] = true
+		}
+		switch c.Measure {
+		case Count, Hours, Persons:
+		default:
+			f.Add(key+"measure", "must be count, hours or persons")
+		}
+		switch {
+		case math.IsNaN(c.Minimum) || c.Minimum <= 0:
+			f.Add(key+"minimum", "must be greater than 0")
+		case c.Minimum > 100000:
+			f.Add(key+"minimum", "must be at most 100000")
+		case c.Measure != Hours && c.Minimum != math.Trunc(c.Minimum):
+			f.Add(key+"minimum", "must be a whole number for "+c.Measure)
+		case c.Measure == Hours && math.Abs(c.Minimum*100-math.Round(c.Minimum*100)) > 1e-6: // float64: 4.35 × 100 ≠ 435
+			f.Add(key+"minimum", "must have at most two decimals")
+		}
+		if !calendar.PeriodKind(c.Period).Valid() {
+			f.Add(key+"period", "must be month, term, school_year or agreement")
+		}
 	}
 	return f.Err()
-}
-
-// checkCommitment adds the errors of one commitment, its fields named with
-// key as prefix.
-func checkCommitment(f errs.Fields, key string, c CommitmentInput) {
-	seen := map[string]bool{}
-	for _, cat := range c.Categories {
-		if !category.Valid(cat) {
-			f.Add(key+"categories", fmt.Sprintf("unknown category %q", cat))
-		} else if seen[cat] {
-			f.Add(key+"categories", fmt.Sprintf("category %q is listed twice", cat))
-		}
-		seen[cat] = true
-	}
-	switch c.Measure {
-	case Count, Hours, Persons:
-	default:
-		f.Add(key+"measure", "must be count, hours or persons")
-	}
-	switch {
-	case math.IsNaN(c.Minimum) || c.Minimum <= 0:
-		f.Add(key+"minimum", "must be greater than 0")
-	case c.Minimum > 100000:
-		f.Add(key+"minimum", "must be at most 100000")
-	case c.Measure != Hours && c.Minimum != math.Trunc(c.Minimum):
-		f.Add(key+"minimum", "must be a whole number for "+c.Measure)
-	case c.Measure == Hours && math.Abs(c.Minimum*100-math.Round(c.Minimum*100)) > 1e-6: // float64: 4.35 × 100 ≠ 435
-		f.Add(key+"minimum", "must have at most two decimals")
-	}
-	if !calendar.PeriodKind(c.Period).Valid() {
-		f.Add(key+"period", "must be month, term, school_year or agreement")
-	}
 }
 
 // CreateAgreement adds an agreement with its commitments in one

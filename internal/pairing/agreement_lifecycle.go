@@ -156,15 +156,23 @@ func (s *Service) AddCommitment(ctx context.Context, a auth.Actor, agreementID i
 	if err := s.val.Validate(in); err != nil {
 		return Commitment{}, err
 	}
-	f := errs.Fields{}
-	checkCommitment(f, "", in)
-	if err := f.Err(); err != nil {
-		return Commitment{}, err
-	}
 	var c Commitment
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		ag, p, err := s.agreementFor(ctx, a, agreementID)
 		if err != nil {
+			return err
+		}
+		// the rules of a commitment of a new agreement, its fields named
+		// without the "commitments[0]." of that form
+		one := AgreementInput{EffectiveFrom: ag.EffectiveFrom, EffectiveTo: ag.EffectiveTo, Commitments: []CommitmentInput{in}}
+		if err := checkAgreement(one, p); err != nil {
+			if e, ok := errs.As(err); ok {
+				f := errs.Fields{}
+				for k, v := range e.Fields {
+					f.Add(strings.TrimPrefix(k, "commitments[0]."), v)
+				}
+				return f.Err()
+			}
 			return err
 		}
 		conn := s.db.Conn(ctx)
