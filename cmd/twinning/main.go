@@ -21,6 +21,8 @@ import (
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/notify"
+	"github.com/twinning-platform/twinning/internal/scheduler"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/seed"
 )
 
@@ -117,7 +119,11 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "migrations applied: %v (database is up to date)\n", applied)
+		filled, err := search.Backfill(ctx, db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "migrations applied: %v (database is up to date); search text filled for %d rows\n", applied, filled)
 		return nil
 	case "seed":
 		if !*demo {
@@ -181,8 +187,21 @@ func loadDemo(ctx context.Context, a *app.App, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logins, err := seed.Load(ctx, seed.Services{DB: a.DB, Auth: a.Auth, Schools: a.Schools, Terms: a.Terms,
-		Pairs: a.Pairs, Activities: a.Activities}, p)
+	// the demo is laid out around today: the current school year and its
+	// neighbours, a term and a half of history, recent activities awaiting
+	// confirmation, and a sweep as of today (notices queued in the outbox)
+	now := time.Now()
+	logins, err := seed.LoadAt(ctx, seed.Services{DB: a.DB, Auth: a.Auth, Schools: a.Schools, Terms: a.Terms,
+		Pairs: a.Pairs, Activities: a.Activities}, p, seed.Options{Today: a.Today(now), Now: now, Recent: true,
+		Sweep: func(ctx context.Context, at date.Date, now time.Time) error {
+			res, err := a.Sweeper.Sweep(ctx, at, now, false)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "Laid out around %s; the sweep as of today recorded %d breach(es) and queued %d message(s) (sent by serve).\n",
+				at, res.Breaches, len(res.Messages))
+			return scheduler.RecordManual(ctx, a.DB, "sweep", at, now)
+		}})
 	if err != nil {
 		return err
 	}

@@ -96,6 +96,75 @@ func (f *Files) Open(key string) (*os.File, error) {
 
 func (f *Files) remove(key string) { _ = os.Remove(filepath.Join(f.dir, key)) }
 
+// Put stores a file with the same checks as evidence (sniffed type: photos
+// or PDF; size limit), for other records that keep files (the signed
+// agreement).
+func (f *Files) Put(r io.Reader, limit int64) (key, ctype string, size int64, sum string, err error) {
+	return f.put(r, limit)
+}
+
+// Remove deletes a stored file (after the row pointing at it is gone).
+func (f *Files) Remove(key string) { f.remove(key) }
+
+// CleanName keeps a displayable original file name.
+func CleanName(name string) string { return cleanName(name) }
+
+// RemoveEvidence deletes a file from an activity while it is pending or
+// disputed, by the coordinator who logged it. The row and its audit entry
+// go in one transaction (the status re-checked under it, as AddEvidence
+// does); the file is removed after the commit, so a failed transaction
+// never leaves a row without its file.
+func (s *Service) RemoveEvidence(ctx context.Context, a auth.Actor, id int64) error {
+	var ev Evidence
+	err := s.db.Conn(ctx).First(&ev, id).Error
+	if database.IsNotFound(err) {
+		return errs.NotFound("evidence")
+	}
+	if err != nil {
+		return err
+	}
+	act, _, err := s.load(ctx, a, ev.ActivityID)
+	if errs.Is(err, errs.KindNotFound) {
+		return errs.NotFound("evidence")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.mustBeLogger(a, act); err != nil {
+		return err
+	}
+	err = s.db.WithTx(ctx, func(ctx context.Context) error {
+		conn := s.db.Conn(ctx)
+		res := conn.Model(&Activity{}).Where("id = ? AND status IN ?", act.ID, []string{Pending, Disputed}).Update("updated_at", s.now().UTC())
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			var cur string
+			if err := conn.Model(&Activity{}).Select("status").Where("id = ?", act.ID).Scan(&cur).Error; err != nil {
+				return err
+			}
+			if cur != Pending && cur != Disputed {
+				return errs.Conflict("wrong_status", "status", "evidence can only be removed while the activity is pending or disputed; it is "+cur)
+			}
+		}
+		del := conn.Exec("DELETE FROM evidence WHERE id = ?", ev.ID)
+		if del.Error != nil {
+			return del.Error
+		}
+		if del.RowsAffected == 0 {
+			return errs.NotFound("evidence")
+		}
+		return audit.Record(ctx, conn, s.now(), a.UserID, "evidence.remove", "activity", act.ID,
+			map[string]any{"evidence_id": ev.ID, "file_name": ev.FileName, "sha256": ev.SHA256})
+	})
+	if err != nil {
+		return err
+	}
+	s.files.remove(ev.StorageKey)
+	return nil
+}
+
 // cleanName keeps a displayable original file name: no path, and no
 // control or invisible format characters (CR/LF, tabs, right-to-left
 // overrides that disguise "gpj.exe" as "exe.jpg").

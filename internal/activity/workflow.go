@@ -19,6 +19,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/pairing"
+	"github.com/twinning-platform/twinning/internal/patch"
 )
 
 // Input is what a coordinator logs or amends.
@@ -364,7 +365,7 @@ func (s *Service) mustBeLogger(a auth.Actor, act Activity) error {
 }
 
 // Amend changes a pending or disputed activity; a disputed one becomes
-// pending again, awaiting a new decision.
+// pending again, awaiting a new decision. in replaces every field.
 func (s *Service) Amend(ctx context.Context, a auth.Actor, id int64, in Input) (Activity, error) {
 	if err := s.val.Validate(in); err != nil {
 		if act, _, lerr := s.load(ctx, a, id); lerr == nil {
@@ -372,6 +373,62 @@ func (s *Service) Amend(ctx context.Context, a auth.Actor, id int64, in Input) (
 		}
 		return Activity{}, err
 	}
+	return s.amend(ctx, a, id, func(Activity) (Input, error) { return in, nil }, in)
+}
+
+// Patch is a merge patch of an activity (PATCH /activities/:id): absent
+// members stay as logged; null clears hours (0), persons (1), description
+// and location, and is refused for the required ones.
+type Patch struct {
+	Category    patch.Field[string]    `json:"category"`
+	Title       patch.Field[string]    `json:"title" validate:"omitempty,max=200"`
+	OccurredOn  patch.Field[date.Date] `json:"occurred_on"`
+	Hours       patch.Field[decimal.D] `json:"hours"`
+	Persons     patch.Field[int]       `json:"persons"`
+	Description patch.Field[string]    `json:"description" validate:"omitempty,max=5000"`
+	Location    patch.Field[string]    `json:"location" validate:"omitempty,max=200"`
+}
+
+// merged is the activity as stored with p applied, as a full Input.
+func (p Patch) merged(act Activity) (Input, error) {
+	f := errs.Fields{}
+	for name, null := range map[string]bool{"category": p.Category.Null, "title": p.Title.Null, "occurred_on": p.OccurredOn.Null} {
+		if null {
+			f.Add(name, "is required; it cannot be cleared")
+		}
+	}
+	if err := f.Err(); err != nil {
+		return Input{}, err
+	}
+	in := Input{Category: act.Category, Title: act.Title, OccurredOn: act.OccurredOn, Description: act.Description, Location: act.Location}
+	if act.Hours != 0 {
+		h := act.Hours
+		in.Hours = &h
+	}
+	pe := act.Persons
+	in.Persons = &pe
+	p.Category.Apply(&in.Category)
+	p.Title.Apply(&in.Title)
+	p.OccurredOn.Apply(&in.OccurredOn)
+	p.Hours.ApplyPtr(&in.Hours)
+	p.Persons.ApplyPtr(&in.Persons)
+	p.Description.Apply(&in.Description)
+	p.Location.Apply(&in.Location)
+	return in, nil
+}
+
+// PatchActivity applies a merge patch to a pending or disputed activity,
+// with every rule of Amend on the merged result.
+func (s *Service) PatchActivity(ctx context.Context, a auth.Actor, id int64, p Patch) (Activity, error) {
+	if err := s.val.Validate(p); err != nil {
+		return Activity{}, err
+	}
+	return s.amend(ctx, a, id, p.merged, p)
+}
+
+// amend runs one amendment: merge builds the full Input from the stored
+// activity (read in the transaction); details is what the audit records.
+func (s *Service) amend(ctx context.Context, a auth.Actor, id int64, merge func(Activity) (Input, error), details any) (Activity, error) {
 	var act Activity
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		var p pairing.Pair
@@ -384,6 +441,13 @@ func (s *Service) Amend(ctx context.Context, a auth.Actor, id int64, in Input) (
 		}
 		if act.Status == Confirmed {
 			return errs.Conflict("immutable", "status", "a confirmed activity cannot be changed")
+		}
+		in, err := merge(act)
+		if err != nil {
+			return err
+		}
+		if err := s.val.Validate(in); err != nil {
+			return s.withRules(ctx, a, act.PairID, in, err)
 		}
 		if err := in.check(p, s.today()); err != nil {
 			return err
@@ -399,7 +463,7 @@ func (s *Service) Amend(ctx context.Context, a auth.Actor, id int64, in Input) (
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
-		return audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "activity.amend", "activity", act.ID, in)
+		return audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "activity.amend", "activity", act.ID, details)
 	})
 	return act, err
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 	"github.com/twinning-platform/twinning/internal/view"
 	"github.com/twinning-platform/twinning/internal/web"
@@ -90,6 +91,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 			return nil, err
 		}
 	}
+	// search texts of rows written before the column existed (or by bulk
+	// paths): one indexed query when there are none
+	if _, err := search.Backfill(ctx, db); err != nil {
+		return nil, fmt.Errorf("search backfill: %w", err)
+	}
 	secret, err := secretKey(cfg)
 	if err != nil {
 		return nil, err
@@ -99,6 +105,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	schools := school.NewService(db, val, now)
 	terms := calendar.NewService(db, val, now, ledger.RebuildAll)
 	pairs := pairing.NewService(db, val, schools, now, ledger.RebuildPair)
+	files := activity.NewFiles(filepath.Join(cfg.DataDir, "evidence"))
 	argon := auth.Argon2{Memory: cfg.Accounts.Argon2Memory, Time: cfg.Accounts.Argon2Time, Threads: cfg.Accounts.Argon2Threads}
 	if opt.Argon2 != nil {
 		argon = *opt.Argon2
@@ -128,7 +135,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		Schools: schools,
 		Terms:   terms,
 		Pairs:   pairs,
-		Activities: activity.NewService(db, val, pairs, terms, ledger, activity.NewFiles(filepath.Join(cfg.DataDir, "evidence")), cfg.Location, now, cfg.Evidence.MaxBytes).
+		Activities: activity.NewService(db, val, pairs, terms, ledger, files, cfg.Location, now, cfg.Evidence.MaxBytes).
 			WithSchoolQuota(cfg.Evidence.SchoolQuotaBytes),
 		Compliance: compliance.NewReader(db, Rules(cfg), schools, ledger),
 		Ledger:     ledger,
@@ -166,7 +173,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Importer = importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, a.Auth)
 	a.HTTP = web.New(web.Deps{Views: views, Importer: a.Importer, ImportLimit: cfg.Import.MaxBytes, ImportTimeout: cfg.Import.Timeout.Duration,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
-		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
+		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox,
+		Documents: pairing.NewDocuments(pairs, files, cfg.Evidence.MaxBytes, activity.CleanName), MailStatus: mailStatus(cfg), Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})
@@ -181,6 +189,14 @@ func Sender(cfg *config.Config) mail.Sender {
 	}
 	return &mail.SMTPSender{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: cfg.SMTP.Password,
 		From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: cfg.SMTP.Timeout.Duration}
+}
+
+// mailStatus is where mail goes, for the setup checklist.
+func mailStatus(cfg *config.Config) web.MailStatus {
+	if cfg.SMTP.Host == "" {
+		return web.MailStatus{Dir: filepath.Join(cfg.DataDir, "outbox")}
+	}
+	return web.MailStatus{Host: fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port)}
 }
 
 // mailDomain is the right-hand side of Message-IDs: the public host name.

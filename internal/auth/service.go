@@ -12,6 +12,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
 
@@ -307,6 +308,7 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, in UserInput) (User, 
 			return errs.Forbidden("that school is outside your region")
 		}
 		conn := s.db.Conn(ctx)
+		u.SearchText = search.Text(u.Name, u.Email)
 		if err := conn.Create(&u).Error; err != nil {
 			return s.duplicateUser(ctx, a, err, 0, u.Email, u.Phone)
 		}
@@ -356,7 +358,7 @@ func (s *Service) duplicateUser(ctx context.Context, a Actor, err error, id int6
 type UserFilter struct {
 	Role     string
 	SchoolID int64
-	Q        string // part of the name, email or mobile number
+	Query    string // name, email or pinyin anywhere (internal/search), or part of a mobile number
 }
 
 // ListUsers lists accounts: all for admins, the school users of its
@@ -378,11 +380,10 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, f UserFilter, p page.P
 	if f.SchoolID != 0 {
 		q = q.Where("school_id = ?", f.SchoolID)
 	}
-	if t := strings.TrimSpace(f.Q); t != "" {
-		// wildcards are dropped rather than escaped: the dialects disagree
-		// on LIKE's escape character
-		like := "%" + strings.NewReplacer("\\", "", "%", "", "_", "").Replace(strings.ToLower(t)) + "%"
-		q = q.Where("(LOWER(name) LIKE ? OR email LIKE ? OR phone LIKE ?)", like, like, like)
+	if t := strings.TrimSpace(f.Query); t != "" {
+		// pinyin, name and email through the stored search text; a mobile
+		// number by its digits
+		q = q.Where("("+search.Condition(s.db.Dialect(), "search_text")+" OR phone LIKE ?)", search.Like(t), "%"+strings.Trim(t, "%_\\")+"%")
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

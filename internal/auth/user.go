@@ -49,6 +49,7 @@ type User struct {
 	RegionID     *int64    `json:"region_id"`
 	Locale       string    `json:"locale"`
 	Active       bool      `json:"active"`
+	SearchText   string    `json:"-"` // name and email with pinyin (internal/search)
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 }

@@ -56,3 +56,12 @@ type Period struct {
 
 // Days is the number of days in the period, both ends included.
 func (p Period) Days() int { return p.Start.DaysUntil(p.End) + 1 }
+
+// DefaultYear is the first calendar year of the default school year (1 Sep
+// – 31 Aug) containing d: DefaultTerms(DefaultYear(d), …) starts there.
+func DefaultYear(d date.Date) int {
+	if d.Month() < 9 {
+		return d.Year() - 1 // January–August belong to the school year that began last September
+	}
+	return d.Year()
+}

@@ -184,7 +184,7 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 	// Size the result exactly: one allocation for all items.
 	n := 0
 	for ci := range ag.Commitments {
-		ps := started(ag.Commitments[ci].Period)
+		ps := retired(started(ag.Commitments[ci].Period), ag.Commitments[ci].EndsOn)
 		switch opt.Mode {
 		case Current:
 			n += min(len(ps), 1)
@@ -205,7 +205,7 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 	items := make([]Item, 0, n)
 	for ci := range ag.Commitments {
 		c := &ag.Commitments[ci]
-		ps := started(c.Period)
+		ps := retired(started(c.Period), c.EndsOn)
 		switch opt.Mode {
 		case Current:
 			if len(ps) > 0 {
@@ -230,6 +230,20 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 		grade(rules, ag, c, items[base:], atN, maxReminder, hasReminder)
 	}
 	return items
+}
+
+// retired keeps, of periods sorted by start, those a commitment retired
+// from endsOn still requires: the ones starting on or before it (a prefix,
+// so the shared slice is not modified).
+func retired(ps []calendar.Period, endsOn date.Date) []calendar.Period {
+	if endsOn.IsZero() {
+		return ps
+	}
+	n := 0
+	for n < len(ps) && !ps[n].Start.After(endsOn) {
+		n++
+	}
+	return ps[:n]
 }
 
 func kindIndex(k calendar.PeriodKind) int {

@@ -33,6 +33,7 @@ type Commitment struct {
 	Minimum     decimal.D
 	Period      calendar.PeriodKind
 	Description string
+	EndsOn      date.Date // retired: periods starting after it are not required (zero: never)
 }
 
 // Agreement is the effective span of an agreement and its commitments.

@@ -178,7 +178,7 @@ func toAgreement(ag pairing.Agreement, cs []pairing.Commitment) Agreement {
 	out := Agreement{ID: ag.ID, PairID: ag.PairID, EffectiveFrom: ag.EffectiveFrom, EffectiveTo: ag.EffectiveTo}
 	for _, c := range cs {
 		out.Commitments = append(out.Commitments, Commitment{ID: c.ID, Categories: c.Categories, Measure: c.Measure,
-			Minimum: c.Minimum, Period: calendar.PeriodKind(c.Period), Description: c.Description})
+			Minimum: c.Minimum, Period: calendar.PeriodKind(c.Period), Description: c.Description, EndsOn: c.EndsOn})
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
+	"github.com/twinning-platform/twinning/internal/search"
 )
 
 // batch is how many rows one INSERT carries.
@@ -164,10 +165,10 @@ func (p *plan) applySchools(conn *gorm.DB, now time.Time) error {
 			fresh = append(fresh, n)
 		case n.dirty:
 			ids = append(ids, n.id)
-			vals = append(vals, []any{n.name, nullable(n.code), n.region.id, n.stage, n.email})
+			vals = append(vals, []any{n.name, nullable(n.code), n.region.id, n.stage, n.email, search.Text(n.name, n.code)})
 		}
 	}
-	if err := update(conn, "schools", []string{"name", "code", "region_id", "stage", "email"}, ids, vals, &now); err != nil {
+	if err := update(conn, "schools", []string{"name", "code", "region_id", "stage", "email", "search_text"}, ids, vals, &now); err != nil {
 		if database.IsDuplicate(err) {
 			return errs.Conflict("duplicate_code", "code", "two schools would have the same code")
 		}
@@ -178,7 +179,7 @@ func (p *plan) applySchools(conn *gorm.DB, now time.Time) error {
 		rows := make([]school.School, len(part))
 		for i, n := range part {
 			rows[i] = school.School{Name: n.name, Code: nullable(n.code), RegionID: n.region.id, Stage: n.stage, Email: n.email,
-				CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+				SearchText: search.Text(n.name, n.code), CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
 		}
 		if err := conn.Create(&rows).Error; err != nil {
 			if database.IsDuplicate(err) {
@@ -217,10 +218,10 @@ func (p *plan) applyUsers(conn *gorm.DB, now time.Time) ([]int64, error) {
 			fresh = append(fresh, u)
 		case u.dirty:
 			ids = append(ids, u.id)
-			vals = append(vals, []any{u.name, auth.PhonePtr(u.phone), u.role, idOf(u.school), idOf(u.region)})
+			vals = append(vals, []any{u.name, auth.PhonePtr(u.phone), u.role, idOf(u.school), idOf(u.region), search.Text(u.name, u.email)})
 		}
 	}
-	if err := update(conn, "users", []string{"name", "phone", "role", "school_id", "region_id"}, ids, vals, &now); err != nil {
+	if err := update(conn, "users", []string{"name", "phone", "role", "school_id", "region_id", "search_text"}, ids, vals, &now); err != nil {
 		return nil, err
 	}
 	var created []int64
@@ -230,7 +231,8 @@ func (p *plan) applyUsers(conn *gorm.DB, now time.Time) ([]int64, error) {
 		for i, u := range part {
 			// no password: the invitation lets the person choose one
 			rows[i] = auth.User{Name: u.name, Email: u.email, Phone: auth.PhonePtr(u.phone), Role: u.role, SchoolID: idOf(u.school),
-				RegionID: idOf(u.region), Locale: p.lang, Active: true, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+				// no language until the person chooses one (pages follow the browser)
+				RegionID: idOf(u.region), SearchText: search.Text(u.name, u.email), Active: true, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
 			if rows[i].SchoolID != nil {
 				v := *rows[i].SchoolID
 				rows[i].SchoolID = &v

@@ -11,6 +11,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/pairing"
+	"github.com/twinning-platform/twinning/internal/patch"
 	"github.com/twinning-platform/twinning/internal/testutil"
 )
 
@@ -253,7 +254,7 @@ func TestDigestTellsEachBureauEachBreachOnce(t *testing.T) {
 		}
 		digest("2026-01-26")
 		equal(t, "digests of 2026-W05", w.recipients(w.messages(notify.KindDigest)), sorted(bureauC, bureauOth, bureauP, bureauY))
-		if _, err := w.a.Pairs.UpdatePair(w.ctx, w.sys, other.ID, pairing.PairPatch{Status: ptr(pairing.Ended)}); err != nil {
+		if _, err := w.a.Pairs.UpdatePair(w.ctx, w.sys, other.ID, pairing.PairPatch{Status: patch.Of(pairing.Ended)}); err != nil {
 			t.Fatal(err)
 		}
 		w.check("2026-02-08") // the autumn term's breach of the first pair

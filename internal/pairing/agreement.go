@@ -52,6 +52,7 @@ type Commitment struct {
 	Minimum      decimal.D `json:"minimum"`
 	Period       string    `json:"period"`
 	Description  string    `json:"description"`
+	EndsOn       date.Date `json:"ends_on"` // retired from this date; zero = applies throughout
 	CreatedAt    time.Time `json:"-"`
 }
 
@@ -234,7 +235,7 @@ func LoadCommitments(conn *gorm.DB, cond string, args ...any) (map[int64][]Commi
 	// scanned by hand: dashboards and sweeps load tens of thousands, and
 	// reflection would cost more than the query
 	rows, err := conn.Session(&gorm.Session{NewDB: true}).Table("commitments").
-		Select("commitments.id, commitments.agreement_id, commitments.position, commitments.categories, commitments.measure, commitments.minimum, commitments.period, commitments.description").
+		Select("commitments.id, commitments.agreement_id, commitments.position, commitments.categories, commitments.measure, commitments.minimum, commitments.period, commitments.description, commitments.ends_on").
 		Where(cond, args...).Order("commitments.agreement_id, commitments.position").Rows()
 	if err != nil {
 		return nil, err
@@ -243,7 +244,7 @@ func LoadCommitments(conn *gorm.DB, cond string, args ...any) (map[int64][]Commi
 	out := make(map[int64][]Commitment)
 	for rows.Next() {
 		var c Commitment
-		if err := rows.Scan(&c.ID, &c.AgreementID, &c.Position, &c.CategoryList, &c.Measure, &c.Minimum, &c.Period, &c.Description); err != nil {
+		if err := rows.Scan(&c.ID, &c.AgreementID, &c.Position, &c.CategoryList, &c.Measure, &c.Minimum, &c.Period, &c.Description, &c.EndsOn); err != nil {
 			return nil, err
 		}
 		c.Categories = strings.Split(c.CategoryList, ",")

@@ -16,6 +16,8 @@ import (
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/patch"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
 
@@ -35,6 +37,7 @@ type Pair struct {
 	EndsOn             date.Date `json:"ends_on"`
 	Status             string    `json:"status"`
 	Round              string    `json:"round"`
+	StatusReason       string    `json:"status_reason"` // why it was suspended or ended
 	ActiveKey          *string   `json:"-"`
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
@@ -128,13 +131,16 @@ type PairInput struct {
 	Round              string    `json:"round" validate:"max=50"`
 }
 
-// PairPatch changes a pair; nil means unchanged. An explicit null ends_on
-// cannot be told from absence, so an open end is set with "ends_on": "".
+// PairPatch is a merge patch of a pair: absent members stay as they are;
+// null clears ends_on (an open end) and round. A status change may carry a
+// reason (why it was suspended or ended), kept on the pair and shown on
+// its page.
 type PairPatch struct {
-	StartsOn *date.Date `json:"starts_on"`
-	EndsOn   *date.Date `json:"ends_on"`
-	Round    *string    `json:"round" validate:"omitnil,max=50"`
-	Status   *string    `json:"status"`
+	StartsOn patch.Field[date.Date] `json:"starts_on"`
+	EndsOn   patch.Field[date.Date] `json:"ends_on"`
+	Round    patch.Field[string]    `json:"round" validate:"omitempty,max=50"`
+	Status   patch.Field[string]    `json:"status"`
+	Reason   patch.Field[string]    `json:"reason" validate:"omitempty,max=500"`
 }
 
 func (s *Service) query(ctx context.Context, a auth.Actor) *gorm.DB {
@@ -161,6 +167,7 @@ type PairFilter struct {
 	RegionID int64
 	SchoolID int64
 	Status   string
+	Query    string // either school's name, code or pinyin (internal/search)
 }
 
 // ListPairs lists the pairs a sees.
@@ -180,6 +187,11 @@ func (s *Service) ListPairs(ctx context.Context, a auth.Actor, f PairFilter, p p
 	}
 	if f.Status != "" {
 		q = q.Where("pairs.status = ?", f.Status)
+	}
+	if strings.TrimSpace(f.Query) != "" {
+		sub := "SELECT id FROM schools WHERE " + search.Condition(s.db.Dialect(), "search_text")
+		like := search.Like(f.Query)
+		q = q.Where("(pairs.supporting_school_id IN ("+sub+") OR pairs.supported_school_id IN ("+sub+"))", like, like)
 	}
 	var total int64
 	if err := q.Session(&gorm.Session{}).Select("COUNT(*)").Scan(&total).Error; err != nil {
@@ -215,8 +227,9 @@ func (s *Service) canManage(ctx context.Context, a auth.Actor, p Pair) error {
 	return nil
 }
 
-// CanManage is canManage for other services: importing historical records
-// into a pair is managing it.
+// CanManage reports (nil) whether a may change pair p and its agreements;
+// for other services too: importing historical records into a pair is
+// managing it.
 func (s *Service) CanManage(ctx context.Context, a auth.Actor, p Pair) error {
 	return s.canManage(ctx, a, p)
 }
@@ -289,20 +302,31 @@ func (s *Service) UpdatePair(ctx context.Context, a auth.Actor, id int64, in Pai
 			return err
 		}
 		f := errs.Fields{}
-		if in.StartsOn != nil {
-			p.StartsOn = *in.StartsOn
+		if in.StartsOn.Null {
+			f.Add("starts_on", "is required; it cannot be cleared")
 		}
-		if in.EndsOn != nil {
-			p.EndsOn = *in.EndsOn
+		if in.Status.Null {
+			f.Add("status", "is required; it cannot be cleared")
 		}
-		if in.Round != nil {
-			p.Round = strings.TrimSpace(*in.Round)
+		if in.StartsOn.HasValue() {
+			p.StartsOn = in.StartsOn.Value
 		}
-		if in.Status != nil {
-			if !validStatus(*in.Status) {
+		in.EndsOn.Apply(&p.EndsOn)
+		if in.Round.Set {
+			p.Round = strings.TrimSpace(in.Round.Value)
+		}
+		statusChanged := false
+		if in.Status.HasValue() {
+			if !validStatus(in.Status.Value) {
 				f.Add("status", "must be active, suspended or ended")
 			}
-			p.Status = *in.Status
+			statusChanged = in.Status.Value != p.Status
+			p.Status = in.Status.Value
+		}
+		if in.Reason.Set {
+			p.StatusReason = strings.TrimSpace(in.Reason.Value)
+		} else if statusChanged {
+			p.StatusReason = "" // a new status without a reason: the old one no longer applies
 		}
 		checkSpan(f, p)
 		if err := f.Err(); err != nil {
@@ -325,7 +349,7 @@ func (s *Service) UpdatePair(ctx context.Context, a auth.Actor, id int64, in Pai
 		p.ActiveKey = activeKey(p)
 		if err := conn.Table("pairs").Where("id = ?", p.ID).Updates(map[string]any{
 			"starts_on": p.StartsOn, "ends_on": p.EndsOn, "round": p.Round, "status": p.Status,
-			"active_key": p.ActiveKey, "updated_at": s.now().UTC(),
+			"active_key": p.ActiveKey, "status_reason": p.StatusReason, "updated_at": s.now().UTC(),
 		}).Error; err != nil {
 			if database.IsDuplicate(err) {
 				return errs.Conflict("duplicate_pair", "status", "these two schools already have another active pair")

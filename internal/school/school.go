@@ -17,6 +17,8 @@ import (
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
 	"github.com/twinning-platform/twinning/internal/page"
+	"github.com/twinning-platform/twinning/internal/patch"
+	"github.com/twinning-platform/twinning/internal/search"
 	"github.com/twinning-platform/twinning/internal/validation"
 )
 
@@ -73,6 +75,8 @@ type School struct {
 	Email     string    `json:"email"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// SearchText is what search matches: name, code, pinyin (internal/search).
+	SearchText string `json:"-"`
 }
 
 // Service manages regions and schools.
@@ -206,13 +210,15 @@ type SchoolInput struct {
 	Email    string `json:"email" validate:"omitempty,max=254"`
 }
 
-// SchoolPatch changes some fields of a school; nil means unchanged.
+// SchoolPatch is a merge patch of a school: absent members stay as they
+// are; null clears the optional ones (code, email) and is refused for the
+// others.
 type SchoolPatch struct {
-	Name     *string `json:"name" validate:"omitnil,min=1,max=200"`
-	RegionID *int64  `json:"region_id"`
-	Stage    *string `json:"stage"`
-	Code     *string `json:"code" validate:"omitnil,omitempty,len=10,numeric"`
-	Email    *string `json:"email" validate:"omitnil,max=254"`
+	Name     patch.Field[string] `json:"name" validate:"omitempty,max=200"`
+	RegionID patch.Field[int64]  `json:"region_id"`
+	Stage    patch.Field[string] `json:"stage"`
+	Code     patch.Field[string] `json:"code" validate:"omitempty,len=10,numeric"`
+	Email    patch.Field[string] `json:"email" validate:"omitempty,max=254"`
 }
 
 func checkSchool(stage, email string, code *string) error {
@@ -263,6 +269,7 @@ func (s *Service) CreateSchool(ctx context.Context, a auth.Actor, in SchoolInput
 		return School{}, err
 	}
 	sc := School{Name: strings.TrimSpace(in.Name), RegionID: in.RegionID, Stage: in.Stage, Code: nullable(in.Code), Email: strings.TrimSpace(in.Email)}
+	sc.SearchText = searchText(sc)
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		if err := s.canManageRegion(ctx, a, in.RegionID); err != nil {
 			return err
@@ -300,27 +307,38 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 		if err := s.canManageRegion(ctx, a, sc.RegionID); err != nil {
 			return errs.NotFound("school") // outside the scope: not visible at all
 		}
-		if in.Name != nil {
-			sc.Name = strings.TrimSpace(*in.Name)
+		f := errs.Fields{}
+		for name, null := range map[string]bool{"name": in.Name.Null, "region_id": in.RegionID.Null, "stage": in.Stage.Null} {
+			if null {
+				f.Add(name, "is required; it cannot be cleared")
+			}
 		}
-		if in.Stage != nil {
-			sc.Stage = *in.Stage
+		if in.Name.HasValue() && strings.TrimSpace(in.Name.Value) == "" {
+			f.Add("name", "is required")
 		}
-		if in.Email != nil {
-			sc.Email = strings.TrimSpace(*in.Email)
+		if err := f.Err(); err != nil {
+			return err
 		}
-		if in.Code != nil {
-			sc.Code = nullable(*in.Code)
+		if in.Name.HasValue() {
+			sc.Name = strings.TrimSpace(in.Name.Value)
 		}
-		if in.RegionID != nil {
-			if err := s.canManageRegion(ctx, a, *in.RegionID); err != nil {
+		in.Stage.Apply(&sc.Stage)
+		if in.Email.Set {
+			sc.Email = strings.TrimSpace(in.Email.Value)
+		}
+		if in.Code.Set {
+			sc.Code = nullable(in.Code.Value)
+		}
+		if in.RegionID.HasValue() {
+			if err := s.canManageRegion(ctx, a, in.RegionID.Value); err != nil {
 				return err
 			}
-			sc.RegionID = *in.RegionID
+			sc.RegionID = in.RegionID.Value
 		}
 		if err := checkSchool(sc.Stage, sc.Email, sc.Code); err != nil {
 			return err
 		}
+		sc.SearchText = searchText(sc)
 		if err := conn.Save(&sc).Error; err != nil {
 			if database.IsDuplicate(err) {
 				return errs.Conflict("duplicate_code", "code", "another school has this code")
@@ -336,7 +354,15 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 type SchoolFilter struct {
 	RegionID int64 // the subtree of this region
 	Stage    string
-	Query    string // name contains
+	Query    string // name, code or pinyin (full or initials), anywhere
+}
+
+func searchText(sc School) string {
+	code := ""
+	if sc.Code != nil {
+		code = *sc.Code
+	}
+	return search.Text(sc.Name, code)
 }
 
 // scoped restricts a schools query to what a sees: everything (admin), the
@@ -368,15 +394,22 @@ func (s *Service) ListSchools(ctx context.Context, a auth.Actor, f SchoolFilter,
 		q = q.Where("stage = ?", f.Stage)
 	}
 	if f.Query != "" {
-		q = q.Where("name LIKE ?", "%"+f.Query+"%")
-	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return page.List[School]{}, err
+		// a scan of the narrow (search_text, id) index, not of the table
+		q = q.Where(search.Condition(s.db.Dialect(), "search_text"), search.Like(f.Query))
 	}
 	var out []School
-	err := q.Order("id").Limit(p.Limit).Offset(p.Offset).Find(&out).Error
-	return page.Of(out, p, total), err
+	if err := q.Session(&gorm.Session{}).Order("id").Limit(p.Limit).Offset(p.Offset).Find(&out).Error; err != nil {
+		return page.List[School]{}, err
+	}
+	// a first page that is not full is the whole answer: no second scan
+	// to count it (a search for one school scans once)
+	total := int64(len(out))
+	if p.Offset > 0 || len(out) == p.Limit {
+		if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+			return page.List[School]{}, err
+		}
+	}
+	return page.Of(out, p, total), nil
 }
 
 // School returns one school if a may see it; otherwise not found, so that

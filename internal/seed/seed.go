@@ -1,12 +1,21 @@
 // Package seed loads the demo programme (internal/seed/demo-programme.yaml,
 // real pairs and quotas from the source plans) through the same services
 // the API uses, in one transaction: either all of it lands or none.
+//
+// The YAML's dates are written for one day, Anchor (2026-02-15, the worked
+// example of DESIGN §3): pairs from 2025-09-01, a term of history. LoadAt
+// lays the same programme out around any day instead — the default
+// calendar of the school year containing it and its neighbours, the pairs
+// starting with the previous term, the history shifted with them, the
+// current term's recent activities counted back from that day — so a demo
+// started today looks alive today.
 package seed
 
 import (
 	"context"
 	_ "embed"
 	"fmt"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -71,6 +80,88 @@ type Programme struct {
 		Status        string    `yaml:"status"`
 		DisputeReason string    `yaml:"dispute_reason"`
 	} `yaml:"activities"`
+	// Recent are the current term's activities, dated days_ago before the
+	// day the demo is loaded (LoadAt with Recent): pending ones for the
+	// principals' inboxes and a few confirmed ones.
+	Recent []struct {
+		Pair     []string  `yaml:"pair"`
+		Category string    `yaml:"category"`
+		Title    string    `yaml:"title"`
+		DaysAgo  int       `yaml:"days_ago"`
+		Hours    *quantity `yaml:"hours"`
+		Persons  *int      `yaml:"persons"`
+		LoggedBy string    `yaml:"logged_by"`
+		Status   string    `yaml:"status"`
+	} `yaml:"recent"`
+}
+
+// Anchor is the day the YAML's dates are written for.
+func Anchor() date.Date { return date.New(2026, 2, 15) }
+
+// Options lay the demo out around a day.
+type Options struct {
+	// Today is the programme's local date the demo is loaded on.
+	Today date.Date
+	// Now is the instant of loading (for the sweep); nothing here reads
+	// the wall clock.
+	Now time.Time
+	// Recent adds the current term's activities of Programme.Recent.
+	Recent bool
+	// Sweep, when set, runs one compliance sweep as of Today after the
+	// programme is written (notices and outbox messages, as the scheduler
+	// would), so that reminders and breach notices are already there.
+	Sweep func(ctx context.Context, at date.Date, now time.Time) error
+}
+
+// layout is how LoadAt moves the YAML's dates: the default calendar
+// around Today, and every pair, agreement and historical activity shifted
+// by the same number of days, so the pairs start with the previous term.
+func layout(p Programme, today date.Date) (Programme, int, error) {
+	terms := calendar.DefaultTerms(calendar.DefaultYear(today)-1, calendar.DefaultYear(today)+1)
+	cal := calendar.New(terms)
+	cur, ok := cal.TermOn(today)
+	if !ok {
+		return p, 0, fmt.Errorf("seed: no default term on %s", today)
+	}
+	prev := cur
+	for _, t := range terms {
+		if t.EndsOn.Before(cur.StartsOn) {
+			prev = t
+		}
+	}
+	var first date.Date
+	for _, pr := range p.Pairs {
+		if d := date.MustParse(pr.StartsOn); first.IsZero() || d.Before(first) {
+			first = d
+		}
+	}
+	shift := first.DaysUntil(prev.StartsOn)
+	move := func(s string) string {
+		if s == "" {
+			return s
+		}
+		return date.MustParse(s).AddDays(shift).String()
+	}
+	out := p
+	out.Terms = nil
+	for _, t := range terms {
+		out.Terms = append(out.Terms, struct {
+			SchoolYear string `yaml:"school_year"`
+			Season     string `yaml:"season"`
+			StartsOn   string `yaml:"starts_on"`
+			EndsOn     string `yaml:"ends_on"`
+		}{t.SchoolYear, t.Season, t.StartsOn.String(), t.EndsOn.String()})
+	}
+	out.Pairs = append(out.Pairs[:0:0], p.Pairs...)
+	for i := range out.Pairs {
+		pr := &out.Pairs[i]
+		pr.StartsOn, pr.EndsOn, pr.SignedOn = move(pr.StartsOn), move(pr.EndsOn), move(pr.SignedOn)
+	}
+	out.Activities = append(out.Activities[:0:0], p.Activities...)
+	for i := range out.Activities {
+		out.Activities[i].OccurredOn = move(out.Activities[i].OccurredOn)
+	}
+	return out, shift, nil
 }
 
 // quantity reads a YAML number exactly from its text (2.2 is 220
@@ -106,8 +197,27 @@ type Services struct {
 // Login is a demo account to print.
 type Login struct{ Role, Email, Password, Name string }
 
-// Load writes the programme into an empty database.
+// Load writes the programme into an empty database with the YAML's own
+// dates (as of Anchor): the fixed demo the tests rely on.
 func Load(ctx context.Context, s Services, p Programme) ([]Login, error) {
+	return load(ctx, s, p, Options{Today: Anchor()})
+}
+
+// LoadAt writes the programme laid out around opt.Today (see the package
+// comment), then runs opt.Sweep if set.
+func LoadAt(ctx context.Context, s Services, p Programme, opt Options) ([]Login, error) {
+	laid, _, err := layout(p, opt.Today)
+	if err != nil {
+		return nil, err
+	}
+	logins, err := load(ctx, s, laid, opt)
+	if err != nil || opt.Sweep == nil {
+		return logins, err
+	}
+	return logins, opt.Sweep(ctx, opt.Today, opt.Now)
+}
+
+func load(ctx context.Context, s Services, p Programme, opt Options) ([]Login, error) {
 	var n int64
 	if err := s.DB.Conn(ctx).Raw("SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM regions) + (SELECT COUNT(*) FROM terms)").Scan(&n).Error; err != nil {
 		return nil, err
@@ -204,6 +314,35 @@ func Load(ctx context.Context, s Services, p Programme) ([]Login, error) {
 				Status: a.Status, DisputeReason: a.DisputeReason,
 			}); err != nil {
 				return fmt.Errorf("activity %q: %w", a.Title, err)
+			}
+		}
+		if !opt.Recent {
+			return nil
+		}
+		cal, err := s.Terms.Calendar(ctx)
+		if err != nil {
+			return err
+		}
+		cur, ok := cal.TermOn(opt.Today)
+		for _, a := range p.Recent {
+			pairID := pairs[[2]string{a.Pair[0], a.Pair[1]}]
+			logger := users[a.LoggedBy]
+			if pairID == 0 || logger.SchoolID == nil {
+				return fmt.Errorf("recent activity %q: unknown pair or logger", a.Title)
+			}
+			occurred := opt.Today.AddDays(-a.DaysAgo)
+			if !ok || occurred.Before(cur.StartsOn) {
+				continue // the current term is younger than this entry
+			}
+			var hours *decimal.D
+			if a.Hours != nil {
+				hours = &a.Hours.D
+			}
+			if _, err := s.Activities.Import(ctx, sys, pairID, activity.ImportInput{
+				Input:            activity.Input{Category: a.Category, Title: a.Title, OccurredOn: occurred, Hours: hours, Persons: a.Persons},
+				LoggedBySchoolID: *logger.SchoolID, LoggedByUserID: logger.ID, LoggedOn: occurred, Status: a.Status,
+			}); err != nil {
+				return fmt.Errorf("recent activity %q: %w", a.Title, err)
 			}
 		}
 		return nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/seed"
 	"github.com/twinning-platform/twinning/internal/testutil"
 )
@@ -85,4 +87,100 @@ func TestDemoWorkedExample(t *testing.T) {
 			t.Error("teacher development commitment missing from the term view")
 		}
 	})
+}
+
+// TestDemoLaidOutAroundToday: `seed --demo` on any day shows a live
+// programme: the default calendar of that school year and its neighbours,
+// the history shifted to the previous term, every status side by side,
+// activities awaiting confirmation, and notices already queued.
+func TestDemoLaidOutAroundToday(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		for _, day := range []string{"2026-11-30", "2027-04-20", "2028-09-06"} {
+			t.Run(day, func(t *testing.T) {
+				fresh := db
+				if day != "2026-11-30" {
+					fresh = freshDB(t, db)
+				}
+				today := date.MustParse(day)
+				clock := testutil.NewClock(testutil.At(day))
+				a := testutil.NewApp(t, fresh, clock)
+				p, err := seed.Demo()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx := context.Background()
+				swept := false
+				_, err = seed.LoadAt(ctx, seed.Services{DB: a.DB, Auth: a.Auth, Schools: a.Schools, Terms: a.Terms, Pairs: a.Pairs, Activities: a.Activities}, p,
+					seed.Options{Today: today, Now: clock.Now(), Recent: true, Sweep: func(ctx context.Context, at date.Date, now time.Time) error {
+						swept = true
+						_, err := a.Sweeper.Sweep(ctx, at, now, false)
+						return err
+					}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !swept {
+					t.Error("no sweep ran")
+				}
+				cal, err := a.Terms.Calendar(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cur, ok := cal.TermOn(today)
+				if !ok || len(cal.Terms()) != 6 {
+					t.Fatalf("calendar %v has no term on %s or not 6 terms", cal.Terms(), day)
+				}
+				api := testutil.NewAPI(t, a)
+				admin := api.Login("admin@demo.local", "demo-admin-2025")
+				seen := map[string]int{}
+				for _, q := range []string{"", "&term=" + cur.Key()} {
+					rep := api.Must(200, api.Do("GET", "/api/v1/compliance?at="+day+q, admin, nil)).JSON()
+					for k, v := range rep["summary"].(map[string]any) {
+						seen[k] += int(v.(float64))
+					}
+				}
+				var pairs []int64
+				for _, it := range api.Must(200, api.Do("GET", "/api/v1/pairs?limit=100", admin, nil)).JSON()["items"].([]any) {
+					m := it.(map[string]any)
+					pairs = append(pairs, int64(m["id"].(float64)))
+					if m["starts_on"].(string) >= cur.StartsOn.String() {
+						t.Errorf("pair %v starts %v, not before the current term (%s): no history", m["id"], m["starts_on"], cur.StartsOn)
+					}
+				}
+				for _, pair := range pairs {
+					rep := api.Must(200, api.Do("GET", fmt.Sprintf("/api/v1/pairs/%d/compliance?at=%s", pair, day), admin, nil)).JSON()
+					for _, it := range rep["items"].([]any) {
+						seen["all:"+it.(map[string]any)["status"].(string)]++
+					}
+				}
+				for _, st := range []string{"met", "on_track", "at_risk", "breached"} {
+					if seen["all:"+st] == 0 {
+						t.Errorf("no %s commitment period anywhere as of %s: %v", st, day, seen)
+					}
+				}
+				t.Logf("as of %s: %v", day, seen)
+				head := api.Login("mc5.head@demo.local", "demo-school-2025")
+				inbox := api.Must(200, api.Do("GET", "/api/v1/activities?to_confirm=true", head, nil)).JSON()
+				if inbox["total"].(float64) < 2 {
+					t.Errorf("the supported principal's inbox holds %v activities, want the recent pending ones", inbox["total"])
+				}
+				var notices, queued int64
+				fresh.Gorm().Table("notices").Count(&notices)
+				fresh.Gorm().Table("outbox_messages").Count(&queued)
+				t.Logf("%d notices, %d messages queued, inbox %v", notices, queued, inbox["total"])
+				if notices == 0 || queued == 0 {
+					t.Errorf("%d notices, %d outbox messages after the seed's sweep", notices, queued)
+				}
+			})
+		}
+	})
+}
+
+// freshDB is another empty database of the same kind as db.
+func freshDB(t *testing.T, db *database.DB) *database.DB {
+	t.Helper()
+	if db.Dialect() == database.MySQL {
+		return testutil.MySQL(t)
+	}
+	return testutil.SQLite(t)
 }

@@ -12,7 +12,10 @@ import (
 
 	"github.com/go-playground/validator/v10"
 
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/patch"
 )
 
 // Validator wraps go-playground/validator with JSON field names.
@@ -31,6 +34,10 @@ func New() *Validator {
 		}
 		return name
 	})
+	// merge-patch members are validated by the value they carry (nil when
+	// absent or null): tags on them start with omitempty
+	v.RegisterCustomTypeFunc(patch.ValidationValue, patch.Field[string]{}, patch.Field[int64]{}, patch.Field[int]{},
+		patch.Field[bool]{}, patch.Field[float64]{}, patch.Field[date.Date]{}, patch.Field[decimal.D]{}, patch.Field[[]string]{})
 	return &Validator{v: v}
 }
 

@@ -132,12 +132,14 @@ func TestCatalogueCoversThePages(t *testing.T) {
 		"role.":          {auth.RoleAdmin, auth.RoleBureau, auth.RoleCoordinator, auth.RolePrincipal},
 		"stage.":         school.Stages(),
 		"pair.status.":   {"active", "suspended", "ended"},
+		"region.level.":  {"province", "city", "county"},
+		"setup.":         {"regions", "regions_hint", "terms", "terms_hint", "schools", "schools_hint", "pairs", "pairs_hint", "users", "users_hint"},
 		"notice.kind.":   {"reminder", "breach", "confirm", "escalate", "digest"},
 		"notice.status.": {"none", "sent", "queued", "failed"},
 		"outbox.status.": {"queued", "sending", "sent", "failed"},
 		"period.":        {"month", "term", "school_year", "agreement"},
 		"status.":        {"met", "on_track", "at_risk", "breached", "pending", "confirmed", "disputed", "withdrawn"},
-		"flash.":         {"logged", "amended", "withdrawn", "confirmed", "disputed", "signed_out", "created", "retried", "language", "evidence_refused"},
+		"flash.":         {"logged", "amended", "withdrawn", "confirmed", "disputed", "signed_out", "created", "retried", "language", "evidence_refused", "deleted"},
 		"err.":           {"bad_request.help", "unauthorized.help", "forbidden.help", "not_found.help", "validation.help", "too_large.help", "timeout.help", "internal.help", "csrf.help"},
 	} {
 		delete(prefixes, prefix)

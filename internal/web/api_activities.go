@@ -120,7 +120,7 @@ func (s *Server) getActivity(c echo.Context) error {
 	return c.JSON(http.StatusOK, act)
 }
 
-func (s *Server) amendActivity(c echo.Context) error   { return update(c, s.Activities.Amend) }
+func (s *Server) amendActivity(c echo.Context) error   { return update(c, s.Activities.PatchActivity) }
 func (s *Server) disputeActivity(c echo.Context) error { return update(c, s.Activities.Dispute) }
 
 // decision handles the body-less POSTs (confirm, withdraw).

@@ -143,7 +143,7 @@ func (s *Server) listUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.Auth.ListUsers(c.Request().Context(), actor(c), auth.UserFilter{Role: c.QueryParam("role"), SchoolID: sid}, p)
+	out, err := s.Auth.ListUsers(c.Request().Context(), actor(c), auth.UserFilter{Role: c.QueryParam("role"), SchoolID: sid, Query: c.QueryParam("q")}, p)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (s *Server) listPairs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.Pairs.ListPairs(c.Request().Context(), actor(c), pairing.PairFilter{RegionID: region, SchoolID: sid, Status: c.QueryParam("status")}, p)
+	out, err := s.Pairs.ListPairs(c.Request().Context(), actor(c), pairing.PairFilter{RegionID: region, SchoolID: sid, Status: c.QueryParam("status"), Query: c.QueryParam("q")}, p)
 	if err != nil {
 		return err
 	}

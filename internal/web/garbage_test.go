@@ -106,8 +106,14 @@ var inputs = map[route]reflect.Type{
 	{"POST", "/api/v1/pairs/:id/agreements"}:        reflect.TypeFor[pairing.AgreementInput](),
 	{"POST", "/api/v1/pairs/:id/activities"}:        reflect.TypeFor[activity.Input](),
 	{"POST", "/api/v1/pairs/:id/activities/import"}: reflect.TypeFor[activity.ImportInput](),
-	{"PATCH", "/api/v1/activities/:id"}:             reflect.TypeFor[activity.Input](),
+	{"PATCH", "/api/v1/activities/:id"}:             reflect.TypeFor[activity.Patch](),
 	{"POST", "/api/v1/activities/:id/dispute"}:      reflect.TypeFor[activity.DisputeInput](),
+	// lifecycle
+	{"PATCH", "/api/v1/regions/:id"}:               reflect.TypeFor[school.RegionPatch](),
+	{"PATCH", "/api/v1/terms/:id"}:                 reflect.TypeFor[calendar.TermPatch](),
+	{"PATCH", "/api/v1/agreements/:id"}:            reflect.TypeFor[pairing.AgreementPatch](),
+	{"POST", "/api/v1/agreements/:id/commitments"}: reflect.TypeFor[pairing.CommitmentInput](),
+	{"PATCH", "/api/v1/commitments/:id"}:           reflect.TypeFor[pairing.CommitmentPatch](),
 }
 
 // garbage is sent to every write route, whatever it expects.
@@ -144,7 +150,8 @@ func TestNoServerErrorOnGarbage(t *testing.T) {
 		}
 		// things the routes' :id can be
 		act := p.mustLog(p.supportingCoord, "visit", "实地指导", "2026-10-15")
-		ids := map[string]int64{"pairs": p.pair, "schools": p.supported, "activities": act, "regions": p.macheng}
+		ids := map[string]int64{"pairs": p.pair, "schools": p.supported, "activities": act, "regions": p.macheng,
+			"agreements": p.agreement, "commitments": p.monthC, "terms": 1}
 		callers := map[string]string{"admin": p.admin, "bureau": p.bureauMacheng.Token, "coordinator": p.supportingCoord.Token, "principal": p.supportedPrin.Token, "nobody": ""}
 		rnd := rand.New(rand.NewPCG(2026, 11))
 		sent, failures := 0, 0
@@ -269,6 +276,13 @@ func edgeValue(rnd *rand.Rand, typ reflect.Type, ids map[string]int64) any {
 			return nil
 		}
 		typ = typ.Elem()
+	}
+	if typ.Kind() == reflect.Struct && strings.HasSuffix(typ.PkgPath(), "/internal/patch") {
+		// a merge-patch member: null, or a value of its type
+		if rnd.IntN(8) == 0 {
+			return nil
+		}
+		typ = typ.Field(2).Type
 	}
 	if typ == reflect.TypeFor[date.Date]() {
 		return pick("2026-10-15", "2026-09-01", "2026-11-02", "2026-11-03", "2027-08-31", "0000-01-01", "0001-01-01",

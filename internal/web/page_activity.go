@@ -82,6 +82,14 @@ func (s *Server) coordinatorHome(c echo.Context) error {
 	}
 	p.Data = map[string]any{"Pairs": rep.Items, "Pending": pending.Items, "PendingTotal": pending.Total,
 		"Disputed": disputed.Items, "DisputedTotal": disputed.Total}
+	if len(rep.Items) >= manyPairs {
+		// 一对多: one line per pair instead of a card each (page_school.go)
+		rows, totals, err := s.schoolOverview(c, a)
+		if err != nil {
+			return err
+		}
+		p.Data.(map[string]any)["Rows"], p.Data.(map[string]any)["Totals"] = rows, totals
+	}
 	return s.render(c, http.StatusOK, "home_coordinator", p)
 }
 

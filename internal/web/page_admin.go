@@ -181,7 +181,7 @@ func (s *Server) renderSchools(c echo.Context, status int, p *view.Page) error {
 		return err
 	}
 	pg := pageParam(c, 50)
-	l, err := s.Schools.ListSchools(c.Request().Context(), a, school.SchoolFilter{}, pg)
+	l, err := s.Schools.ListSchools(c.Request().Context(), a, school.SchoolFilter{Query: c.QueryParam("q")}, pg)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (s *Server) renderSchools(c echo.Context, status int, p *view.Page) error {
 	if err != nil {
 		return err
 	}
-	p.Data = map[string]any{"Items": l.Items, "Regions": regions, "RegionNames": names, "Stages": school.Stages(),
+	p.Data = map[string]any{"Items": l.Items, "Regions": regions, "RegionNames": names, "Stages": school.Stages(), "Query": c.QueryParam("q"),
 		"Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_schools", p)
 }
@@ -240,15 +240,15 @@ func (s *Server) renderPairs(c echo.Context, status int, p *view.Page) error {
 	}
 	ctx := c.Request().Context()
 	pg := pageParam(c, 50)
-	l, err := s.Pairs.ListPairs(ctx, a, pairing.PairFilter{}, pg)
+	l, err := s.Pairs.ListPairs(ctx, a, pairing.PairFilter{Query: c.QueryParam("q")}, pg)
 	if err != nil {
 		return err
 	}
-	schools, err := s.Schools.ListSchools(ctx, a, school.SchoolFilter{}, page.Page{Limit: page.MaxLimit})
+	picked, err := s.pickedSchools(c, a, p, pairFields...)
 	if err != nil {
 		return err
 	}
-	p.Data = map[string]any{"Items": l.Items, "Schools": schools.Items, "SchoolFields": pairFields,
+	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolFields": pairFields, "Query": c.QueryParam("q"),
 		"Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_pairs", p)
 }
@@ -417,7 +417,7 @@ func (s *Server) renderUsers(c echo.Context, status int, p *view.Page) error {
 	}
 	ctx := c.Request().Context()
 	pg := pageParam(c, 50)
-	l, err := s.Auth.ListUsers(ctx, a, auth.UserFilter{Q: c.QueryParam("q")}, pg)
+	l, err := s.Auth.ListUsers(ctx, a, auth.UserFilter{Query: c.QueryParam("q")}, pg)
 	if err != nil {
 		return err
 	}
@@ -437,8 +437,12 @@ func (s *Server) renderUsers(c echo.Context, status int, p *view.Page) error {
 	if a.IsAdmin() {
 		roles = append(roles, auth.RoleBureau, auth.RoleAdmin)
 	}
-	p.Data = map[string]any{"Items": l.Items, "Schools": schools.Items, "SchoolNames": schoolNames, "Regions": regions,
-		"RegionNames": regionNames, "Roles": roles, "Pager": makePager(c, pg, len(l.Items), l.Total), "Q": c.QueryParam("q")}
+	picked, err := s.pickedSchools(c, a, p, "school_id")
+	if err != nil {
+		return err
+	}
+	p.Data = map[string]any{"Items": l.Items, "Picked": picked, "SchoolNames": schoolNames, "Regions": regions, "Query": c.QueryParam("q"),
+		"RegionNames": regionNames, "Roles": roles, "Pager": makePager(c, pg, len(l.Items), l.Total)}
 	return s.render(c, status, "admin_users", p)
 }
 

@@ -190,6 +190,6 @@ func (s *Server) home(c echo.Context) error {
 	case auth.RoleBureau:
 		return c.Redirect(http.StatusSeeOther, "/dashboard")
 	default:
-		return c.Redirect(http.StatusSeeOther, "/admin")
+		return s.adminHome(c)
 	}
 }

@@ -115,6 +115,12 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 	if region != nil && (!a.IsBureau() || region.ID != a.RegionID) {
 		trendQ.Set("region", strconv.FormatInt(region.ID, 10))
 	}
+	if trendOnly && !haveTerm {
+		// no calendar yet: an empty trend, never the whole page (which
+		// would load itself into itself again and again)
+		p.Data = map[string]any{"Dash": view.BuildDashboard(view.DashboardInput{}), "NoTerms": true}
+		return s.renderBlock(c, http.StatusOK, "dashboard", "trend", p)
+	}
 	if haveTerm && trendOnly {
 		// the trend: the terms started by today, up to the chosen one
 		var shown []calendar.Term
@@ -191,7 +197,7 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 		"Dash": dash, "Terms": terms, "Term": term.Key(), "RegionID": regionID, "Crumbs": crumbs,
 		"CategoryRows": catRows, "AreaRows": areaRows,
 		"ExportXLSX": "/dashboard/export.xlsx?" + exportQ.Encode(), "ExportCSV": "/dashboard/export.csv?" + exportQ.Encode(),
-		"TrendURL": "/dashboard/trend?" + trendQ.Encode(),
+		"TrendURL": "/dashboard/trend?" + trendQ.Encode(), "NoTerms": !haveTerm,
 		"Charts": map[string]view.Chart{
 			"category": view.StatusBars(p, catRows, nil),
 			"area":     view.StatusBars(p, areaRows, links),

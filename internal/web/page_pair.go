@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/category"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/notify"
 	"github.com/twinning-platform/twinning/internal/page"
@@ -57,11 +58,22 @@ type crumb struct{ Name, Link string }
 // pairPage: the agreement and its commitments with progress, the activity
 // timeline with evidence, and the notices sent.
 func (s *Server) pairPage(c echo.Context) error {
-	a, _ := pageActor(c)
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
+	p, err := s.newPage(c, "pair.title", "")
+	if err != nil {
+		return err
+	}
+	p.Form = view.NewForm()
+	return s.renderPair(c, http.StatusOK, p, id)
+}
+
+// renderPair renders the pair page, with p.Form carrying the errors of a
+// refused management form (lifecycle) if any.
+func (s *Server) renderPair(c echo.Context, status int, p *view.Page, id int64) error {
+	a, _ := pageActor(c)
 	ctx := c.Request().Context()
 	pair, err := s.Pairs.Pair(ctx, a, id)
 	if err != nil {
@@ -84,7 +96,7 @@ func (s *Server) pairPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.newPage(c, "pair.title", "")
+	docs, err := s.Documents.OfPair(ctx, a, id)
 	if err != nil {
 		return err
 	}
@@ -93,8 +105,9 @@ func (s *Server) pairPage(c echo.Context) error {
 		crumbs = append(crumbs, crumb{Name: p.T("nav.dashboard"), Link: "/dashboard"})
 	}
 	p.Data = map[string]any{"Pair": pair, "Agreements": ags.Items, "Progress": progressByCommitment(rep.Items),
-		"Activities": acts, "Notices": notices, "Pager": makePager(c, pg, len(acts.Items), acts.Total), "Crumbs": crumbs}
-	return s.render(c, http.StatusOK, "pair", p)
+		"Activities": acts, "Notices": notices, "Pager": makePager(c, pg, len(acts.Items), acts.Total), "Crumbs": crumbs,
+		"Documents": docs, "CanManage": s.Pairs.CanManage(ctx, a, pair) == nil, "Categories": category.All(), "Today": s.today()}
+	return s.render(c, status, "pair", p)
 }
 
 // evidenceThumb is a small JPEG of a photo (so a timeline of phone photos

@@ -44,6 +44,11 @@ type Deps struct {
 	Notices    *notify.Lister
 	Outbox     *mail.Outbox
 	Importer   *importer.Importer // the onboarding workbook
+	// Documents are the signed agreements' files (lifecycle).
+	Documents *pairing.Documents
+	// MailStatus says where mail goes, for the setup checklist: the SMTP
+	// server, or "" when messages are written as .eml files (MailDir).
+	MailStatus MailStatus
 	// Views renders the web pages (templates/ with the i18n catalogue).
 	Views     *view.Renderer
 	Metrics   *prometheus.Registry
