@@ -21,6 +21,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/channel"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
@@ -52,6 +53,8 @@ type App struct {
 	Deliverer  *mail.Deliverer
 	Sweeper    *notify.Sweeper
 	Notices    *notify.Lister
+	Channels   *channel.Service   // group robots (issue 11)
+	Robots     *channel.Deliverer // posts to them
 	Metrics    *Metrics
 	HTTP       *web.Server
 }
@@ -120,6 +123,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Sweeper = notify.NewSweeper(db, a.Compliance, a.Outbox, render, cat, notify.Config{
 		Rules: Rules(cfg), ConfirmReminderDays: cfg.Compliance.ConfirmReminderDays,
 		ConfirmEscalateDays: cfg.Compliance.ConfirmEscalateDays, BaseURL: cfg.BaseURL})
+	a.Channels = channel.NewService(db, schools, channel.Config{AllowHosts: cfg.Channels.AllowHosts,
+		PerMinute: cfg.Channels.PerMinute, Timeout: cfg.Channels.Timeout.Duration, BaseURL: cfg.BaseURL}, now)
+	a.Robots = channel.NewDeliverer(a.Channels, nil, log)
+	a.Sweeper.SetRobots(a.Channels)
 	a.Notices = notify.NewLister(db, schools)
 	views, err := view.New(templates.FS(), cat, cfg.Location)
 	if err != nil {
@@ -127,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	a.HTTP = web.New(web.Deps{Views: views,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
-		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
+		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})

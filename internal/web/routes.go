@@ -76,6 +76,11 @@ func (s *Server) routes() {
 	v.GET("/outbox", s.listOutbox)
 	v.POST("/outbox/:id/retry", s.retryOutbox)
 
+	// bureau instruments (issue 11): robots, circulars, rectifications, assessments
+	v.GET("/regions/:id/robots", s.listRobots)
+	v.POST("/regions/:id/robots", s.createRobot, small)
+	v.DELETE("/robots/:id", s.deleteRobot)
+
 	// Web pages: a session cookie (the same signed token) instead of a
 	// bearer token, a CSRF token on every form, gzip, HTML errors. The
 	// group has no middleware of its own (that would catch every unknown

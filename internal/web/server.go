@@ -19,6 +19,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/audit"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/channel"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
@@ -41,6 +42,7 @@ type Deps struct {
 	Compliance *compliance.Reader
 	Notices    *notify.Lister
 	Outbox     *mail.Outbox
+	Channels   *channel.Service // group robots (issue 11)
 	// Views renders the web pages (templates/ with the i18n catalogue).
 	Views     *view.Renderer
 	Metrics   *prometheus.Registry

@@ -1,0 +1,187 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Statuses of a post, as for mail.
+const (
+	StatusQueued  = "queued"
+	StatusSending = "sending"
+	StatusSent    = "sent"
+	StatusFailed  = "failed"
+)
+
+// Message is one post to one robot.
+type Message struct {
+	ID            int64      `json:"id" gorm:"primaryKey"`
+	RobotID       int64      `json:"robot_id"`
+	Kind          string     `json:"kind"`
+	Title         string     `json:"title"`
+	Body          string     `json:"body"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	MaxAttempts   int        `json:"max_attempts"`
+	NextAttemptAt int64      `json:"next_attempt_at"`
+	LeaseUntil    int64      `json:"-"`
+	LeaseToken    string     `json:"-"`
+	LastError     string     `json:"last_error"`
+	Reply         string     `json:"reply"`
+	SentAt        *time.Time `json:"sent_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// TableName is the posts' table.
+func (Message) TableName() string { return "channel_messages" }
+
+// Item is one line of a batch, about something located in the regions
+// whose paths are given (e.g. the two schools of a pair): every robot of
+// one of those regions or of a region above them receives it.
+type Item struct {
+	Section string   // heading the line is listed under ("违约", "提醒"…)
+	Paths   []string // region paths ("/1/5/9/") the line concerns
+	Text    string   // one markdown line, without the leading "- "
+	Exact   bool     // only robots of exactly these regions (a region's digest), not those above
+}
+
+// Batch is what one job found: one post per robot that any item concerns.
+type Batch struct {
+	Kind  string // notice kind, kept on the posts (reminder, breach, circular, digest, rectify…)
+	Title string // post title (DingTalk shows it in the notification)
+	Items []Item
+	Link  string // where a reader acts; appended to every post
+}
+
+// maxBody keeps a post within WeCom's 4096-byte markdown limit (DingTalk
+// allows more; one limit for both keeps posts alike).
+const maxBody = 4000
+
+// Queue inserts one post per robot concerned by the batch, in the
+// transaction carried by ctx (the job's own, with its notices). A batch
+// concerning no robot queues nothing.
+func (s *Service) Queue(ctx context.Context, b Batch, now time.Time) (int, error) {
+	if len(b.Items) == 0 {
+		return 0, nil
+	}
+	conn := s.db.Conn(ctx)
+	var robots []struct {
+		ID   int64
+		Path string
+	}
+	// robots are few (a handful per region): one query, no scan per item
+	if err := conn.Raw(`SELECT r.id, g.path FROM channel_robots r JOIN regions g ON g.id = r.region_id ORDER BY r.id`).
+		Scan(&robots).Error; err != nil {
+		return 0, err
+	}
+	if len(robots) == 0 {
+		return 0, nil
+	}
+	var msgs []Message
+	at := now.UTC()
+	for _, r := range robots {
+		var mine []Item
+		for _, it := range b.Items {
+			for _, p := range it.Paths {
+				if p == r.Path || !it.Exact && strings.HasPrefix(p, r.Path) {
+					mine = append(mine, it)
+					break
+				}
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		msgs = append(msgs, Message{RobotID: r.ID, Kind: b.Kind, Title: truncate(b.Title, 200), Body: markdown(b.Title, mine, b.Link),
+			Status: StatusQueued, MaxAttempts: 8, NextAttemptAt: now.UnixMilli(), CreatedAt: at, UpdatedAt: at})
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if err := conn.CreateInBatches(&msgs, 200).Error; err != nil {
+		return 0, fmt.Errorf("channel: queue: %w", err)
+	}
+	return len(msgs), nil
+}
+
+// markdown lays out a post: a title, the lines under their sections in
+// the order first met, and the link; cut to maxBody bytes with a count of
+// what was left out.
+func markdown(title string, items []Item, link string) string {
+	var order []string
+	bySection := map[string][]string{}
+	for _, it := range items {
+		if _, ok := bySection[it.Section]; !ok {
+			order = append(order, it.Section)
+		}
+		bySection[it.Section] = append(bySection[it.Section], it.Text)
+	}
+	tail := ""
+	if link != "" {
+		tail = "\n[查看详情 / Details](" + link + ")\n"
+	}
+	var b strings.Builder
+	b.WriteString("### " + title + "\n")
+	budget := maxBody - len(tail) - 64
+	left := 0
+	for _, sec := range order {
+		if sec != "" {
+			head := "\n#### " + sec + "\n"
+			if b.Len()+len(head) > budget {
+				left += len(bySection[sec])
+				continue
+			}
+			b.WriteString(head)
+		}
+		for _, l := range bySection[sec] {
+			line := "- " + strings.ReplaceAll(l, "\n", " ") + "\n"
+			if b.Len()+len(line) > budget {
+				left++
+				continue
+			}
+			b.WriteString(line)
+		}
+	}
+	if left > 0 {
+		fmt.Fprintf(&b, "\n（另有 %d 条未列出）\n", left)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Messages returns the posts of a robot, newest first (for the admin page).
+func (s *Service) Messages(ctx context.Context, robotID int64, limit int) ([]Message, error) {
+	var out []Message
+	err := s.db.Conn(ctx).Where("robot_id = ?", robotID).Order("id DESC").Limit(limit).Find(&out).Error
+	return out, err
+}
+
+// Counts returns the number of posts per status (every status present).
+func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	if err := s.db.Conn(ctx).Raw("SELECT status, COUNT(*) AS n FROM channel_messages GROUP BY status").Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := map[string]int64{StatusQueued: 0, StatusSending: 0, StatusSent: 0, StatusFailed: 0}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
