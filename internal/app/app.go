@@ -22,6 +22,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/channel"
+	"github.com/twinning-platform/twinning/internal/circular"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
@@ -55,6 +56,7 @@ type App struct {
 	Notices    *notify.Lister
 	Channels   *channel.Service   // group robots (issue 11)
 	Robots     *channel.Deliverer // posts to them
+	Circulars  *circular.Service  // circulars and rectifications (issue 11)
 	Metrics    *Metrics
 	HTTP       *web.Server
 }
@@ -127,6 +129,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		PerMinute: cfg.Channels.PerMinute, Timeout: cfg.Channels.Timeout.Duration, BaseURL: cfg.BaseURL}, now)
 	a.Robots = channel.NewDeliverer(a.Channels, nil, log)
 	a.Sweeper.SetRobots(a.Channels)
+	a.Circulars, err = circular.NewService(db, templates.FS(), cat, a.Outbox, a.Channels,
+		activity.NewFiles(filepath.Join(cfg.DataDir, "rectification")), circular.Config{BaseURL: cfg.BaseURL,
+			Location: cfg.Location, MaxFileBytes: cfg.Evidence.MaxBytes}, now)
+	if err != nil {
+		return nil, err
+	}
 	a.Notices = notify.NewLister(db, schools)
 	views, err := view.New(templates.FS(), cat, cfg.Location)
 	if err != nil {
@@ -134,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	a.HTTP = web.New(web.Deps{Views: views,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
-		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
+		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Circulars: a.Circulars, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})

@@ -57,6 +57,9 @@ func (a *App) Check(ctx context.Context, at date.Date, now time.Time, dry bool) 
 	if err != nil || dry {
 		return res, err
 	}
+	if _, err := a.Circulars.Sweep(ctx, at, now); err != nil {
+		return res, err
+	}
 	a.Metrics.count(res)
 	if err := scheduler.RecordManual(ctx, a.DB, "sweep", at, now); err != nil {
 		return res, err
@@ -80,6 +83,10 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 		{Name: "sweep", Spec: a.Config.Schedule.Sweep, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
 			res, err := a.Sweeper.Sweep(ctx, a.Today(now), now, false)
 			a.Metrics.count(res)
+			if err == nil {
+				// rectification reminders and escalations, the same day
+				_, err = a.Circulars.Sweep(ctx, a.Today(now), now)
+			}
 			if err == nil {
 				// deliver at once rather than at the next minute
 				err = a.deliver(ctx, now)

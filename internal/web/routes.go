@@ -80,6 +80,20 @@ func (s *Server) routes() {
 	v.GET("/regions/:id/robots", s.listRobots)
 	v.POST("/regions/:id/robots", s.createRobot, small)
 	v.DELETE("/robots/:id", s.deleteRobot)
+	v.GET("/circulars", s.listCirculars)
+	v.POST("/circulars", s.draftCircular, small)
+	v.GET("/circulars/:id", s.getCircular)
+	v.PATCH("/circulars/:id", s.patchCircular, small)
+	v.POST("/circulars/:id/publish", s.publishCircular, small)
+	v.GET("/circulars/:id/document.docx", s.circularDocx)
+	v.GET("/rectifications", s.listRectifications)
+	v.GET("/rectifications/:id", s.getRectification)
+	v.POST("/rectifications/:id/acknowledge", s.acknowledgeRectification, small)
+	v.POST("/rectifications/:id/submit", s.submitRectification, small)
+	v.POST("/rectifications/:id/files", s.addRectificationFile, upload)
+	v.POST("/rectifications/:id/accept", s.acceptRectification, small)
+	v.POST("/rectifications/:id/return", s.returnRectification, small)
+	v.GET("/rectification-files/:id", s.getRectificationFile)
 
 	// Web pages: a session cookie (the same signed token) instead of a
 	// bearer token, a CSRF token on every form, gzip, HTML errors. The

@@ -20,6 +20,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/channel"
+	"github.com/twinning-platform/twinning/internal/circular"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
@@ -43,6 +44,7 @@ type Deps struct {
 	Notices    *notify.Lister
 	Outbox     *mail.Outbox
 	Channels   *channel.Service // group robots (issue 11)
+	Circulars  *circular.Service
 	// Views renders the web pages (templates/ with the i18n catalogue).
 	Views     *view.Renderer
 	Metrics   *prometheus.Registry
