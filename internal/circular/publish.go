@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	netmail "net/mail"
 	"strings"
 	"time"
 
@@ -56,8 +57,9 @@ func (r recipient) locale() string {
 }
 
 func (r recipient) address() string {
-	name := strings.NewReplacer(",", " ", "<", " ", ">", " ", "\"", " ", "\r", " ", "\n", " ").Replace(r.Name)
-	return strings.TrimSpace(name) + " <" + r.Email + ">"
+	name := strings.NewReplacer(",", " ", "\r", " ", "\n", " ").Replace(r.Name)
+	// quoted or encoded as needed: a name such as "a@b" or 张三 stays one address
+	return (&netmail.Address{Name: strings.TrimSpace(name), Address: r.Email}).String()
 }
 
 // schoolStaff are the active principals and coordinators of the schools.

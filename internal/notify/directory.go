@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	netmail "net/mail"
 	"strings"
 
 	"github.com/twinning-platform/twinning/internal/database"
@@ -28,8 +29,9 @@ func (r recipient) locale() string {
 
 // address is "Name <email>" without characters that would break a header.
 func (r recipient) address() string {
-	name := strings.NewReplacer(",", " ", "<", " ", ">", " ", "\"", " ", "\r", " ", "\n", " ").Replace(r.Name)
-	return strings.TrimSpace(name) + " <" + r.Email + ">"
+	name := strings.NewReplacer(",", " ", "\r", " ", "\n", " ").Replace(r.Name)
+	// quoted or encoded as needed: a name such as "a@b" or 张三 stays one address
+	return (&netmail.Address{Name: strings.TrimSpace(name), Address: r.Email}).String()
 }
 
 type pairInfo struct {
