@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/assessment"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/channel"
@@ -39,26 +40,27 @@ import (
 
 // App is the wired service.
 type App struct {
-	Config     *config.Config
-	DB         *database.DB
-	Log        *slog.Logger
-	Now        func() time.Time
-	Auth       *auth.Service
-	Schools    *school.Service
-	Terms      *calendar.Service
-	Pairs      *pairing.Service
-	Activities *activity.Service
-	Compliance *compliance.Reader
-	Ledger     *compliance.Ledger
-	Outbox     *mail.Outbox
-	Deliverer  *mail.Deliverer
-	Sweeper    *notify.Sweeper
-	Notices    *notify.Lister
-	Channels   *channel.Service   // group robots (issue 11)
-	Robots     *channel.Deliverer // posts to them
-	Circulars  *circular.Service  // circulars and rectifications (issue 11)
-	Metrics    *Metrics
-	HTTP       *web.Server
+	Config      *config.Config
+	DB          *database.DB
+	Log         *slog.Logger
+	Now         func() time.Time
+	Auth        *auth.Service
+	Schools     *school.Service
+	Terms       *calendar.Service
+	Pairs       *pairing.Service
+	Activities  *activity.Service
+	Compliance  *compliance.Reader
+	Ledger      *compliance.Ledger
+	Outbox      *mail.Outbox
+	Deliverer   *mail.Deliverer
+	Sweeper     *notify.Sweeper
+	Notices     *notify.Lister
+	Channels    *channel.Service    // group robots (issue 11)
+	Robots      *channel.Deliverer  // posts to them
+	Circulars   *circular.Service   // circulars and rectifications (issue 11)
+	Assessments *assessment.Service // annual assessment (issue 11)
+	Metrics     *Metrics
+	HTTP        *web.Server
 }
 
 // Options tune construction for tests.
@@ -135,6 +137,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	if err != nil {
 		return nil, err
 	}
+	a.Assessments = assessment.NewService(db, a.Compliance, cfg.Location, now)
 	a.Notices = notify.NewLister(db, schools)
 	views, err := view.New(templates.FS(), cat, cfg.Location)
 	if err != nil {
@@ -142,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	a.HTTP = web.New(web.Deps{Views: views,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
-		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Circulars: a.Circulars, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
+		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Circulars: a.Circulars, Assessments: a.Assessments, Outbox: a.Outbox, Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})

@@ -94,6 +94,10 @@ func (s *Server) routes() {
 	v.POST("/rectifications/:id/accept", s.acceptRectification, small)
 	v.POST("/rectifications/:id/return", s.returnRectification, small)
 	v.GET("/rectification-files/:id", s.getRectificationFile)
+	v.GET("/assessments", s.listAssessments)
+	v.GET("/assessments/export.xlsx", s.exportAssessment)
+	v.GET("/regions/:id/assessment-settings", s.getAssessmentSettings)
+	v.PUT("/regions/:id/assessment-settings", s.putAssessmentSettings, small)
 
 	// Web pages: a session cookie (the same signed token) instead of a
 	// bearer token, a CSRF token on every form, gzip, HTML errors. The

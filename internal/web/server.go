@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/assessment"
 	"github.com/twinning-platform/twinning/internal/audit"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
@@ -34,17 +35,18 @@ import (
 
 // Deps are the services the handlers call.
 type Deps struct {
-	DB         *database.DB
-	Auth       *auth.Service
-	Schools    *school.Service
-	Terms      *calendar.Service
-	Pairs      *pairing.Service
-	Activities *activity.Service
-	Compliance *compliance.Reader
-	Notices    *notify.Lister
-	Outbox     *mail.Outbox
-	Channels   *channel.Service // group robots (issue 11)
-	Circulars  *circular.Service
+	DB          *database.DB
+	Auth        *auth.Service
+	Schools     *school.Service
+	Terms       *calendar.Service
+	Pairs       *pairing.Service
+	Activities  *activity.Service
+	Compliance  *compliance.Reader
+	Notices     *notify.Lister
+	Outbox      *mail.Outbox
+	Channels    *channel.Service // group robots (issue 11)
+	Circulars   *circular.Service
+	Assessments *assessment.Service
 	// Views renders the web pages (templates/ with the i18n catalogue).
 	Views     *view.Renderer
 	Metrics   *prometheus.Registry

@@ -137,3 +137,18 @@ CREATE TABLE rectification_files (
   CONSTRAINT fk_rectification_files FOREIGN KEY (rectification_id) REFERENCES rectifications(id)
 ) {{OPTS}};
 CREATE INDEX idx_rectification_files ON rectification_files(rectification_id);
+
+-- Annual assessment settings a bureau sets for its region (the nearest
+-- region upwards with settings applies; none: the configured defaults).
+CREATE TABLE assessment_settings (
+  region_id BIGINT NOT NULL PRIMARY KEY,
+  -- {"visit": "2", "lecture": "1", ...}: category weights (default 1)
+  weights {{LONGTEXT}} NULL,
+  circular_penalty DECIMAL(8,2) NOT NULL,
+  overdue_penalty DECIMAL(8,2) NOT NULL,
+  -- [{"grade":"优秀","min":"90"}, ...], highest first
+  bands {{LONGTEXT}} NULL,
+  updated_by BIGINT NULL,
+  updated_at {{TIME}} NOT NULL,
+  CONSTRAINT fk_assessment_settings_region FOREIGN KEY (region_id) REFERENCES regions(id)
+) {{OPTS}};
