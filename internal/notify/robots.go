@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/channel"
 )
 
@@ -87,7 +88,7 @@ func robotLine(pair, url string, l Line) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%s](%s)：%s", mdEscape(pair), url, mdEscape(l.Commitment))
 	if l.Period != "" {
-		fmt.Fprintf(&b, "，%s %s", l.PeriodLabel, l.Period)
+		fmt.Fprintf(&b, "，%s %s", l.PeriodLabel, calendar.KeyWords(l.Period, robotLocale))
 	}
 	fmt.Fprintf(&b, "，%s %s / %s %s", l.RequiredLabel, l.Required, l.AchievedLabel, l.Achieved)
 	if l.Pending != "" && l.Pending != "0" {

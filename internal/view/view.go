@@ -327,7 +327,8 @@ func Num(v float64) string {
 }
 
 var funcs = template.FuncMap{
-	"num": Num,
+	"num":       Num,
+	"recipient": Recipient, // address.go
 	"date": func(d date.Date) string {
 		if d.IsZero() {
 			return ""
