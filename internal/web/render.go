@@ -35,6 +35,7 @@ const (
 var flashes = map[string]bool{
 	"logged": true, "amended": true, "withdrawn": true, "confirmed": true, "disputed": true, "signed_out": true,
 	"created": true, "retried": true, "language": true, "evidence_refused": true,
+	"saved": true, "published": true, // issue 11
 }
 
 // pageActor is the signed-in user of a page request.

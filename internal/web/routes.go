@@ -149,6 +149,24 @@ func (s *Server) routes() {
 	pg.POST("/admin/terms", s.adminTermCreate, in...)
 	pg.GET("/admin/outbox", s.adminOutbox, in...)
 	pg.POST("/admin/outbox/:id/retry", s.adminOutboxRetry, in...)
+
+	// bureau instruments (issue 11): circulars, rectification, assessments, robots
+	pg.GET("/circulars", s.circularsPage, in...)
+	pg.POST("/circulars", s.circularDraftSubmit, in...)
+	pg.GET("/circulars/:id", s.circularPage, in...)
+	pg.POST("/circulars/:id", s.circularEditSubmit, in...)
+	pg.GET("/circulars/:id/print", s.circularPrint, in...)
+	pg.GET("/circulars/:id/document.docx", s.circularDocx, files...)
+	pg.GET("/rectifications", s.rectificationsPage, in...)
+	pg.GET("/rectifications/:id", s.rectificationPage, in...)
+	pg.POST("/rectifications/:id/files", s.rectificationAction, uploadIn...)
+	pg.POST("/rectifications/:id/:action", s.rectificationAction, in...)
+	pg.GET("/rectification-files/:id", s.rectificationFile, files...)
+	pg.GET("/assessments", s.assessmentsPage, in...)
+	pg.GET("/assessments/export.xlsx", s.exportAssessment, files...)
+	pg.GET("/robots", s.robotsPage, in...)
+	pg.POST("/robots", s.robotCreateSubmit, in...)
+	pg.POST("/robots/:id/delete", s.robotDeleteSubmit, in...)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.
