@@ -239,10 +239,3 @@ func (d *Deliverer) record(ctx context.Context, now time.Time, m *Message, r *Ro
 	return conn.Exec(`UPDATE channel_messages SET status = ?, attempts = ?, last_error = ?, next_attempt_at = ?, lease_until = 0, lease_token = '', updated_at = ?
 		WHERE id = ? AND lease_token = ?`, status, attempts, truncate(sendErr.Error(), 2000), next, now.UTC(), m.ID, token).Error
 }
-
-// Retry queues a failed post again (admin).
-func (s *Service) Retry(ctx context.Context, id int64, now time.Time) (bool, error) {
-	r := s.db.Conn(ctx).Exec(`UPDATE channel_messages SET status = ?, attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = ?`,
-		StatusQueued, now.UnixMilli(), now.UTC(), id, StatusFailed)
-	return r.RowsAffected == 1, r.Error
-}

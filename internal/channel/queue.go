@@ -162,26 +162,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-
-// Messages returns the posts of a robot, newest first (for the admin page).
-func (s *Service) Messages(ctx context.Context, robotID int64, limit int) ([]Message, error) {
-	var out []Message
-	err := s.db.Conn(ctx).Where("robot_id = ?", robotID).Order("id DESC").Limit(limit).Find(&out).Error
-	return out, err
-}
-
-// Counts returns the number of posts per status (every status present).
-func (s *Service) Counts(ctx context.Context) (map[string]int64, error) {
-	var rows []struct {
-		Status string
-		N      int64
-	}
-	if err := s.db.Conn(ctx).Raw("SELECT status, COUNT(*) AS n FROM channel_messages GROUP BY status").Scan(&rows).Error; err != nil {
-		return nil, err
-	}
-	out := map[string]int64{StatusQueued: 0, StatusSending: 0, StatusSent: 0, StatusFailed: 0}
-	for _, r := range rows {
-		out[r.Status] = r.N
-	}
-	return out, nil
-}
