@@ -239,6 +239,11 @@ func TestDingTalkSigningAndPacing(t *testing.T) {
 				t.Fatalf("post %+v", p)
 			}
 		}
+		stats, err := f.svc.StatsOf(ctx, []int64{good, wrong[0].RobotID})
+		if err != nil || stats[good].Sent != 25 || stats[good].Failed != 0 || stats[wrong[0].RobotID].Sent != 0 ||
+			stats[wrong[0].RobotID].Failed+stats[wrong[0].RobotID].Queued != 25 || !strings.Contains(stats[wrong[0].RobotID].LastError, "310000") {
+			t.Fatalf("stats %+v %+v %v", stats[good], stats[wrong[0].RobotID], err)
+		}
 		var sent []channel.Message
 		db.Conn(ctx).Where("robot_id = ?", good).Find(&sent)
 		for _, m := range sent {

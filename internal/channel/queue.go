@@ -162,3 +162,55 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// Stats are a robot's posts by status and its latest error.
+type Stats struct {
+	Queued, Sent, Failed int64
+	LastError            string
+}
+
+// StatsOf counts the posts of the robots (two grouped queries), for the
+// robots' page: an operator sees failures without reading the database.
+func (s *Service) StatsOf(ctx context.Context, ids []int64) (map[int64]*Stats, error) {
+	out := make(map[int64]*Stats, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	for _, id := range ids {
+		out[id] = &Stats{}
+	}
+	var rows []struct {
+		RobotID int64
+		Status  string
+		N       int64
+	}
+	conn := s.db.Conn(ctx)
+	if err := conn.Raw("SELECT robot_id, status, COUNT(*) AS n FROM channel_messages WHERE robot_id IN ? GROUP BY robot_id, status", ids).
+		Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		st := out[r.RobotID]
+		switch r.Status {
+		case StatusQueued, StatusSending:
+			st.Queued += r.N
+		case StatusSent:
+			st.Sent += r.N
+		case StatusFailed:
+			st.Failed += r.N
+		}
+	}
+	var errs []struct {
+		RobotID   int64
+		LastError string
+	}
+	if err := conn.Raw(`SELECT m.robot_id, m.last_error FROM channel_messages m
+		WHERE m.id IN (SELECT MAX(id) FROM channel_messages WHERE robot_id IN ? AND last_error <> '' GROUP BY robot_id)`, ids).
+		Scan(&errs).Error; err != nil {
+		return nil, err
+	}
+	for _, e := range errs {
+		out[e.RobotID].LastError = e.LastError
+	}
+	return out, nil
+}

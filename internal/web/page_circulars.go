@@ -436,7 +436,15 @@ func (s *Server) renderRobots(c echo.Context, status int, p *view.Page) error {
 		if err != nil {
 			return err
 		}
-		data["Robots"] = rs
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			ids[i] = r.ID
+		}
+		stats, err := s.Channels.StatsOf(c.Request().Context(), ids)
+		if err != nil {
+			return err
+		}
+		data["Robots"], data["Stats"] = rs, stats
 	}
 	p.Data = data
 	return s.render(c, status, "robots", p)

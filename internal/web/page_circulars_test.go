@@ -110,7 +110,7 @@ func TestPageCirculars(t *testing.T) {
 			t.Fatalf("robot: %d %s", r.Status, r.text())
 		}
 		robots := b.must(200, b.get(r.location()))
-		robots.has(t, "教育局工作群", "企业微信群机器人")
+		robots.has(t, "教育局工作群", "企业微信群机器人", "已发送 0 · 排队 0 · 失败 0")
 		robots.lacks(t, "abcdef")
 
 		// in English
