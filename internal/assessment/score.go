@@ -79,18 +79,20 @@ func (r Rules) weight(cats []string) *big.Rat {
 	return sum.Quo(sum, big.NewRat(int64(len(cats)), 1))
 }
 
-// fraction is f_p, exactly.
-func fraction(achieved, required decimal.D) *big.Rat {
-	if required.Hundredths() <= 0 {
-		return big.NewRat(1, 1)
+// setFraction sets x to f_p, exactly, and returns it rounded for display.
+func setFraction(x *big.Rat, achieved, required decimal.D) decimal.D {
+	a, r := achieved.Hundredths(), required.Hundredths()
+	switch {
+	case r <= 0 || a >= r:
+		x.SetInt64(1)
+		return decimal.FromInt(1)
+	case a <= 0:
+		x.SetInt64(0)
+		return 0
 	}
-	if achieved.Hundredths() >= required.Hundredths() {
-		return big.NewRat(1, 1)
-	}
-	if achieved.Hundredths() <= 0 {
-		return new(big.Rat)
-	}
-	return big.NewRat(achieved.Hundredths(), required.Hundredths())
+	x.SetFrac64(a, r)
+	// round half up to hundredths in integers: floor((200a + r) / 2r)
+	return decimal.FromHundredths((200*a + r) / (2 * r))
 }
 
 // round2 rounds a non-negative rational half up to hundredths.
@@ -102,25 +104,40 @@ func round2(x *big.Rat) decimal.D {
 }
 
 // Score computes base and score of one school's facts, and fills each
-// period's weight and display fraction.
+// period's weight and display fraction. Weights are computed once per set
+// of categories; the sums stay exact rationals.
 func (r Rules) Score(f *Facts) (base, score decimal.D) {
-	num, den := new(big.Rat), new(big.Rat)
-	fs := make([]*big.Rat, len(f.Periods))
+	type weight struct {
+		exact   *big.Rat
+		rounded decimal.D
+	}
+	cache := map[string]weight{}
 	ws := make([]*big.Rat, len(f.Periods))
+	num, den := new(big.Rat), new(big.Rat)
 	for i := range f.Periods {
 		p := &f.Periods[i]
-		fs[i], ws[i] = fraction(p.Achieved, p.Required), r.weight(p.Categories)
-		p.Weight, p.Fraction = round2(ws[i]), round2(fs[i])
-		den.Add(den, ws[i])
+		key := strings.Join(p.Categories, ",")
+		w, ok := cache[key]
+		if !ok {
+			w.exact = r.weight(p.Categories)
+			w.rounded = round2(w.exact)
+			cache[key] = w
+		}
+		ws[i], p.Weight = w.exact, w.rounded
+		den.Add(den, w.exact)
 	}
 	if den.Sign() == 0 { // every category weighted 0: weigh equally
+		one := big.NewRat(1, 1)
 		for i := range ws {
-			ws[i] = big.NewRat(1, 1)
+			ws[i] = one
 		}
 		den.SetInt64(int64(len(ws)))
 	}
-	for i := range fs {
-		num.Add(num, new(big.Rat).Mul(ws[i], fs[i]))
+	fr, term := new(big.Rat), new(big.Rat)
+	for i := range f.Periods {
+		p := &f.Periods[i]
+		p.Fraction = setFraction(fr, p.Achieved, p.Required)
+		num.Add(num, term.Mul(ws[i], fr))
 	}
 	b := new(big.Rat)
 	if den.Sign() > 0 {

@@ -90,3 +90,19 @@ func TestGradesAndRanks(t *testing.T) {
 		t.Fatalf("groups %+v", groups)
 	}
 }
+
+// BenchmarkScore: one school with a school year of 12 monthly and 2
+// termly periods for 20 pairs (280 periods), weighted.
+func BenchmarkScore(b *testing.B) {
+	r := DefaultRules()
+	r.Weights = map[string]decimal.D{"visit": d("2"), "lecture": d("1.5")}
+	var ps []Period
+	for i := range 280 {
+		ps = append(ps, per("3", decimal.FromHundredths(int64(i*7%400)).String(), "visit", "lecture"))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		f := Facts{Periods: ps, Circulars: 1, Overdue: 1}
+		r.Score(&f)
+	}
+}
