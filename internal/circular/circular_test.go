@@ -175,6 +175,9 @@ func TestPublishNotifiesNamedSchoolsOnce(t *testing.T) {
 			t.Fatalf("recipients %v, want %v", got, want)
 		}
 		for _, m := range msgs {
+			if !strings.Contains(m.Raw, "/rectifications/") {
+				t.Errorf("the mail to %v does not link to the school's rectification:\n%s", m.To, m.Raw)
+			}
 			en := m.To[0] == "sud1.head@test.local"
 			switch {
 			case en && (!strings.Contains(m.Subject, "Circular 麻教通〔2026〕3号") || !strings.Contains(m.Raw, "autumn term 2025=E2=80=932026") && !strings.Contains(m.Raw, "autumn term 2025–2026")):

@@ -134,7 +134,11 @@ func (s *Service) Publish(ctx context.Context, a auth.Actor, id int64) (*Circula
 			return err
 		}
 		c.Status, c.PublishedOn = Published, &today
-		if err := s.tell(ctx, c, groups, staff, today, now); err != nil {
+		rectOf := make(map[int64]int64, len(rects))
+		for _, r := range rects {
+			rectOf[r.SchoolID] = r.ID
+		}
+		if err := s.tell(ctx, c, groups, staff, rectOf, today, now); err != nil {
 			return err
 		}
 		return audit.Record(ctx, conn, now, a.UserID, "circular.publish", "circular", id,
@@ -148,7 +152,9 @@ func (s *Service) Publish(ctx context.Context, a auth.Actor, id int64) (*Circula
 
 // tell inserts the circular notices (one per user, dedupe key
 // circular:<id>:<user>), their mail, and the robots' post.
-func (s *Service) tell(ctx context.Context, c *Circular, groups []SchoolGroup, staff []recipient, today date.Date, now time.Time) error {
+// Each mail links to the school's rectification, where it acknowledges
+// and reports.
+func (s *Service) tell(ctx context.Context, c *Circular, groups []SchoolGroup, staff []recipient, rectOf map[int64]int64, today date.Date, now time.Time) error {
 	conn := s.db.Conn(ctx)
 	byKey := map[string]recipient{}
 	var rows []notice
@@ -178,6 +184,7 @@ func (s *Service) tell(ctx context.Context, c *Circular, groups []SchoolGroup, s
 			r := byKey[n.DedupeKey]
 			g := bySchool[r.SchoolID]
 			d := s.circularData(c, r, g)
+			d.URL = fmt.Sprintf("%s/rectifications/%d", strings.TrimRight(s.cfg.BaseURL, "/"), rectOf[r.SchoolID])
 			out, err := s.mail.render("circular", r.locale(), d)
 			if err != nil {
 				return err
