@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,15 @@ func TestBrowserCircular(t *testing.T) {
 	if err := chromedp.Do(browser); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}
+	shotsDir := ""
+	if os.Getenv("TWINNING_SCREENSHOTS") == "1" {
+		shotsDir = filepath.Join("..", "..", "docs", "screenshots")
+	}
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		shots := shotsDir
+		if !strings.HasSuffix(t.Name(), "/sqlite") {
+			shots = "" // one set of screenshots
+		}
 		d := newDemo(t, db)
 		if _, err := d.app.Check(context.Background(), date.MustParse(demoToday), d.app.Now(), false); err != nil {
 			t.Fatal(err)
@@ -56,6 +65,7 @@ func TestBrowserCircular(t *testing.T) {
 		bureau.set("number", "麻教通〔2026〕3号")
 		bureau.set("rectify_by", "2026-03-01")
 		bureau.set("requirements", "请被通报学校认真整改。")
+		bureau.screenshot(shots, "circular-draft")
 		bureau.do(chromedp.Click(chromedp.ID("publish")), chromedp.WaitVisible(chromedp.ID("docx-link")))
 		if f := bureau.text(".flash"); !strings.Contains(f, "通报已发布") {
 			t.Errorf("flash after publishing: %q", f)
@@ -69,6 +79,7 @@ func TestBrowserCircular(t *testing.T) {
 		head.do(chromedp.Click(chromedp.CSS("#open-rects a[href^='/rectifications/']")), chromedp.WaitVisible(chromedp.ID("acknowledge")))
 		head.noSideways("the rectification page")
 		head.do(chromedp.Click(chromedp.ID("acknowledge")), chromedp.WaitVisible(chromedp.ID("report-form")))
+		head.screenshot(shots, "rectification-phone")
 		head.set("report", "已补开两次管理交流活动，并建立月度交流机制。")
 		head.do(chromedp.Click(chromedp.ID("submit-report")), chromedp.WaitVisible(chromedp.ID("report-text")))
 		if s := head.text("#rect-status"); !strings.Contains(s, "已提交") {
@@ -88,6 +99,7 @@ func TestBrowserCircular(t *testing.T) {
 		if s := bureau.text(".red-head .issuer"); s != "麻城市教育局文件" {
 			t.Errorf("red header: %q", s)
 		}
+		bureau.screenshot(shots, "circular-print")
 		color := run(bureau, chromedp.Evaluate[string](`getComputedStyle(document.querySelector(".red-head .issuer")).color`))
 		if color != "rgb(230, 0, 18)" {
 			t.Errorf("the header is %s, not red", color)
