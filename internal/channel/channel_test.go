@@ -399,3 +399,38 @@ func TestLongPostIsCut(t *testing.T) {
 		f.v.check()
 	})
 }
+
+// A slow vendor: a run starts no post after half its lease and hands the
+// untried ones back (no attempt counted), so no other deliverer can take
+// a post over while it may still be sending; the next run goes on.
+func TestRunStaysWithinItsLease(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		f := setup(t, db)
+		f.v.keys["k"] = true
+		f.v.delay = 80 * time.Millisecond
+		f.robot(t, channel.RobotInput{Kind: "wecom", Webhook: f.v.url("/cgi-bin/webhook/send", "key=k")}, f.county)
+		f.queue(t, 6, f.countyPath)
+		channel.SetLease(f.dl, 400*time.Millisecond) // half: 200 ms, about three posts
+		res, err := f.dl.DeliverDue(context.Background(), f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sent >= 6 { // 6 × 80 ms cannot fit in 200 ms
+			t.Fatalf("first run sent %d of 6", res.Sent)
+		}
+		var untried int64
+		db.Conn(context.Background()).Model(&channel.Message{}).Where("status = ? AND attempts = 0 AND lease_token = ''", channel.StatusQueued).Count(&untried)
+		if int(untried) != 6-res.Sent {
+			t.Fatalf("%d handed back, want %d", untried, 6-res.Sent)
+		}
+		for range 6 {
+			if _, err := f.dl.DeliverDue(context.Background(), f.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(f.v.posts()); n != 6 {
+			t.Fatalf("%d posts, want 6", n)
+		}
+		f.v.check()
+	})
+}

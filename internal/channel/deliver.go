@@ -58,15 +58,19 @@ func (d *Deliverer) DeliverDue(ctx context.Context, now time.Time) (Result, erro
 	if database.InTx(ctx) {
 		return res, errors.New("channel: DeliverDue must not run inside a transaction")
 	}
+	start := time.Now() // monotonic: elapsed time only, never a timestamp
 	for range 20 {
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		if d.late(start) {
+			break
 		}
 		batch, token, err := d.claim(ctx, now)
 		if err != nil || len(batch) == 0 {
 			return res, err
 		}
-		if err := d.deliver(ctx, now, batch, token, &res); err != nil {
+		if err := d.deliver(ctx, now, start, batch, token, &res); err != nil {
 			return res, err
 		}
 	}
@@ -119,7 +123,12 @@ func (d *Deliverer) claim(ctx context.Context, now time.Time) ([]*Message, strin
 	return out, token, nil
 }
 
-func (d *Deliverer) deliver(ctx context.Context, now time.Time, batch []*Message, token string, res *Result) error {
+// late reports that no post should be started any more: a run stays well
+// within the lease it took (a post can take the whole timeout), so no
+// other deliverer can take a post over while this one may be sending it.
+func (d *Deliverer) late(start time.Time) bool { return time.Since(start) > d.lease/2 }
+
+func (d *Deliverer) deliver(ctx context.Context, now, start time.Time, batch []*Message, token string, res *Result) error {
 	ids := make([]int64, 0, len(batch))
 	for _, m := range batch {
 		ids = append(ids, m.RobotID)
@@ -132,7 +141,16 @@ func (d *Deliverer) deliver(ctx context.Context, now time.Time, batch []*Message
 	for i := range robots {
 		byID[robots[i].ID] = &robots[i]
 	}
-	for _, m := range batch {
+	for i, m := range batch {
+		if d.late(start) {
+			// hand the untried posts back, due as before
+			ids := make([]int64, 0, len(batch)-i)
+			for _, rest := range batch[i:] {
+				ids = append(ids, rest.ID)
+			}
+			return d.svc.db.Conn(ctx).Exec(`UPDATE channel_messages SET status = ?, lease_until = 0, lease_token = '', updated_at = ?
+				WHERE id IN ? AND lease_token = ?`, StatusQueued, now.UTC(), ids, token).Error
+		}
 		r := byID[m.RobotID]
 		var sendErr error
 		var reply string
@@ -156,7 +174,7 @@ func (d *Deliverer) deliver(ctx context.Context, now time.Time, batch []*Message
 				res.Paced++
 				continue
 			}
-			sctx, cancel := context.WithTimeout(ctx, d.svc.cfg.Timeout)
+			sctx, cancel := context.WithTimeout(ctx, min(d.svc.cfg.Timeout, d.lease/4))
 			reply, sendErr = post(sctx, d.client, r, m, now)
 			cancel()
 		}

@@ -39,6 +39,7 @@ type vendor struct {
 	keys     map[string]bool   // WeCom keys
 	fail5xx  int               // answer the next n requests with 502
 	limitAll bool              // answer every request with the vendor's rate-limit code
+	delay    time.Duration     // wait before answering (a slow vendor)
 	accepted []post
 	sentAt   map[string][]time.Time // per robot, times of accepted posts (vendor clock)
 	problems []string
@@ -69,6 +70,10 @@ func (v *vendor) problem(format string, args ...any) {
 }
 
 func (v *vendor) serve(w http.ResponseWriter, r *http.Request) {
+	v.mu.Lock()
+	delay := v.delay
+	v.mu.Unlock()
+	time.Sleep(delay)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.fail5xx > 0 {
