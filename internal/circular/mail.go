@@ -50,6 +50,8 @@ type mailData struct {
 	RectifyBy                          string
 	DaysLeft                           int
 	Overdue                            bool // rectify: the escalation to the bureau
+	Returned                           bool // rectify: the report came back
+	Reason                             string
 	URL                                string
 }
 

@@ -2,6 +2,7 @@ package circular
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/page"
 )
 
@@ -200,7 +202,8 @@ func mustDecide(a auth.Actor, r *Rectification) error {
 // transition moves a rectification from one of from to to with the
 // columns set, conditionally (a concurrent transition wins once), with
 // its audit row, in one transaction.
-func (s *Service) transition(ctx context.Context, a auth.Actor, id int64, check func(*Rectification) error, from []string, to string, set map[string]any, action string) (*Rectification, error) {
+func (s *Service) transition(ctx context.Context, a auth.Actor, id int64, check func(*Rectification) error, from []string, to string, set map[string]any, action string,
+	then ...func(ctx context.Context, r *Rectification) error) (*Rectification, error) {
 	now := s.now().UTC()
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		r, err := s.GetRectification(ctx, a, id)
@@ -227,7 +230,15 @@ func (s *Service) transition(ctx context.Context, a auth.Actor, id int64, check 
 				details[k] = v
 			}
 		}
-		return audit.Record(ctx, s.db.Conn(ctx), now, a.UserID, action, "rectification", id, details)
+		if err := audit.Record(ctx, s.db.Conn(ctx), now, a.UserID, action, "rectification", id, details); err != nil {
+			return err
+		}
+		for _, fn := range then {
+			if err := fn(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -276,7 +287,51 @@ func (s *Service) Return(ctx context.Context, a auth.Actor, id int64, reason str
 		return nil, err
 	}
 	return s.transition(ctx, a, id, func(r *Rectification) error { return mustDecide(a, r) },
-		[]string{Submitted}, Returned, map[string]any{"decided_by": a.UserID, "decided_at": s.now().UTC(), "return_reason": reason}, "rectification.return")
+		[]string{Submitted}, Returned, map[string]any{"decided_by": a.UserID, "decided_at": s.now().UTC(), "return_reason": reason}, "rectification.return",
+		func(ctx context.Context, r *Rectification) error { return s.tellReturned(ctx, r, reason) })
+}
+
+// tellReturned tells the school's principals and coordinators that their
+// report came back and why, in the transaction of the return: a notice
+// rectify:<circular>:<school>:returned:<n> (n counts the returns) and its mail.
+func (s *Service) tellReturned(ctx context.Context, r *Rectification, reason string) error {
+	conn := s.db.Conn(ctx)
+	var n int64
+	if err := conn.Table("audit_log").Where("entity = ? AND entity_id = ? AND action = ?", "rectification", r.ID, "rectification.return").
+		Count(&n).Error; err != nil {
+		return err
+	}
+	now := s.now()
+	token := newToken()
+	d, _ := json.Marshal(map[string]int64{"circular_id": r.CircularID, "school_id": r.SchoolID, "rectification_id": r.ID})
+	row := notice{Kind: KindRectifyRemind, DedupeKey: fmt.Sprintf("rectify:%d:%d:returned:%d", r.CircularID, r.SchoolID, n),
+		AsOf: s.today(), Details: string(d), RunToken: token, CreatedAt: now.UTC()}
+	if err := conn.Create(&row).Error; err != nil {
+		return err
+	}
+	staff, err := s.schoolStaff(ctx, []int64{r.SchoolID})
+	if err != nil {
+		return err
+	}
+	msgs := make([]*mail.Message, 0, len(staff))
+	owners := make([]notice, 0, len(staff))
+	for _, u := range staff {
+		md := &mailData{Recipient: u.Name, Footer: footer(u.locale()), Title: r.CircularTitle, Number: r.CircularNumber, School: r.SchoolName,
+			RectifyBy: r.DueOn.String(), Returned: true, Reason: reason,
+			URL: fmt.Sprintf("%s/rectifications/%d", strings.TrimRight(s.cfg.BaseURL, "/"), r.ID)}
+		out, err := s.mail.render("rectify", u.locale(), md)
+		if err != nil {
+			return err
+		}
+		uid := u.ID
+		msgs = append(msgs, &mail.Message{Kind: KindRectifyRemind, RecipientUserID: &uid, To: u.address(), Locale: u.locale(),
+			Subject: out.Subject, BodyText: out.Text, BodyHTML: out.HTML})
+		owners = append(owners, row)
+	}
+	if err := s.outbox.Enqueue(ctx, msgs, now); err != nil {
+		return err
+	}
+	return link(ctx, s, msgs, owners)
 }
 
 // AddFile stores an attachment while the report is being prepared. The

@@ -97,8 +97,23 @@ func TestRectificationStates(t *testing.T) {
 		if _, err := w.a.Circulars.Return(w.ctx, bx, r.ID, ""); !hasFields(err, "reason") {
 			t.Fatalf("return without a reason: %v", err)
 		}
+		w.smtp.take()
 		if got, err = w.a.Circulars.Return(w.ctx, bx, r.ID, "缺少佐证材料"); err != nil || got.Status != circular.Returned || got.ReturnReason != "缺少佐证材料" {
 			t.Fatalf("return: %+v %v", got, err)
+		}
+		// the school hears why, by mail
+		w.deliver()
+		back := rectMails(w.smtp.take())
+		if got := rcpts(back); !slices.Equal(got, w.addr("sud1.coord", "sud1.head")) {
+			t.Fatalf("return told %v", got)
+		}
+		for _, m := range back {
+			if !strings.Contains(m.Subject, "退回") && !strings.Contains(m.Subject, "Returned") {
+				t.Errorf("return mail %q", m.Subject)
+			}
+		}
+		if n := w.count("notices", "dedupe_key = ?", key1(rs["受援一小"], "returned:1")); n != 1 {
+			t.Fatalf("returned notice: %d", n)
 		}
 		if _, err := w.a.Circulars.Accept(w.ctx, bx, r.ID); !errs.Is(err, errs.KindConflict) {
 			t.Fatalf("accept a returned report: %v", err)
@@ -198,6 +213,11 @@ func TestRectificationRemindersAtDayBoundaries(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// key1 is the dedupe key rectify:<circular>:<school>:<suffix> of r.
+func key1(r circular.Rectification, suffix string) string {
+	return "rectify:" + itoa(r.CircularID) + ":" + itoa(r.SchoolID) + ":" + suffix
+}
 
 // rectMails keeps the rectification mail (the compliance sweep mails too).
 func rectMails(ms []received) []received {
