@@ -20,8 +20,11 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/assessment"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/channel"
+	"github.com/twinning-platform/twinning/internal/circular"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/config"
 	"github.com/twinning-platform/twinning/internal/database"
@@ -55,12 +58,16 @@ type App struct {
 	Deliverer  *mail.Deliverer
 	// Wake is signalled after a transaction that queued transactional mail
 	// commits; DeliverOnWake sends at once.
-	Wake     *mail.Wake
-	Sweeper  *notify.Sweeper
-	Notices  *notify.Lister
-	Importer *importer.Importer
-	Metrics  *Metrics
-	HTTP     *web.Server
+	Wake        *mail.Wake
+	Sweeper     *notify.Sweeper
+	Notices     *notify.Lister
+	Importer    *importer.Importer
+	Channels    *channel.Service    // group robots (issue 11)
+	Robots      *channel.Deliverer  // posts to them
+	Circulars   *circular.Service   // circulars and rectifications (issue 11)
+	Assessments *assessment.Service // annual assessment (issue 11)
+	Metrics     *Metrics
+	HTTP        *web.Server
 }
 
 // Options tune construction for tests.
@@ -164,6 +171,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Sweeper = notify.NewSweeper(db, a.Compliance, a.Outbox, render, cat, notify.Config{
 		Rules: Rules(cfg), ConfirmReminderDays: cfg.Compliance.ConfirmReminderDays,
 		ConfirmEscalateDays: cfg.Compliance.ConfirmEscalateDays, BaseURL: cfg.BaseURL})
+	a.Channels = channel.NewService(db, schools, channel.Config{AllowHosts: cfg.Channels.AllowHosts,
+		PerMinute: cfg.Channels.PerMinute, Timeout: cfg.Channels.Timeout.Duration, BaseURL: cfg.BaseURL}, now)
+	a.Robots = channel.NewDeliverer(a.Channels, nil, log)
+	a.Sweeper.SetRobots(a.Channels)
+	a.Circulars, err = circular.NewService(db, templates.FS(), cat, a.Outbox, a.Channels,
+		activity.NewFiles(filepath.Join(cfg.DataDir, "rectification")), circular.Config{BaseURL: cfg.BaseURL,
+			Location: cfg.Location, MaxFileBytes: cfg.Evidence.MaxBytes}, now)
+	if err != nil {
+		return nil, err
+	}
+	a.Assessments = assessment.NewService(db, a.Compliance, cfg.Location, now)
 	a.Notices = notify.NewLister(db, schools)
 	views, err := view.New(templates.FS(), cat, cfg.Location)
 	if err != nil {
@@ -173,7 +191,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	a.Importer = importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, a.Auth)
 	a.HTTP = web.New(web.Deps{Views: views, Importer: a.Importer, ImportLimit: cfg.Import.MaxBytes, ImportTimeout: cfg.Import.Timeout.Duration,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
-		Compliance: a.Compliance, Notices: a.Notices, Outbox: a.Outbox,
+		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Circulars: a.Circulars, Assessments: a.Assessments, Outbox: a.Outbox,
 		Documents: pairing.NewDocuments(pairs, files, cfg.Evidence.MaxBytes, activity.CleanName), MailStatus: mailStatus(cfg), Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
 		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),

@@ -57,12 +57,23 @@ func (a *App) Check(ctx context.Context, at date.Date, now time.Time, dry bool) 
 	if err != nil || dry {
 		return res, err
 	}
+	if _, err := a.Circulars.Sweep(ctx, at, now); err != nil {
+		return res, err
+	}
 	a.Metrics.count(res)
 	if err := scheduler.RecordManual(ctx, a.DB, "sweep", at, now); err != nil {
 		return res, err
 	}
-	_, err = a.Deliverer.DeliverDue(ctx, now)
-	return res, err
+	return res, a.deliver(ctx, now)
+}
+
+// deliver sends what is due: mail, then robot posts.
+func (a *App) deliver(ctx context.Context, now time.Time) error {
+	if _, err := a.Deliverer.DeliverDue(ctx, now); err != nil {
+		return err
+	}
+	_, err := a.Robots.DeliverDue(ctx, now)
+	return err
 }
 
 // Scheduler builds the scheduler with the three jobs of the configuration.
@@ -74,18 +85,19 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 			res, err := a.Sweeper.Sweep(ctx, a.Today(now), now, false)
 			if err == nil {
 				a.Metrics.count(res) // committed notices only
+				// rectification reminders and escalations, the same day
+				_, err = a.Circulars.Sweep(ctx, a.Today(now), now)
+			}
+			if err == nil {
 				// deliver at once rather than at the next minute
-				_, err = a.Deliverer.DeliverDue(ctx, now)
+				err = a.deliver(ctx, now)
 			}
 			if err == nil {
 				err = scheduler.Prune(ctx, a.DB, "deliver", now.AddDate(0, 0, -7))
 			}
 			return err
 		}},
-		{Name: "deliver", Spec: a.Config.Schedule.Deliver, Run: func(ctx context.Context, now time.Time) error {
-			_, err := a.Deliverer.DeliverDue(ctx, now)
-			return err
-		}},
+		{Name: "deliver", Spec: a.Config.Schedule.Deliver, Run: a.deliver},
 		{Name: "digest", Spec: a.Config.Schedule.Digest, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
 			res, err := a.Sweeper.Digest(ctx, a.Today(now), now, false)
 			if err == nil {

@@ -42,6 +42,7 @@ type Config struct {
 	Evidence       Evidence `yaml:"evidence"`
 	Import         Import   `yaml:"import"`
 	Accounts       Accounts `yaml:"accounts"`
+	Channels       Channels `yaml:"channels"`
 
 	// Location is Timezone, resolved by Validate.
 	Location *time.Location `yaml:"-"`
@@ -120,6 +121,16 @@ var PublicSecretKeys = []string{
 type Import struct {
 	MaxBytes int64    `yaml:"max_bytes"` // the uploaded workbook (413 above)
 	Timeout  Duration `yaml:"timeout"`   // a province's workbook takes longer than request_timeout
+}
+
+// Channels configure the DingTalk and WeCom group robots (issue 11).
+type Channels struct {
+	// AllowHosts may receive robot posts besides the vendors' own hosts
+	// (oapi.dingtalk.com, qyapi.weixin.qq.com): host names or IPs, no port.
+	AllowHosts []string `yaml:"allow_hosts"`
+	// PerMinute is each robot's rate (the vendors allow 20 a minute).
+	PerMinute int      `yaml:"per_minute"`
+	Timeout   Duration `yaml:"timeout"`
 }
 
 // Duration reads "30s", "12h" from YAML and the environment.
@@ -311,6 +322,17 @@ func (c *Config) Validate() error {
 		if _, _, err := net.ParseCIDR(p); err != nil {
 			return bad("trusted_proxies", fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8", p))
 		}
+	}
+	for _, h := range c.Channels.AllowHosts {
+		if h == "" || strings.ContainsAny(h, ":/@ ") && net.ParseIP(h) == nil {
+			return bad("channels.allow_hosts", fmt.Sprintf("%q must be a host name or IP address without scheme or port", h))
+		}
+	}
+	if c.Channels.PerMinute < 1 || c.Channels.PerMinute > 100 {
+		return bad("channels.per_minute", "must be between 1 and 100")
+	}
+	if c.Channels.Timeout.Duration <= 0 {
+		return bad("channels.timeout", "must be positive")
 	}
 	switch c.DB.Driver {
 	case "sqlite":

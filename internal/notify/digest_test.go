@@ -72,7 +72,7 @@ func TestWeeklyDigestOncePerBureauWithNews(t *testing.T) {
 				continue
 			}
 			week7++
-			if !strings.Contains(m.Subject, "0 项有风险，1 项新增未达标") || !strings.Contains(m.BodyText, "每学期至少 2 次：管理交流，周期 2025-2026-autumn：要求 2，已确认 0") {
+			if !strings.Contains(m.Subject, "0 项有风险，1 项新增未达标") || !strings.Contains(m.BodyText, "每学期至少 2 次：管理交流，周期 2025—2026学年秋季学期：要求 2，已确认 0") {
 				t.Errorf("digest to %s: %q\n%s", m.To, m.Subject, m.BodyText)
 			}
 		}
@@ -125,7 +125,7 @@ func TestCaughtUpDigestMissesNoBreach(t *testing.T) {
 		for _, m := range w.messages(notify.KindDigest) {
 			if keys := w.linked(m.ID); len(keys) == 1 && strings.HasSuffix(keys[0], ":"+week) {
 				got = append(got, w.userKey(m))
-				if !strings.Contains(m.Subject, "1 项新增未达标") || !strings.Contains(m.BodyText, "周期 2026-03：要求 1，已确认 0") {
+				if !strings.Contains(m.Subject, "1 项新增未达标") || !strings.Contains(m.BodyText, "周期 2026年3月：要求 1，已确认 0") {
 					t.Errorf("caught-up digest to %s omits the breach of 2026-04-08: %q\n%s", m.To, m.Subject, m.BodyText)
 				}
 			}
@@ -148,7 +148,7 @@ func TestCaughtUpDigestMissesNoBreach(t *testing.T) {
 		for _, m := range w.messages(notify.KindDigest) {
 			if keys := w.linked(m.ID); len(keys) == 1 && strings.HasSuffix(keys[0], ":"+week) {
 				got = append(got, w.userKey(m))
-				if !strings.Contains(m.Subject, "1 项新增未达标") || !strings.Contains(m.BodyText, "周期 2026-04：要求 1，已确认 0") {
+				if !strings.Contains(m.Subject, "1 项新增未达标") || !strings.Contains(m.BodyText, "周期 2026年4月：要求 1，已确认 0") {
 					t.Errorf("digest caught up after three missed Mondays to %s omits the breach of 2026-05-08: %q\n%s", m.To, m.Subject, m.BodyText)
 				}
 			}
@@ -160,7 +160,7 @@ func TestCaughtUpDigestMissesNoBreach(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range w.messages(notify.KindDigest) {
-			if keys := w.linked(m.ID); strings.HasSuffix(keys[0], ":2026-W23") && strings.Contains(m.BodyText, "周期 2026-04：") {
+			if keys := w.linked(m.ID); strings.HasSuffix(keys[0], ":2026-W23") && strings.Contains(m.BodyText, "周期 2026年4月：") {
 				t.Errorf("the digest of 2026-W23 repeats April's breach:\n%s", m.BodyText)
 			}
 		}
@@ -204,7 +204,7 @@ func TestBreachRecordedOnMondayIsInNextDigest(t *testing.T) {
 		for _, m := range w.messages(notify.KindDigest) {
 			if keys := w.linked(m.ID); len(keys) == 1 && strings.HasSuffix(keys[0], ":"+week) {
 				got = append(got, w.userKey(m))
-				if !strings.Contains(m.Subject, "1 项新增未达标") || !strings.Contains(m.BodyText, "周期 2026-05：要求 1，已确认 0") {
+				if !strings.Contains(m.Subject, "1 项新增未达标") || !strings.Contains(m.BodyText, "周期 2026年5月：要求 1，已确认 0") {
 					t.Errorf("digest of %s to %s omits the breach recorded on Monday 2026-06-08: %q\n%s", week, m.To, m.Subject, m.BodyText)
 				}
 			}
@@ -222,7 +222,7 @@ func TestBreachRecordedOnMondayIsInNextDigest(t *testing.T) {
 			return weeks
 		}
 		digestAt("2026-06-22")
-		equal(t, "the city's digests listing May's breach", listing("2026-05"), []string{week})
+		equal(t, "the city's digests listing May's breach", listing("2026年5月"), []string{week})
 
 		// the other order: June's breach (due 2026-07-08) is recorded by a
 		// sweep on Monday 2026-07-13 that runs before that day's digest;
@@ -231,7 +231,7 @@ func TestBreachRecordedOnMondayIsInNextDigest(t *testing.T) {
 		digestAt("2026-07-13")
 		digestAt("2026-07-20")
 		digestAt("2026-07-27")
-		equal(t, "the city's digests listing June's breach", listing("2026-06"), []string{notify.ISOWeek(date.MustParse("2026-07-20"))})
+		equal(t, "the city's digests listing June's breach", listing("2026年6月"), []string{notify.ISOWeek(date.MustParse("2026-07-20"))})
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	texttemplate "text/template"
 
+	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/i18n"
 )
@@ -64,6 +65,7 @@ func (r *Renderer) Render(kind, locale string, data *Data) (Rendered, error) {
 		return Rendered{}, fmt.Errorf("no mail template %s", key)
 	}
 	data.Locale = locale
+	readable(data, locale)
 	var subj, text, html bytes.Buffer
 	if err := t.ExecuteTemplate(&subj, "subject", data); err != nil {
 		return Rendered{}, err
@@ -94,6 +96,27 @@ type Data struct {
 	Groups       []Group
 	More         int
 	DashboardURL string
+	// InboxURL is where a principal confirms (confirmation reminders)
+	InboxURL string
+}
+
+// readable puts what a reader sees into words (issue 11): periods as
+// "2025—2026学年秋季学期" / "autumn term 2025–2026", never raw keys, and the
+// inbox link of confirmation reminders, next to the pair's page (every
+// pair URL is <base>/pairs/<id>).
+func readable(d *Data, locale string) {
+	words := func(ls []Line) {
+		for i := range ls {
+			ls[i].Period = calendar.KeyWords(ls[i].Period, locale)
+		}
+	}
+	words(d.Lines)
+	for i := range d.Groups {
+		words(d.Groups[i].Lines)
+	}
+	if i := strings.LastIndex(d.Pair.URL, "/pairs/"); i >= 0 && d.InboxURL == "" {
+		d.InboxURL = d.Pair.URL[:i] + "/inbox"
+	}
 }
 
 // PairRef names a pair and links to its page.

@@ -77,6 +77,7 @@ type Sweeper struct {
 	render *Renderer
 	cat    *i18n.Catalog
 	cfg    Config
+	robots RobotQueue // robots.go; nil: no robot posts
 }
 
 // NewSweeper wires the sweeper.
@@ -647,6 +648,9 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 		}
 	}
 	if err := s.db.Conn(ctx).Table("message_notices").CreateInBatches(links, 1000).Error; err != nil {
+		return nil, err
+	}
+	if err := s.postRobots(ctx, outs, now); err != nil {
 		return nil, err
 	}
 	return planned, nil

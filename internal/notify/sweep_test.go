@@ -447,18 +447,19 @@ func TestRemindersGroupedPerRecipientAndPair(t *testing.T) {
 			switch w.userKey(m) {
 			case supCoord:
 				wantLocale, wantSubject = "zh-CN", "【结对帮扶提醒】支援一中—受援一小：3 项指标本期尚未完成"
-				body = []string{"支援协调员，您好", "要求 2，已确认 1，待确认 0，距周期结束还有 6 天", "要求 10，已确认 0", "要求 1，已确认 0", "每学期至少 2 次：管理交流"}
+				body = []string{"支援协调员，您好", "要求 2，已确认 1，待确认 0，距周期结束还有 6 天", "要求 10，已确认 0", "要求 1，已确认 0", "每学期至少 2 次：管理交流", "2025—2026学年秋季学期"}
 			case supHead:
-				wantLocale, wantSubject = "en", "Twinning reminder: 支援一中 – 受援一小: 3 commitment(s) not yet met"
-				body = []string{"Dear Principal Support", "required 2, confirmed 1, pending 0, 6 days left", "required 10, confirmed 0", "required 1, confirmed 0"}
+				wantLocale, wantSubject = "en", "Twinning reminder: 支援一中 – 受援一小: 3 commitments not yet met"
+				body = []string{"Dear Principal Support", "required 2, confirmed 1, pending 0, 6 days left", "required 10, confirmed 0", "required 1, confirmed 0",
+					"autumn term 2025–2026", "at least 1 person per term", "at least 10 class-hours per term", "at least 2 times per term"}
 			case sudHead:
 				wantLocale, wantSubject = "zh-CN", "[抄送] 【结对帮扶提醒】支援一中—受援一小：3 项指标本期尚未完成"
-				body = []string{"受援校长，您好", "抄送受援学校", "要求 2，已确认 1"}
+				body = []string{"受援校长，您好", "抄送受援学校", "要求 2，已确认 1", "2025—2026学年秋季学期"}
 			}
 			if m.Locale != wantLocale || m.Subject != wantSubject {
 				t.Errorf("message to %s: %s %q, want %s %q", m.To, m.Locale, m.Subject, wantLocale, wantSubject)
 			}
-			body = append(body, "支援一中", "受援一小", "每学期两次管理交流", "每学期送教十课时", "每学期挂职一人", "2025-2026-autumn", url)
+			body = append(body, "支援一中", "受援一小", "每学期两次管理交流", "每学期送教十课时", "每学期挂职一人", url)
 			for _, s := range body {
 				if !strings.Contains(m.BodyText, s) {
 					t.Errorf("message to %s lacks %q:\n%s", m.To, s, m.BodyText)
@@ -522,6 +523,13 @@ func TestConfirmationRemindersAndEscalation(t *testing.T) {
 			title := map[string]string{key("confirm:%d:3", a.ID): "实地指导", key("confirm:%d:7", a.ID): "实地指导", key("confirm:%d:7", b.ID): "挂职"}[keys[0]]
 			if title == "" || !strings.Contains(m.BodyText, title) {
 				t.Errorf("confirmation message for %v lacks %q:\n%s", keys, title, m.BodyText)
+			}
+			// the link lands in the inbox, where the principal confirms
+			if inbox := "http://localhost:8080/inbox"; !strings.Contains(m.BodyText, inbox) || !strings.Contains(m.BodyHTML, `href="`+inbox+`"`) {
+				t.Errorf("confirmation message for %v does not link to the inbox:\n%s", keys, m.BodyText)
+			}
+			if m.Locale == "en" && !strings.Contains(m.Subject, "1 activity awaits") {
+				t.Errorf("English subject %q", m.Subject)
 			}
 		}
 		if keys := w.keys(notify.KindConfirm); slices.Contains(keys, key("confirm:%d:3", b.ID)) {

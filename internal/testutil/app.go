@@ -65,7 +65,8 @@ func At(day string) time.Time {
 // Config is the default configuration with a temporary data directory.
 func Config(t testing.TB) *config.Config {
 	t.Helper()
-	cfg, err := config.Load("", []string{"TWINNING_DATA_DIR=" + t.TempDir(), "TWINNING_SECRET_KEY=test-secret-key-of-at-least-32-characters"})
+	cfg, err := config.Load("", []string{"TWINNING_DATA_DIR=" + t.TempDir(), "TWINNING_SECRET_KEY=test-secret-key-of-at-least-32-characters",
+		"TWINNING_CHANNELS_ALLOW_HOSTS=127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -322,7 +322,8 @@ func (f *Form) Invalid() bool { return f != nil && (len(f.Errors) > 0 || f.Error
 func Num(v decimal.D) string { return v.String() }
 
 var funcs = template.FuncMap{
-	"num": Num,
+	"num":       Num,
+	"recipient": Recipient, // address.go
 	"date": func(d date.Date) string {
 		if d.IsZero() {
 			return ""

@@ -139,8 +139,12 @@ func TestCatalogueCoversThePages(t *testing.T) {
 		"outbox.status.": {"queued", "sending", "sent", "failed"},
 		"period.":        {"month", "term", "school_year", "agreement"},
 		"status.":        {"met", "on_track", "at_risk", "breached", "pending", "confirmed", "disputed", "withdrawn"},
-		"flash.":         {"logged", "amended", "withdrawn", "confirmed", "disputed", "signed_out", "created", "retried", "language", "evidence_refused", "deleted"},
-		"err.":           {"bad_request.help", "unauthorized.help", "forbidden.help", "not_found.help", "validation.help", "too_large.help", "timeout.help", "internal.help", "csrf.help"},
+		"flash.":         {"logged", "amended", "withdrawn", "confirmed", "disputed", "signed_out", "created", "retried", "language", "evidence_refused", "deleted", "saved", "published"},
+		// issue 11
+		"rect.status.":     {"awaiting_ack", "acknowledged", "submitted", "accepted", "returned"},
+		"robots.kind.":     {"dingtalk", "wecom"},
+		"circular.status.": {"draft", "published"},
+		"err.":             {"bad_request.help", "unauthorized.help", "forbidden.help", "not_found.help", "validation.help", "too_large.help", "timeout.help", "internal.help", "csrf.help"},
 	} {
 		delete(prefixes, prefix)
 		for _, v := range values {

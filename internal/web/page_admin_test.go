@@ -132,6 +132,12 @@ func TestPageAdmin(t *testing.T) {
 		conn.Exec("UPDATE outbox_messages SET status = 'failed', last_error = '550 mailbox unavailable' WHERE id = ?", failed)
 		r = w.must(200, w.get("/admin/outbox?status=failed"))
 		r.has(t, "发送失败", "550 mailbox unavailable", "重新发送")
+		// recipients read as names, not RFC 2047 words
+		var to, name string
+		conn.Raw("SELECT o.to_addr, u.name FROM outbox_messages o JOIN users u ON u.id = o.recipient_user_id WHERE o.id = ?", failed).Row().Scan(&to, &name)
+		if !strings.Contains(to, "=?utf-8?") || !strings.Contains(r.text(), name+" <") || strings.Contains(r.text(), "=?utf-8?") {
+			t.Errorf("outbox shows %q for %q (%s)", r.text(), name, to)
+		}
 		if res := w.postRaw(fmt.Sprintf("/admin/outbox/%d/retry", failed), nil); res.Status != http.StatusForbidden {
 			t.Errorf("retry without a token: %d", res.Status)
 		}

@@ -62,7 +62,7 @@ func TestPagePair(t *testing.T) {
 		// in English
 		w.post("/lang", map[string][]string{"locale": {"en"}})
 		r = w.must(200, w.get(fmt.Sprintf("/pairs/%d", kgPair)))
-		r.has(t, "at least 1 times per month: on-site guidance", "0 of 1 times done", "at risk", "13 days left", "Notices sent", "breach notice")
+		r.has(t, "at least 1 time per month: on-site guidance", "0 of 1 time done", "at risk", "13 days left", "Notices sent", "breach notice")
 
 		// who may see it: the pair's schools and the bureaus above them
 		for _, who := range []struct{ email, pw string }{

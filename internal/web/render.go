@@ -44,6 +44,7 @@ var flashes = map[string]bool{
 	"logged": true, "amended": true, "withdrawn": true, "confirmed": true, "disputed": true, "signed_out": true,
 	"created": true, "retried": true, "language": true, "evidence_refused": true,
 	"password_set": true, "password_changed": true, "session_expired": true, "invited": true, // accounts
+	"saved": true, "published": true, // issue 11
 }
 
 // pageActor is the signed-in user of a page request.

@@ -109,6 +109,28 @@ func (s *Server) routes() {
 	v.POST("/import", s.importWorkbook, importBody)
 	v.POST("/import/annotated.xlsx", s.importAnnotated, importBody)
 	v.GET("/export.xlsx", s.exportWorkbook)
+	// bureau instruments (issue 11): robots, circulars, rectifications, assessments
+	v.GET("/regions/:id/robots", s.listRobots)
+	v.POST("/regions/:id/robots", s.createRobot, small)
+	v.DELETE("/robots/:id", s.deleteRobot)
+	v.GET("/circulars", s.listCirculars)
+	v.POST("/circulars", s.draftCircular, small)
+	v.GET("/circulars/:id", s.getCircular)
+	v.PATCH("/circulars/:id", s.patchCircular, small)
+	v.POST("/circulars/:id/publish", s.publishCircular, small)
+	v.GET("/circulars/:id/document.docx", s.circularDocx)
+	v.GET("/rectifications", s.listRectifications)
+	v.GET("/rectifications/:id", s.getRectification)
+	v.POST("/rectifications/:id/acknowledge", s.acknowledgeRectification, small)
+	v.POST("/rectifications/:id/submit", s.submitRectification, small)
+	v.POST("/rectifications/:id/files", s.addRectificationFile, upload)
+	v.POST("/rectifications/:id/accept", s.acceptRectification, small)
+	v.POST("/rectifications/:id/return", s.returnRectification, small)
+	v.GET("/rectification-files/:id", s.getRectificationFile)
+	v.GET("/assessments", s.listAssessments)
+	v.GET("/assessments/export.xlsx", s.exportAssessment)
+	v.GET("/regions/:id/assessment-settings", s.getAssessmentSettings)
+	v.PUT("/regions/:id/assessment-settings", s.putAssessmentSettings, small)
 
 	// Web pages: a session cookie (the same signed token) instead of a
 	// bearer token, a CSRF token on every form, gzip, HTML errors. The
@@ -199,6 +221,23 @@ func (s *Server) routes() {
 	pg.GET("/admin/pick/schools", s.pickSchools, in...)
 	pg.GET("/setup", s.setupPage, in...)
 	pg.GET("/school", s.schoolPage, in...) // page_school.go: all of a school's pairs (一对多)
+	// bureau instruments (issue 11): circulars, rectification, assessments, robots
+	pg.GET("/circulars", s.circularsPage, in...)
+	pg.POST("/circulars", s.circularDraftSubmit, in...)
+	pg.GET("/circulars/:id", s.circularPage, in...)
+	pg.POST("/circulars/:id", s.circularEditSubmit, in...)
+	pg.GET("/circulars/:id/print", s.circularPrint, in...)
+	pg.GET("/circulars/:id/document.docx", s.circularDocx, files...)
+	pg.GET("/rectifications", s.rectificationsPage, in...)
+	pg.GET("/rectifications/:id", s.rectificationPage, in...)
+	pg.POST("/rectifications/:id/files", s.rectificationAction, uploadIn...)
+	pg.POST("/rectifications/:id/:action", s.rectificationAction, in...)
+	pg.GET("/rectification-files/:id", s.rectificationFile, files...)
+	pg.GET("/assessments", s.assessmentsPage, in...)
+	pg.GET("/assessments/export.xlsx", s.exportAssessment, files...)
+	pg.GET("/robots", s.robotsPage, in...)
+	pg.POST("/robots", s.robotCreateSubmit, in...)
+	pg.POST("/robots/:id/delete", s.robotDeleteSubmit, in...)
 }
 
 // byteSize writes a byte count the way Echo's BodyLimit reads it.

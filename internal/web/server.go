@@ -17,9 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twinning-platform/twinning/internal/activity"
+	"github.com/twinning-platform/twinning/internal/assessment"
 	"github.com/twinning-platform/twinning/internal/audit"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/channel"
+	"github.com/twinning-platform/twinning/internal/circular"
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
@@ -34,16 +37,19 @@ import (
 
 // Deps are the services the handlers call.
 type Deps struct {
-	DB         *database.DB
-	Auth       *auth.Service
-	Schools    *school.Service
-	Terms      *calendar.Service
-	Pairs      *pairing.Service
-	Activities *activity.Service
-	Compliance *compliance.Reader
-	Notices    *notify.Lister
-	Outbox     *mail.Outbox
-	Importer   *importer.Importer // the onboarding workbook
+	DB          *database.DB
+	Auth        *auth.Service
+	Schools     *school.Service
+	Terms       *calendar.Service
+	Pairs       *pairing.Service
+	Activities  *activity.Service
+	Compliance  *compliance.Reader
+	Notices     *notify.Lister
+	Outbox      *mail.Outbox
+	Importer    *importer.Importer // the onboarding workbook
+	Channels    *channel.Service   // group robots (issue 11)
+	Circulars   *circular.Service
+	Assessments *assessment.Service
 	// Documents are the signed agreements' files (lifecycle).
 	Documents *pairing.Documents
 	// MailStatus says where mail goes, for the setup checklist: the SMTP
