@@ -40,6 +40,8 @@ func TestBrowserSetup(t *testing.T) {
 		a := testutil.NewApp(t, db, testutil.NewClock(testutil.At("2026-11-30")))
 		api := testutil.NewAPI(t, a)
 		admin := api.Admin()
+		// accounts have no language until chosen (issue 8); this admin chose Chinese
+		api.Must(200, api.Do("PATCH", "/api/v1/me", admin, map[string]any{"locale": "zh-CN"}))
 		srv := httptest.NewServer(a.HTTP.Handler())
 		defer srv.Close()
 

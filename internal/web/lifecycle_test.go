@@ -262,8 +262,11 @@ func TestAgreementLifecycle(t *testing.T) {
 		expectError(t, "coordinator", api.Do("PATCH", path, p.supportingCoord.Token, map[string]any{"title": "x"}), 403, "", "")
 		expectError(t, "other bureau", api.Do("PATCH", path, p.bureauHongan.Token, map[string]any{"title": "x"}), 404, "", "")
 
-		// a commitment added later counts what already happened
-		r := api.Must(201, api.Do("POST", path+"/commitments", p.bureauMacheng.Token, map[string]any{
+		// a commitment added later counts what already happened; the pair
+		// crosses counties, so only a bureau above both (or an admin) adds it
+		expectError(t, "county bureau on a cross-county pair", api.Do("POST", path+"/commitments", p.bureauMacheng.Token, map[string]any{
+			"categories": []string{"visit"}, "measure": "count", "minimum": 1, "period": "term"}), 403, "", "")
+		r := api.Must(201, api.Do("POST", path+"/commitments", p.admin, map[string]any{
 			"categories": []string{"lecture", "visit"}, "measure": "count", "minimum": 3, "period": "term", "description": "讲座或指导"}))
 		added := r.ID()
 		it := p.items(today)[fmt.Sprintf("%d/2026-2027-autumn", added)]
@@ -310,7 +313,7 @@ func TestAgreementLifecycle(t *testing.T) {
 		if doc["file_name"] != "协议（签字版）.pdf" || doc["content_type"] != "application/pdf" {
 			t.Errorf("document: %v", doc)
 		}
-		api.Must(201, api.Upload(dpath, p.bureauMacheng.Token, "file", "第2页.png", pngBytes(t)))
+		api.Must(201, api.Upload(dpath, p.admin, "file", "第2页.png", pngBytes(t)))
 		expectError(t, "text file", api.Upload(dpath, p.admin, "file", "a.txt", []byte("hello, this is not a scan")), 422, "file", "")
 		expectError(t, "coordinator upload", api.Upload(dpath, p.supportingCoord.Token, "file", "x.pdf", pdfBytes()), 403, "", "")
 		docID := int64(doc["id"].(float64))

@@ -67,7 +67,7 @@ func TestSearch(t *testing.T) {
 		if got := names("/api/v1/users?q=jyj@hongan", p.admin); len(got) != 1 {
 			t.Errorf("users by email: %v", got)
 		}
-		api.Must(201, api.Do("POST", "/api/v1/users", p.admin, map[string]any{"name": "张丽华", "email": "zlh@example.cn", "password": "password-2026", "role": "coordinator", "school_id": p.far}))
+		api.Must(201, api.Do("POST", "/api/v1/users", p.admin, map[string]any{"name": "张丽华", "email": "zlh@example.cn", "password": "harbor-lantern-2026", "role": "coordinator", "school_id": p.far}))
 		for _, query := range []string{"zhanglihua", "zlh", "丽华"} {
 			if got := names("/api/v1/users?q="+q(query), p.admin); len(got) != 1 || got[0] != "张丽华" {
 				t.Errorf("users?q=%s: %v", query, got)
