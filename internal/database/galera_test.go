@@ -107,7 +107,8 @@ func galeraAbort(t *testing.T, swallow bool) {
 			if err := b.Gorm().Exec("UPDATE tx_probe SET v = v + 100 WHERE id = 1").Error; err != nil {
 				return err
 			}
-			deadline := time.Now().Add(10 * time.Second)
+			// generous: on a loaded 2-core machine the applier can lag
+			deadline := time.Now().Add(45 * time.Second)
 			for {
 				var v int
 				if err := a.Gorm().Raw("SELECT v FROM tx_probe WHERE id = 1").Scan(&v).Error; err != nil {

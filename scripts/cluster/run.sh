@@ -16,6 +16,8 @@ mode="${1:-both}"
 [ $# -gt 0 ] && shift
 work="${TWINNING_SUITE_DIR:-$(mktemp -d /tmp/twinning-faultsuite.XXXXXX)}"
 mkdir -p "$work"
+# mariadbd runs as the mysql user: it must be able to reach its data dirs
+chmod 0755 "$work"
 go build -o "$work/faultsuite" ./scripts/cluster/faultsuite
 suite() { "$work/faultsuite" --mode "$1" --dir "$work/$1" "${@:2}"; }
 case "$mode" in
