@@ -1,18 +1,12 @@
 package web
 
 import (
-	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/compliance"
-	"github.com/twinning-platform/twinning/internal/errs"
 )
 
 func (s *Server) logActivity(c echo.Context) error {
@@ -153,24 +147,11 @@ func (s *Server) addEvidence(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fh, err := c.FormFile("file")
-	if err != nil {
-		if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusRequestEntityTooLarge {
-			return err
-		}
-		if err == http.ErrMissingFile || err == http.ErrNotMultipart {
-			return errs.Field("file", "send the file as multipart/form-data in a field named file")
-		}
-		return errs.Malformed("file", "could not read the upload: "+err.Error())
-	}
-	if fh.Size > s.EvidenceLimit {
-		return errs.TooLarge("file", fmt.Sprintf("must be at most %d MiB", s.EvidenceLimit>>20))
-	}
-	f, err := fh.Open()
+	fh, f, err := s.uploaded(c)
 	if err != nil {
 		return err
 	}
-	defer func(f multipart.File) { _ = f.Close() }(f)
+	defer f.Close()
 	ev, err := s.Activities.AddEvidence(c.Request().Context(), actor(c), id, fh.Filename, f)
 	if err != nil {
 		return err
@@ -188,24 +169,7 @@ func (s *Server) getEvidence(c echo.Context) error {
 		return err
 	}
 	defer f.Close()
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, ev.ContentType)
-	// Uploaded files are served from the app's origin: a sandbox CSP keeps
-	// a polyglot from running script here, nosniff keeps the browser to
-	// the sniffed-at-upload type, and only images are shown inline (a PDF
-	// is downloaded, not rendered by the browser's viewer in our origin).
-	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	disposition := "attachment"
-	if strings.HasPrefix(ev.ContentType, "image/") {
-		disposition = "inline"
-	}
-	// RFC 6266/5987: Chinese file names survive in every browser
-	h.Set(echo.HeaderContentDisposition, disposition+"; filename=\"evidence\"; filename*=UTF-8''"+url.PathEscape(ev.FileName))
-	h.Set("Cache-Control", "private, max-age=3600")
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), f)
-	return err
+	return serveStored(c, ev.ContentType, ev.FileName, "evidence", f)
 }
 
 func (s *Server) pairCompliance(c echo.Context) error {

@@ -3,15 +3,12 @@ package web
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/twinning-platform/twinning/internal/circular"
-	"github.com/twinning-platform/twinning/internal/errs"
 )
 
 // Circulars (通报) and rectifications (整改), issue 11.
@@ -199,24 +196,11 @@ func (s *Server) addRectificationFile(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fh, err := c.FormFile("file")
-	if err != nil {
-		if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusRequestEntityTooLarge {
-			return err
-		}
-		if err == http.ErrMissingFile || err == http.ErrNotMultipart {
-			return errs.Field("file", "send the file as multipart/form-data in a field named file")
-		}
-		return errs.Malformed("file", "could not read the upload: "+err.Error())
-	}
-	if fh.Size > s.EvidenceLimit {
-		return errs.TooLarge("file", fmt.Sprintf("must be at most %d MiB", s.EvidenceLimit>>20))
-	}
-	f, err := fh.Open()
+	fh, f, err := s.uploaded(c)
 	if err != nil {
 		return err
 	}
-	defer func(f multipart.File) { _ = f.Close() }(f)
+	defer f.Close()
 	out, err := s.Circulars.AddFile(c.Request().Context(), actor(c), id, fh.Filename, f)
 	if err != nil {
 		return err
@@ -234,11 +218,5 @@ func (s *Server) getRectificationFile(c echo.Context) error {
 		return err
 	}
 	defer rc.Close()
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, f.ContentType)
-	h.Set(echo.HeaderContentDisposition, "inline; filename=\"file\"; filename*=UTF-8''"+url.PathEscape(f.FileName))
-	h.Set("Cache-Control", "private, max-age=3600")
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), rc)
-	return err
+	return serveStored(c, f.ContentType, f.FileName, "file", rc)
 }

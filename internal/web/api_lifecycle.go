@@ -2,10 +2,8 @@ package web
 
 import (
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -122,13 +120,7 @@ func (s *Server) getDocument(c echo.Context) error {
 		return err
 	}
 	defer f.Close()
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, doc.ContentType)
-	h.Set(echo.HeaderContentDisposition, "inline; filename=\"agreement\"; filename*=UTF-8''"+url.PathEscape(doc.FileName))
-	h.Set("Cache-Control", "private, max-age=3600")
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), f)
-	return err
+	return serveStored(c, doc.ContentType, doc.FileName, "agreement", f)
 }
 
 func (s *Server) removeEvidence(c echo.Context) error {

@@ -321,6 +321,12 @@ func TestAgreementLifecycle(t *testing.T) {
 		if string(r.Body) != string(pdfBytes()) {
 			t.Error("downloaded document differs")
 		}
+		// served like evidence (security review item 6): sandboxed, no
+		// sniffing, a PDF downloaded rather than rendered in our origin
+		if h := r.Header; !strings.HasPrefix(h.Get("Content-Security-Policy"), "sandbox") || h.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.HasPrefix(h.Get("Content-Disposition"), "attachment") {
+			t.Errorf("document headers: %v", h)
+		}
 		expectError(t, "outsider", api.Do("GET", p.path("/api/v1/documents/%d", docID), p.farCoord.Token, nil), 404, "", "")
 		if n := p.count("agreement_documents"); n != 2 {
 			t.Errorf("%d documents stored, want 2", n)
