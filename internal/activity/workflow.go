@@ -14,6 +14,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/audit"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/category"
+	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
@@ -569,12 +570,39 @@ func (s *Service) decorate(ctx context.Context, acts []*Activity) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range acts {
+	facts := make([]compliance.Fact, len(acts))
+	for i, a := range acts {
 		a.Term = nil
 		if t, ok := cal.TermOn(a.OccurredOn); ok {
 			k := t.Key()
 			a.Term = &k
 		}
+		facts[i] = *a.fact()
+	}
+	accs, err := s.ledger.Account(ctx, facts)
+	if err != nil {
+		return err
+	}
+	for i, a := range acts {
+		a.CountsToward, a.NotCounted = accs[i].CountsToward, accs[i].NotCounted
+		if a.Status == Withdrawn {
+			// taken back: it counts toward nothing and misses nothing
+			a.CountsToward, a.NotCounted = []compliance.Counted{}, []compliance.NotCounted{}
+		}
 	}
 	return nil
+}
+
+// Preview says where an activity of category on day, logged today on the
+// pair, would count: the log form warns before submission when a period's
+// books are already closed.
+func (s *Service) Preview(ctx context.Context, a auth.Actor, pairID int64, cat string, day date.Date) (compliance.Accounting, error) {
+	if _, err := s.pairs.Pair(ctx, a, pairID); err != nil {
+		return compliance.Accounting{}, err
+	}
+	accs, err := s.ledger.Account(ctx, []compliance.Fact{{PairID: pairID, Category: cat, OccurredOn: day, LoggedOn: s.today(), Status: Pending, Count: 1}})
+	if err != nil {
+		return compliance.Accounting{}, err
+	}
+	return accs[0], nil
 }

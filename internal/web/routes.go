@@ -70,6 +70,8 @@ func (s *Server) routes() {
 	v.POST("/pairs/:id/activities", s.logActivity, small)
 	v.POST("/pairs/:id/activities/import", s.importActivity, small)
 	v.GET("/pairs/:id/compliance", s.pairCompliance)
+	// phone (issue 10): where an activity would count, before it is logged
+	v.GET("/pairs/:id/accounting", s.previewAccounting)
 
 	v.GET("/activities", s.listActivities)
 	v.GET("/activities/:id", s.getActivity)
