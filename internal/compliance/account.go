@@ -26,18 +26,20 @@ const (
 
 // Counted names one commitment period an activity counts toward.
 type Counted struct {
-	CommitmentID int64  `json:"commitment_id"`
-	PeriodKey    string `json:"period_key"`
+	CommitmentID int64               `json:"commitment_id"`
+	Period       calendar.PeriodKind `json:"period"`
+	PeriodKey    string              `json:"period_key"`
 }
 
 // NotCounted names one commitment period an activity does not count
 // toward, and why. BooksClosedOn is the last day the period's books took
 // new records (end + grace), set for LoggedAfterBooksClosed.
 type NotCounted struct {
-	CommitmentID  int64      `json:"commitment_id"`
-	PeriodKey     string     `json:"period_key"`
-	Reason        string     `json:"reason"`
-	BooksClosedOn *date.Date `json:"books_closed_on,omitempty"`
+	CommitmentID  int64               `json:"commitment_id"`
+	Period        calendar.PeriodKind `json:"period"`
+	PeriodKey     string              `json:"period_key"`
+	Reason        string              `json:"reason"`
+	BooksClosedOn *date.Date          `json:"books_closed_on,omitempty"`
 }
 
 // Accounting says where an activity counts, so screens can tell the truth
@@ -73,18 +75,18 @@ func Account(rules Rules, cal calendar.Calendar, ags []Agreement, f Fact) Accoun
 			switch {
 			case !in:
 				if listed {
-					outside = append(outside, NotCounted{CommitmentID: c.ID, PeriodKey: key, Reason: OutsideAgreement})
+					outside = append(outside, NotCounted{CommitmentID: c.ID, Period: c.Period, PeriodKey: key, Reason: OutsideAgreement})
 				}
 			case !listed:
-				uncovered = append(uncovered, NotCounted{CommitmentID: c.ID, PeriodKey: key, Reason: CategoryNotInCommitment})
+				uncovered = append(uncovered, NotCounted{CommitmentID: c.ID, Period: c.Period, PeriodKey: key, Reason: CategoryNotInCommitment})
 			case !ok:
 				// no period of this kind contains the day (outside every
 				// term): nothing to count toward, nothing the logger missed
 			case !f.Imported && f.LoggedOn.After(p.End.AddDays(rules.GraceDays)):
 				closed := p.End.AddDays(rules.GraceDays)
-				out.NotCounted = append(out.NotCounted, NotCounted{CommitmentID: c.ID, PeriodKey: key, Reason: LoggedAfterBooksClosed, BooksClosedOn: &closed})
+				out.NotCounted = append(out.NotCounted, NotCounted{CommitmentID: c.ID, Period: c.Period, PeriodKey: key, Reason: LoggedAfterBooksClosed, BooksClosedOn: &closed})
 			default:
-				out.CountsToward = append(out.CountsToward, Counted{CommitmentID: c.ID, PeriodKey: key})
+				out.CountsToward = append(out.CountsToward, Counted{CommitmentID: c.ID, Period: c.Period, PeriodKey: key})
 			}
 		}
 	}

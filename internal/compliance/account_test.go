@@ -17,7 +17,7 @@ func TestAccount(t *testing.T) {
 	}}}
 	rules := Rules{GraceDays: 7}
 	f := Fact{PairID: 7, Category: "visit", OccurredOn: d("2025-10-31"), LoggedOn: d("2025-11-07"), Status: "pending", Count: 1}
-	if got := Account(rules, cal, ags, f); len(got.CountsToward) != 1 || got.CountsToward[0] != (Counted{10, "2025-10"}) || len(got.NotCounted) != 0 {
+	if got := Account(rules, cal, ags, f); len(got.CountsToward) != 1 || got.CountsToward[0] != (Counted{10, calendar.Month, "2025-10"}) || len(got.NotCounted) != 0 {
 		t.Errorf("end+grace: %+v", got)
 	}
 	f.LoggedOn = d("2025-11-08")
@@ -33,7 +33,7 @@ func TestAccount(t *testing.T) {
 	// the grace counts from the period's end: an agreement-long commitment
 	// takes a record logged months after the day until the agreement ends
 	g := Fact{PairID: 7, Category: "teaching_support", OccurredOn: d("2025-10-01"), LoggedOn: d("2026-09-07"), Status: "confirmed"}
-	if got := Account(rules, cal, ags, g); len(got.CountsToward) != 1 || got.CountsToward[0] != (Counted{11, "agreement-1"}) {
+	if got := Account(rules, cal, ags, g); len(got.CountsToward) != 1 || got.CountsToward[0] != (Counted{11, calendar.Agreement, "agreement-1"}) {
 		t.Errorf("agreement period: %+v", got)
 	}
 	g.LoggedOn = d("2026-09-08")
@@ -42,7 +42,7 @@ func TestAccount(t *testing.T) {
 	}
 	out := Fact{PairID: 7, Category: "visit", OccurredOn: d("2026-09-02"), LoggedOn: d("2026-09-02"), Status: "pending"}
 	if got := Account(rules, cal, ags, out); len(got.CountsToward) != 0 || len(got.NotCounted) != 1 ||
-		got.NotCounted[0] != (NotCounted{CommitmentID: 10, PeriodKey: "2026-09", Reason: OutsideAgreement}) {
+		got.NotCounted[0] != (NotCounted{CommitmentID: 10, Period: calendar.Month, PeriodKey: "2026-09", Reason: OutsideAgreement}) {
 		t.Errorf("outside the agreement: %+v", got)
 	}
 	other := Fact{PairID: 7, Category: "lecture", OccurredOn: d("2025-10-02"), LoggedOn: d("2025-10-02"), Status: "pending"}

@@ -283,7 +283,7 @@ func (s *Server) logSubmit(c echo.Context) error {
 		// the amend form, with the file's message beside the upload
 		return s.amendAfterRefusedFile(c, a, act.ID, err)
 	}
-	return s.redirect(c, "/", "logged")
+	return s.redirect(c, "/", lateFlash(act, "logged"))
 }
 
 // amendAfterRefusedFile shows the amend form of a just-saved activity
@@ -383,13 +383,14 @@ func (s *Server) amendSubmit(c echo.Context) error {
 		}
 		return s.invalidForm(c, p, err, bad)
 	}
-	if _, err := s.Activities.Amend(c.Request().Context(), a, id, in); err != nil {
+	act, err = s.Activities.Amend(c.Request().Context(), a, id, in)
+	if err != nil {
 		return s.invalidForm(c, p, err, bad)
 	}
 	if err := s.attach(c, a, id, fh); err != nil {
 		return s.amendAfterRefusedFile(c, a, id, err)
 	}
-	return s.redirect(c, "/", "amended")
+	return s.redirect(c, "/", lateFlash(act, "amended"))
 }
 
 func (s *Server) withdrawSubmit(c echo.Context) error {
@@ -451,4 +452,35 @@ func backTo(c echo.Context, fallback string) string {
 		}
 	}
 	return fallback
+}
+
+// lateFlash is the flash after an activity is saved or confirmed: the
+// "_late" variant when a period it belongs to had closed its books, so the
+// message does not promise a count the records will not show.
+func lateFlash(act activity.Activity, name string) string {
+	if act.Late() {
+		return name + "_late"
+	}
+	return name
+}
+
+// accountingFragment is the log form's live note (htmx, on a change of the
+// pair, category or date): which commitment periods the activity would
+// count toward, and a warning when a period's books are already closed.
+// Incomplete or refused input gives an empty note, never an error page.
+func (s *Server) accountingFragment(c echo.Context) error {
+	a, _ := pageActor(c)
+	p, err := s.newPage(c, "log.title", "log")
+	if err != nil {
+		return err
+	}
+	pairID, _ := strconv.ParseInt(c.QueryParam("pair_id"), 10, 64)
+	day, derr := date.Parse(c.QueryParam("occurred_on"))
+	cat := c.QueryParam("category")
+	if pairID > 0 && derr == nil && cat != "" {
+		if acc, err := s.Activities.Preview(c.Request().Context(), a, pairID, cat, day); err == nil {
+			p.Data = map[string]any{"Accounting": acc}
+		}
+	}
+	return s.renderBlock(c, http.StatusOK, "activity_form", "accounting", p)
 }

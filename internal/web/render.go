@@ -45,6 +45,7 @@ var flashes = map[string]bool{
 	"created": true, "retried": true, "language": true, "evidence_refused": true,
 	"password_set": true, "password_changed": true, "session_expired": true, "invited": true, // accounts
 	"saved": true, "published": true, // issue 11
+	"logged_late": true, "amended_late": true, "confirmed_late": true, // phone: late records said to count nowhere late
 }
 
 // pageActor is the signed-in user of a page request.

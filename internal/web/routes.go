@@ -162,6 +162,7 @@ func (s *Server) routes() {
 
 	pg.GET("/", s.home, in...)
 	pg.GET("/activities/new", s.logForm, in...)
+	pg.GET("/activities/accounting", s.accountingFragment, in...) // phone (issue 10): the log form's late-logging note
 	pg.POST("/activities/new", s.logSubmit, uploadIn...)
 	pg.GET("/activities/:id", s.activityPage, in...)
 	pg.GET("/activities/:id/edit", s.amendForm, in...)
