@@ -56,6 +56,8 @@ type Activity struct {
 	// not (logged after the books closed...): screens tell the truth from it.
 	CountsToward []compliance.Counted    `json:"counts_toward" gorm:"-"`
 	NotCounted   []compliance.NotCounted `json:"not_counted" gorm:"-"`
+	// History is read with one activity (Get), not in lists.
+	History []Event `json:"history,omitempty" gorm:"-"`
 }
 
 // Late is whether the activity misses a period it belongs to because it
@@ -125,6 +127,8 @@ type Service struct {
 	// schoolQuota bounds the evidence bytes stored per logging school (0:
 	// none); see WithSchoolQuota.
 	schoolQuota int64
+	// tell writes dispute and amendment notices (nil: none); see WithNotices.
+	tell *teller
 }
 
 // WithSchoolQuota sets the per-school evidence storage quota (bytes, 0 for

@@ -159,6 +159,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a.Outbox = outbox
+	// phone (issue 10): disputes and amendments tell the other side
+	if _, err := a.Activities.WithNotices(outbox, wake.Signal, templates.FS(), cfg.BaseURL); err != nil {
+		return nil, err
+	}
 	a.Deliverer = mail.NewDeliverer(a.Outbox, Sender(cfg), mail.DelivererOptions{Log: log, Metrics: mailMetrics, Lease: cfg.SMTP.Lease.Duration})
 	cat, err := i18n.New(templates.FS())
 	if err != nil {

@@ -58,6 +58,8 @@ func TestPagesLateRecord(t *testing.T) {
 		page := head.must(200, head.get(fmt.Sprintf("/activities/%d", id)))
 		page.has(t, "已确认。该活动逾期补录，已关账周期不计入完成情况。")
 		page.lacks(t, "已确认，该活动计入完成情况。")
+		// and its history: who logged and who confirmed
+		page.has(t, "处理记录", "记录 · 刘荣华", "确认 · 麻城五中校长")
 
 		// an on-time activity keeps the plain messages
 		res = w.upload("/activities/new", url.Values{"pair_id": {fmt.Sprint(pair)}, "category": {"visit"}, "title": {"二月到校指导"}, "occurred_on": {"2026-02-10"}}, "", "", nil)
