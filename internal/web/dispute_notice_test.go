@@ -69,6 +69,36 @@ func TestDisputeClosesTheLoop(t *testing.T) {
 		}
 		p.api.Must(200, p.api.Do("POST", p.path("/api/v1/activities/%d/confirm", id), p.supportedPrin.Token, nil))
 
+		// the in-app list: each side sees its notices, newest first, linked to the activity
+		var mine struct {
+			Items []struct {
+				ID     int64  `json:"id"`
+				Kind   string `json:"kind"`
+				Title  string `json:"title"`
+				Link   string `json:"link"`
+				Unread bool   `json:"unread"`
+			} `json:"items"`
+			Unread int64 `json:"unread"`
+		}
+		mustDecode(t, p.api.Must(200, p.api.Do("GET", "/api/v1/me/notifications", p.supportingCoord.Token, nil)), &mine)
+		if len(mine.Items) != 2 || mine.Unread != 2 || mine.Items[0].Kind != "disputed" || mine.Items[0].ID <= mine.Items[1].ID ||
+			mine.Items[0].Link != fmt.Sprintf("/activities/%d", id) || !mine.Items[0].Unread || mine.Items[0].Title == "" {
+			t.Errorf("logger's notifications: %+v", mine)
+		}
+		p.api.Must(204, p.api.Do("POST", "/api/v1/me/notifications/seen", p.supportingCoord.Token, nil))
+		mustDecode(t, p.api.Must(200, p.api.Do("GET", "/api/v1/me/notifications", p.supportingCoord.Token, nil)), &mine)
+		if mine.Unread != 0 || mine.Items[0].Unread {
+			t.Errorf("after seen: %+v", mine)
+		}
+		mustDecode(t, p.api.Must(200, p.api.Do("GET", "/api/v1/me/notifications", p.supportedPrin.Token, nil)), &mine)
+		if mine.Unread != 2 || len(mine.Items) != 2 || mine.Items[0].Kind != "amended" {
+			t.Errorf("principal's notifications: %+v", mine)
+		}
+		mustDecode(t, p.api.Must(200, p.api.Do("GET", "/api/v1/me/notifications", p.farCoord.Token, nil)), &mine)
+		if mine.Unread != 0 || len(mine.Items) != 0 {
+			t.Errorf("an outsider's notifications: %+v", mine)
+		}
+
 		var h historyJSON
 		mustDecode(t, p.api.Must(200, p.api.Do("GET", p.path("/api/v1/activities/%d", id), p.supportingCoord.Token, nil)), &h)
 		var got []string

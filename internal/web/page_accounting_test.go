@@ -61,6 +61,27 @@ func TestPagesLateRecord(t *testing.T) {
 		// and its history: who logged and who confirmed
 		page.has(t, "处理记录", "记录 · 刘荣华", "确认 · 麻城五中校长")
 
+		// a dispute rings the logger's bell; the list links to the activity and clears the bell
+		res = w.upload("/activities/new", url.Values{"pair_id": {fmt.Sprint(pair)}, "category": {"lecture"}, "title": {"二月专题讲座"}, "occurred_on": {"2026-02-11"}}, "", "", nil)
+		if res.Status != http.StatusSeeOther {
+			t.Fatalf("log lecture: %d", res.Status)
+		}
+		lecture := d.activityID("二月专题讲座")
+		if r := head.post(fmt.Sprintf("/activities/%d/dispute", lecture), url.Values{"reason": {"讲座未举行"}, "next": {"/inbox"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("dispute: %d", r.Status)
+		}
+		if bell := regexp1(w.must(200, w.get("/")).Body, `id="bell-count">(\d+)<`); bell != "1" {
+			t.Errorf("bell after a dispute %q, want 1", bell)
+		}
+		list := w.must(200, w.get("/notifications"))
+		list.has(t, "您记录的活动被提出异议：二月专题讲座")
+		if !strings.Contains(list.Body, fmt.Sprintf(`href="/activities/%d"`, lecture)) {
+			t.Error("the notification does not link to the activity")
+		}
+		if strings.Contains(w.must(200, w.get("/")).Body, `id="bell-count"`) {
+			t.Error("the bell still rings after the list was seen")
+		}
+
 		// an on-time activity keeps the plain messages
 		res = w.upload("/activities/new", url.Values{"pair_id": {fmt.Sprint(pair)}, "category": {"visit"}, "title": {"二月到校指导"}, "occurred_on": {"2026-02-10"}}, "", "", nil)
 		if res.Status != http.StatusSeeOther {

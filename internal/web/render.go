@@ -78,6 +78,13 @@ func (s *Server) newPage(c echo.Context, title, nav string) (*view.Page, error) 
 	p.Flash = s.takeFlash(c)
 	if a, ok := pageActor(c); ok {
 		p.User = &a
+		if s.Notices != nil {
+			n, err := s.Notices.Unread(c.Request().Context(), a.UserID)
+			if err != nil {
+				return nil, err
+			}
+			p.Unread = n
+		}
 		if a.Role == auth.RolePrincipal {
 			n, err := s.toConfirm(c, a)
 			if err != nil {

@@ -72,6 +72,8 @@ func (s *Server) routes() {
 	v.GET("/pairs/:id/compliance", s.pairCompliance)
 	// phone (issue 10): where an activity would count, before it is logged
 	v.GET("/pairs/:id/accounting", s.previewAccounting)
+	v.GET("/me/notifications", s.myNotifications)
+	v.POST("/me/notifications/seen", s.notificationsSeen, small)
 
 	v.GET("/activities", s.listActivities)
 	v.GET("/activities/:id", s.getActivity)
@@ -163,6 +165,7 @@ func (s *Server) routes() {
 	pg.GET("/", s.home, in...)
 	pg.GET("/activities/new", s.logForm, in...)
 	pg.GET("/activities/accounting", s.accountingFragment, in...) // phone (issue 10): the log form's late-logging note
+	pg.GET("/notifications", s.notificationsPage, in...)          // phone (issue 10): the bell's list
 	pg.POST("/activities/new", s.logSubmit, uploadIn...)
 	pg.GET("/activities/:id", s.activityPage, in...)
 	pg.GET("/activities/:id/edit", s.amendForm, in...)
