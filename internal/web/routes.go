@@ -81,7 +81,7 @@ func (s *Server) routes() {
 	v.POST("/activities/:id/confirm", s.confirmActivity, small)
 	v.POST("/activities/:id/dispute", s.disputeActivity, small)
 	v.POST("/activities/:id/withdraw", s.withdrawActivity, small)
-	v.POST("/activities/:id/evidence", s.addEvidence, upload)
+	s.uploadRoute(v.POST("/activities/:id/evidence", s.addEvidence, upload))
 	v.GET("/evidence/:id", s.getEvidence)
 
 	// lifecycle: corrections, retirements, attachments (api_lifecycle.go)
@@ -92,7 +92,7 @@ func (s *Server) routes() {
 	v.GET("/agreements/:id", s.getAgreement)
 	v.PATCH("/agreements/:id", s.updateAgreement, small)
 	v.POST("/agreements/:id/commitments", s.addCommitment, small)
-	v.POST("/agreements/:id/documents", s.addDocument, upload)
+	s.uploadRoute(v.POST("/agreements/:id/documents", s.addDocument, upload))
 	v.GET("/documents/:id", s.getDocument)
 	v.PATCH("/commitments/:id", s.updateCommitment, small)
 	v.DELETE("/evidence/:id", s.removeEvidence)
@@ -110,8 +110,8 @@ func (s *Server) routes() {
 	// annotated copy, and the scope's export in the same shape.
 	importBody := middleware.BodyLimit(byteSize(s.ImportLimit + 64<<10))
 	v.GET("/import/template.xlsx", s.importTemplate)
-	v.POST("/import", s.importWorkbook, importBody)
-	v.POST("/import/annotated.xlsx", s.importAnnotated, importBody)
+	s.uploadRoute(v.POST("/import", s.importWorkbook, importBody))
+	s.uploadRoute(v.POST("/import/annotated.xlsx", s.importAnnotated, importBody))
 	v.GET("/export.xlsx", s.exportWorkbook)
 	// bureau instruments (issue 11): robots, circulars, rectifications, assessments
 	v.GET("/regions/:id/robots", s.listRobots)
@@ -127,7 +127,7 @@ func (s *Server) routes() {
 	v.GET("/rectifications/:id", s.getRectification)
 	v.POST("/rectifications/:id/acknowledge", s.acknowledgeRectification, small)
 	v.POST("/rectifications/:id/submit", s.submitRectification, small)
-	v.POST("/rectifications/:id/files", s.addRectificationFile, upload)
+	s.uploadRoute(v.POST("/rectifications/:id/files", s.addRectificationFile, upload))
 	v.POST("/rectifications/:id/accept", s.acceptRectification, small)
 	v.POST("/rectifications/:id/return", s.returnRectification, small)
 	v.GET("/rectification-files/:id", s.getRectificationFile)
@@ -166,10 +166,10 @@ func (s *Server) routes() {
 	pg.GET("/activities/new", s.logForm, in...)
 	pg.GET("/activities/accounting", s.accountingFragment, in...) // phone (issue 10): the log form's late-logging note
 	pg.GET("/notifications", s.notificationsPage, in...)          // phone (issue 10): the bell's list
-	pg.POST("/activities/new", s.logSubmit, uploadIn...)
+	s.uploadRoute(pg.POST("/activities/new", s.logSubmit, uploadIn...))
 	pg.GET("/activities/:id", s.activityPage, in...)
 	pg.GET("/activities/:id/edit", s.amendForm, in...)
-	pg.POST("/activities/:id/edit", s.amendSubmit, uploadIn...)
+	s.uploadRoute(pg.POST("/activities/:id/edit", s.amendSubmit, uploadIn...))
 	pg.POST("/activities/:id/withdraw", s.withdrawSubmit, in...)
 	pg.POST("/activities/:id/confirm", s.confirmSubmit, in...)
 	pg.POST("/activities/:id/dispute", s.disputeSubmit, in...)
@@ -205,7 +205,7 @@ func (s *Server) routes() {
 	// The import page (page_import.go); the downloads are the API's handlers.
 	importIn := []echo.MiddlewareFunc{gz, s.pageSession, importBody, csrf, s.signedIn}
 	pg.GET("/admin/import", s.importPage, in...)
-	pg.POST("/admin/import", s.importSubmit, importIn...)
+	s.uploadRoute(pg.POST("/admin/import", s.importSubmit, importIn...))
 	pg.POST("/admin/import/annotated.xlsx", s.importAnnotated, []echo.MiddlewareFunc{s.pageSession, importBody, csrf, s.signedIn}...)
 	pg.GET("/admin/import/template.xlsx", s.importTemplate, files...)
 	pg.GET("/admin/export.xlsx", s.exportWorkbook, files...)
@@ -220,7 +220,7 @@ func (s *Server) routes() {
 	pg.POST("/pairs/:id/status", s.pairStatusSubmit, in...)
 	pg.POST("/agreements/:id/edit", s.agreementEditSubmit, in...)
 	pg.POST("/agreements/:id/commitments", s.commitmentAddSubmit, in...)
-	pg.POST("/agreements/:id/documents", s.documentSubmit, uploadIn...)
+	s.uploadRoute(pg.POST("/agreements/:id/documents", s.documentSubmit, uploadIn...))
 	pg.GET("/documents/:id", s.getDocument, files...)
 	pg.POST("/commitments/:id/retire", s.commitmentRetireSubmit, in...)
 	pg.POST("/evidence/:id/delete", s.evidenceRemoveSubmit, in...)
@@ -236,7 +236,7 @@ func (s *Server) routes() {
 	pg.GET("/circulars/:id/document.docx", s.circularDocx, files...)
 	pg.GET("/rectifications", s.rectificationsPage, in...)
 	pg.GET("/rectifications/:id", s.rectificationPage, in...)
-	pg.POST("/rectifications/:id/files", s.rectificationAction, uploadIn...)
+	s.uploadRoute(pg.POST("/rectifications/:id/files", s.rectificationAction, uploadIn...))
 	pg.POST("/rectifications/:id/:action", s.rectificationAction, in...)
 	pg.GET("/rectification-files/:id", s.rectificationFile, files...)
 	pg.GET("/assessments", s.assessmentsPage, in...)
