@@ -178,6 +178,7 @@ func (s *Server) routes() {
 	pg.GET("/pairs/:id", s.pairPage, in...)
 	pg.GET("/evidence/:id", s.getEvidence, files...)
 	pg.GET("/evidence/:id/thumb", s.evidenceThumb, files...)
+	pg.GET("/evidence/:id/view", s.evidenceView, files...) // phone (issue 10): 1280 px rendition
 	pg.GET("/dashboard", s.dashboardPage, in...)
 	pg.GET("/dashboard/trend", s.dashboardTrend, in...)
 	pg.GET("/dashboard/export.xlsx", s.exportXLSX, files...) // export.go, as GET /api/v1/compliance/export.*
