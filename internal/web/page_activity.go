@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -199,35 +200,49 @@ func parseQuantity(v string) (decimal.D, string) {
 }
 
 // evidenceFile is the optional uploaded file of the form.
-func evidenceFile(c echo.Context) (*multipart.FileHeader, error) {
-	fh, err := c.FormFile("evidence")
-	if err == http.ErrMissingFile || err == http.ErrNotMultipart {
+func evidenceFile(c echo.Context) ([]*multipart.FileHeader, error) {
+	form, err := c.MultipartForm()
+	if err == http.ErrNotMultipart {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, errs.Malformed("file", "could not read the upload")
 	}
-	if fh.Filename == "" && fh.Size == 0 {
-		return nil, nil
+	var out []*multipart.FileHeader
+	for _, fh := range form.File["evidence"] {
+		if fh.Filename == "" && fh.Size == 0 {
+			continue // an empty file input
+		}
+		out = append(out, fh)
 	}
-	return fh, nil
+	if len(out) > maxFormFiles {
+		return nil, errs.Field("file", fmt.Sprintf("at most %d files at a time", maxFormFiles))
+	}
+	return out, nil
 }
 
-// attach stores the uploaded file, if any, on the activity.
-func (s *Server) attach(c echo.Context, a auth.Actor, id int64, fh *multipart.FileHeader) error {
-	if fh == nil {
-		return nil
+// maxFormFiles bounds the files of one activity form (issue 10: several
+// photos per activity); the form's body limit allows that many.
+const maxFormFiles = 5
+
+// attach stores the uploaded files, if any, on the activity, in order; the
+// first refused one stops (the ones before it are kept).
+func (s *Server) attach(c echo.Context, a auth.Actor, id int64, fhs []*multipart.FileHeader) error {
+	for _, fh := range fhs {
+		if fh.Size > s.EvidenceLimit {
+			return errs.TooLarge("file", "must be at most "+strconv.FormatInt(s.EvidenceLimit>>20, 10)+" MiB")
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return err
+		}
+		_, err = s.Activities.AddEvidence(c.Request().Context(), a, id, fh.Filename, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
 	}
-	if fh.Size > s.EvidenceLimit {
-		return errs.TooLarge("file", "must be at most "+strconv.FormatInt(s.EvidenceLimit>>20, 10)+" MiB")
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = s.Activities.AddEvidence(c.Request().Context(), a, id, fh.Filename, f)
-	return err
+	return nil
 }
 
 // invalidForm re-renders an activity form with the error's messages

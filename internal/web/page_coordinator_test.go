@@ -41,7 +41,7 @@ func TestPageCoordinator(t *testing.T) {
 			}
 		}
 		// camera, gallery and files: no capture attribute forcing the camera (issue 10)
-		if !strings.Contains(r.Body, `type="file" accept="image/*,application/pdf"`) || strings.Contains(r.Body, `capture=`) {
+		if !strings.Contains(r.Body, `type="file" multiple accept="image/*,application/pdf"`) || strings.Contains(r.Body, `capture=`) {
 			t.Error("the evidence input does not offer camera, gallery and files")
 		}
 		if !strings.Contains(r.Body, `value="2026-02-15"`) || !strings.Contains(r.Body, fmt.Sprintf(`<option value="%d" selected>`, pair)) {

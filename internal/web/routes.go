@@ -145,6 +145,8 @@ func (s *Server) routes() {
 	open := []echo.MiddlewareFunc{gz, s.pageSession, small, csrf}
 	in := []echo.MiddlewareFunc{gz, s.pageSession, small, csrf, s.signedIn}
 	uploadIn := []echo.MiddlewareFunc{gz, s.pageSession, upload, csrf, s.signedIn}
+	// the activity forms take several photos (phone, issue 10)
+	activityIn := []echo.MiddlewareFunc{gz, s.pageSession, middleware.BodyLimit(byteSize(maxFormFiles*s.EvidenceLimit + 64<<10)), csrf, s.signedIn}
 	files := []echo.MiddlewareFunc{s.pageSession, s.signedIn} // evidence and downloads: no CSRF token to mint, no gzip
 	pg := e.Group("")
 
@@ -166,10 +168,10 @@ func (s *Server) routes() {
 	pg.GET("/activities/new", s.logForm, in...)
 	pg.GET("/activities/accounting", s.accountingFragment, in...) // phone (issue 10): the log form's late-logging note
 	pg.GET("/notifications", s.notificationsPage, in...)          // phone (issue 10): the bell's list
-	s.uploadRoute(pg.POST("/activities/new", s.logSubmit, uploadIn...))
+	s.uploadRoute(pg.POST("/activities/new", s.logSubmit, activityIn...))
 	pg.GET("/activities/:id", s.activityPage, in...)
 	pg.GET("/activities/:id/edit", s.amendForm, in...)
-	s.uploadRoute(pg.POST("/activities/:id/edit", s.amendSubmit, uploadIn...))
+	s.uploadRoute(pg.POST("/activities/:id/edit", s.amendSubmit, activityIn...))
 	pg.POST("/activities/:id/withdraw", s.withdrawSubmit, in...)
 	pg.POST("/activities/:id/confirm", s.confirmSubmit, in...)
 	pg.POST("/activities/:id/dispute", s.disputeSubmit, in...)

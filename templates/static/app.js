@@ -16,11 +16,14 @@
     var input = ev.target;
     if (!input || input.type !== "file" || !input.dataset.maxBytes) return;
     var max = parseInt(input.dataset.maxBytes, 10);
-    var file = input.files && input.files[0];
+    var file = null; // the first file over the limit (several may be chosen)
+    for (var i = 0; input.files && i < input.files.length; i++) {
+      if (max && input.files[i].size > max) { file = input.files[i]; break; }
+    }
     var msgId = input.id + "-client-error";
     var old = document.getElementById(msgId);
     if (old) old.remove();
-    if (file && max && file.size > max) {
+    if (file) {
       var p = document.createElement("p");
       p.className = "field-error";
       p.id = msgId;
@@ -99,4 +102,39 @@
   } else {
     charts(document);
   }
+  // phone (issue 10): the log and amend forms keep a draft on the phone as
+  // the user types (localStorage, per form action), restore it when the
+  // form opens empty (after a session expiry and sign-in, a reload, a lost
+  // network), and drop it once the form is submitted.
+  (function () {
+    var form = document.querySelector("form[data-draft]");
+    if (!form || !window.localStorage) return;
+    var key = "twinning.draft." + form.dataset.draft;
+    var fields = ["pair_id", "category", "occurred_on", "title", "hours", "persons", "location", "description"];
+    function save() {
+      var d = {};
+      fields.forEach(function (n) { var el = form.elements[n]; if (el) d[n] = el.value; });
+      try { localStorage.setItem(key, JSON.stringify(d)); } catch (e) { /* full or private mode */ }
+    }
+    var raw = null;
+    try { raw = localStorage.getItem(key); } catch (e) { /* private mode */ }
+    // restore only into an untouched form: a 422 re-render holds what was sent
+    var fresh = form.dataset.fresh === "true";
+    if (raw && fresh) {
+      try {
+        var d = JSON.parse(raw);
+        fields.forEach(function (n) {
+          var el = form.elements[n];
+          if (el && d[n] !== undefined && d[n] !== "") el.value = d[n];
+        });
+        var note = document.getElementById("draft-restored");
+        if (note) note.hidden = false;
+      } catch (e) { /* a damaged draft is ignored */ }
+    }
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+    form.addEventListener("submit", function () {
+      try { localStorage.removeItem(key); } catch (e) { /* nothing kept */ }
+    });
+  })();
 })();
