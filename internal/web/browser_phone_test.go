@@ -2,14 +2,19 @@ package web_test
 
 import (
 	"context"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/testutil"
 )
@@ -73,6 +78,62 @@ func TestBrowserPhone(t *testing.T) {
 		if v := run(phone, chromedp.Evaluate[string](`(localStorage.getItem("twinning.draft./activities/new") || "") + "|" + document.getElementById("title").value`)); v != "|" {
 			t.Errorf("the draft outlived its submission: %q", v)
 		}
+		// a 4000×3000 photo is shrunk on the phone to 1600 px JPEG and
+		// sent with a progress bar
+		photo := filepath.Join(t.TempDir(), "IMG_20260210.jpg")
+		writePhoto(t, photo, 4000, 3000)
+		st, _ := os.Stat(photo)
+		phone.open("/activities/new", "#category")
+		phone.set("category", "visit")
+		phone.set("occurred_on", "2026-02-11")
+		phone.set("title", "带照片的到校指导")
+		phone.do(chromedp.SetUploadFiles(chromedp.ID("evidence"), []string{photo}))
+		run(phone, chromedp.Poll[bool](`(document.getElementById("evidence-status").textContent || "").includes("KB")`, chromedp.WithPollingTimeout(20*time.Second)))
+		phone.do(chromedp.Click(chromedp.CSS("form.form button.primary")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		id := d.activityID("带照片的到校指导")
+		var ev struct {
+			ID          int64
+			FileName    string
+			ContentType string
+			Size        int64
+		}
+		if err := d.app.DB.Conn(context.Background()).Table("evidence").Where("activity_id = ?", id).Take(&ev).Error; err != nil {
+			t.Fatal(err)
+		}
+		if ev.ContentType != "image/jpeg" || ev.FileName != "IMG_20260210.jpg" || ev.Size > st.Size()/8 {
+			t.Errorf("stored %+v from a %d-byte original", ev, st.Size())
+		}
+		_, f, err := d.app.Activities.OpenEvidence(context.Background(), auth.SystemActor(), ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := image.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width != 1600 || cfg.Height != 1200 {
+			t.Errorf("stored photo %dx%d (%v), want 1600x1200", cfg.Width, cfg.Height, err)
+		}
+		t.Logf("a %d×%d photo of %d bytes was sent as %d bytes", 4000, 3000, st.Size(), ev.Size)
 		phone.checkConsole()
 	})
+}
+
+// writePhoto writes a JPEG of w×h with detail enough to weigh like a phone
+// photo (a few MB at quality 95; busier than most, so it shrinks less).
+func writePhoto(t *testing.T, path string, w, h int) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			v := uint8((x*7 + y*13 + (x*y)%251) % 256)
+			img.Set(x, y, color.RGBA{v, uint8(x % 256), uint8(y % 256), 255})
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := jpeg.Encode(f, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
 }
