@@ -113,6 +113,10 @@ func TestBrowserPhone(t *testing.T) {
 			t.Errorf("stored photo %dx%d (%v), want 1600x1200", cfg.Width, cfg.Height, err)
 		}
 		t.Logf("a %d×%d photo of %d bytes was sent as %d bytes", 4000, 3000, st.Size(), ev.Size)
+		// at 0.5 Mbit/s (62.5 kB/s) that is the time to record it
+		t.Logf("at 0.5 Mbit/s: %.1f s for the resized photo, %.1f s for the original", float64(ev.Size)/62500, float64(st.Size())/62500)
+		cold, warm := phone.weigh("/activities/new", "#category")
+		t.Logf("log form page weight: %.0f bytes uncached, %.0f bytes cached", cold, warm)
 		phone.checkConsole()
 	})
 }
