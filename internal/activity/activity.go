@@ -52,6 +52,23 @@ type Activity struct {
 	// Derived for readers, not stored.
 	Term     *string    `json:"term" gorm:"-"` // the term key of occurred_on, null when outside every term
 	Evidence []Evidence `json:"evidence" gorm:"-"`
+	// Where it counts under the rules of §3, and where it would but does
+	// not (logged after the books closed...): screens tell the truth from it.
+	CountsToward []compliance.Counted    `json:"counts_toward" gorm:"-"`
+	NotCounted   []compliance.NotCounted `json:"not_counted" gorm:"-"`
+	// History is read with one activity (Get), not in lists.
+	History []Event `json:"history,omitempty" gorm:"-"`
+}
+
+// Late is whether the activity misses a period it belongs to because it
+// was logged after that period's books closed ("逾期补录，不计入").
+func (a Activity) Late() bool {
+	for _, n := range a.NotCounted {
+		if n.Reason == compliance.LoggedAfterBooksClosed {
+			return true
+		}
+	}
+	return false
 }
 
 // Evidence is a stored file attached to an activity.
@@ -86,6 +103,8 @@ type Terms interface {
 // the activity's contribution in the same transaction.
 type Ledger interface {
 	Move(ctx context.Context, pairID int64, before, after *compliance.Fact) error
+	// Account says where each fact counts (counts_toward / not_counted).
+	Account(ctx context.Context, facts []compliance.Fact) ([]compliance.Accounting, error)
 }
 
 // fact is how the compliance rules see an activity.
@@ -108,6 +127,8 @@ type Service struct {
 	// schoolQuota bounds the evidence bytes stored per logging school (0:
 	// none); see WithSchoolQuota.
 	schoolQuota int64
+	// tell writes dispute and amendment notices (nil: none); see WithNotices.
+	tell *teller
 }
 
 // WithSchoolQuota sets the per-school evidence storage quota (bytes, 0 for

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/twinning-platform/twinning/internal/audit"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/category"
+	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
@@ -430,6 +432,7 @@ func (s *Service) PatchActivity(ctx context.Context, a auth.Actor, id int64, p P
 // activity (read in the transaction); details is what the audit records.
 func (s *Service) amend(ctx context.Context, a auth.Actor, id int64, merge func(Activity) (Input, error), details any) (Activity, error) {
 	var act Activity
+	told := false
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		var p pairing.Pair
 		var err error
@@ -452,6 +455,11 @@ func (s *Service) amend(ctx context.Context, a auth.Actor, id int64, merge func(
 		if err := in.check(p, s.today()); err != nil {
 			return err
 		}
+		disputedBy := act.DecidedByUserID
+		if act.Status != Disputed {
+			disputedBy = nil
+		}
+		before := act
 		in.apply(&act)
 		if err := s.transition(ctx, &act, []string{Pending, Disputed}, map[string]any{
 			"category": act.Category, "title": act.Title, "occurred_on": act.OccurredOn, "hours": act.Hours,
@@ -463,9 +471,32 @@ func (s *Service) amend(ctx context.Context, a auth.Actor, id int64, merge func(
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
-		return audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "activity.amend", "activity", act.ID, details)
+		if err := audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "activity.amend", "activity", act.ID,
+			map[string]any{"changes": changes(before, act), "request": details}); err != nil {
+			return err
+		}
+		if disputedBy == nil || s.tell == nil {
+			return nil
+		}
+		// the amendment answers the n-th dispute: tell who disputed it
+		n, err := s.disputes(ctx, act.ID)
+		if err != nil {
+			return err
+		}
+		told = true
+		return s.tell.send(ctx, s.db.Conn(ctx), KindAmended, n, act, *disputedBy, a.Name, "", s.today(), s.now())
 	})
+	s.woke(err, told)
 	return act, err
+}
+
+// disputes counts the disputes of an activity so far (from the audit log,
+// written in the same transactions): the n of the notices' dedupe keys.
+func (s *Service) disputes(ctx context.Context, id int64) (int, error) {
+	var n int64
+	err := s.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("audit_log").
+		Where("entity = ? AND entity_id = ? AND action = ?", "activity", id, "activity.dispute").Count(&n).Error
+	return int(n), err
 }
 
 // decide is confirm or dispute by the counterpart school's principal.
@@ -489,9 +520,20 @@ func (s *Service) decide(ctx context.Context, a auth.Actor, id int64, to, reason
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
-		return audit.Record(ctx, s.db.Conn(ctx), now, a.UserID, "activity."+map[string]string{Confirmed: "confirm", Disputed: "dispute"}[to],
-			"activity", act.ID, map[string]string{"reason": reason})
+		if err := audit.Record(ctx, s.db.Conn(ctx), now, a.UserID, "activity."+map[string]string{Confirmed: "confirm", Disputed: "dispute"}[to],
+			"activity", act.ID, map[string]string{"reason": reason}); err != nil {
+			return err
+		}
+		if to != Disputed || s.tell == nil {
+			return nil
+		}
+		n, err := s.disputes(ctx, act.ID)
+		if err != nil {
+			return err
+		}
+		return s.tell.send(ctx, s.db.Conn(ctx), KindDisputed, n, act, act.LoggedByUserID, a.Name, reason, s.today(), now)
 	})
+	s.woke(err, to == Disputed)
 	return act, err
 }
 
@@ -542,6 +584,9 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id int64) (Activity, er
 	if err != nil {
 		return act, err
 	}
+	if act.History, err = s.history(ctx, act.ID); err != nil {
+		return act, err
+	}
 	return act, s.decorate(ctx, []*Activity{&act})
 }
 
@@ -569,12 +614,39 @@ func (s *Service) decorate(ctx context.Context, acts []*Activity) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range acts {
+	facts := make([]compliance.Fact, len(acts))
+	for i, a := range acts {
 		a.Term = nil
 		if t, ok := cal.TermOn(a.OccurredOn); ok {
 			k := t.Key()
 			a.Term = &k
 		}
+		facts[i] = *a.fact()
+	}
+	accs, err := s.ledger.Account(ctx, facts)
+	if err != nil {
+		return err
+	}
+	for i, a := range acts {
+		a.CountsToward, a.NotCounted = accs[i].CountsToward, accs[i].NotCounted
+		if a.Status == Withdrawn {
+			// taken back: it counts toward nothing and misses nothing
+			a.CountsToward, a.NotCounted = []compliance.Counted{}, []compliance.NotCounted{}
+		}
 	}
 	return nil
+}
+
+// Preview says where an activity of category on day, logged today on the
+// pair, would count: the log form warns before submission when a period's
+// books are already closed.
+func (s *Service) Preview(ctx context.Context, a auth.Actor, pairID int64, cat string, day date.Date) (compliance.Accounting, error) {
+	if _, err := s.pairs.Pair(ctx, a, pairID); err != nil {
+		return compliance.Accounting{}, err
+	}
+	accs, err := s.ledger.Account(ctx, []compliance.Fact{{PairID: pairID, Category: cat, OccurredOn: day, LoggedOn: s.today(), Status: Pending, Count: 1}})
+	if err != nil {
+		return compliance.Accounting{}, err
+	}
+	return accs[0], nil
 }

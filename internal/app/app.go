@@ -159,6 +159,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a.Outbox = outbox
+	// phone (issue 10): disputes and amendments tell the other side
+	if _, err := a.Activities.WithNotices(outbox, wake.Signal, templates.FS(), cfg.BaseURL); err != nil {
+		return nil, err
+	}
 	a.Deliverer = mail.NewDeliverer(a.Outbox, Sender(cfg), mail.DelivererOptions{Log: log, Metrics: mailMetrics, Lease: cfg.SMTP.Lease.Duration})
 	cat, err := i18n.New(templates.FS())
 	if err != nil {
@@ -193,7 +197,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
 		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Circulars: a.Circulars, Assessments: a.Assessments, Outbox: a.Outbox,
 		Documents: pairing.NewDocuments(pairs, files, cfg.Evidence.MaxBytes, activity.CleanName), MailStatus: mailStatus(cfg), Metrics: reg, Validator: val, Log: log, Location: cfg.Location, Now: now,
-		RequestTimeout: cfg.RequestTimeout.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
+		RequestTimeout: cfg.RequestTimeout.Duration, UploadIdle: cfg.HTTP.UploadIdle.Duration, BodyLimit: cfg.BodyLimit, EvidenceLimit: cfg.Evidence.MaxBytes,
 		TrustedProxies: cfg.TrustedProxies, SecureTransport: strings.HasPrefix(cfg.BaseURL, "https://"),
 	})
 	return a, nil

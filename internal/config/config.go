@@ -43,6 +43,7 @@ type Config struct {
 	Import         Import   `yaml:"import"`
 	Accounts       Accounts `yaml:"accounts"`
 	Channels       Channels `yaml:"channels"`
+	HTTP           HTTP     `yaml:"http"`
 
 	// Location is Timezone, resolved by Validate.
 	Location *time.Location `yaml:"-"`
@@ -87,6 +88,14 @@ type Rules struct {
 	ReminderDays        []int `yaml:"reminder_days"`
 	ConfirmReminderDays []int `yaml:"confirm_reminder_days"`
 	ConfirmEscalateDays int   `yaml:"confirm_escalate_days"`
+}
+
+// HTTP tunes the server for slow networks (issue 10).
+type HTTP struct {
+	// UploadIdle: an upload (evidence, documents, rectification files, a
+	// workbook) is not bounded by request_timeout; it fails only when the
+	// client sends nothing for this long, or passes the size limit.
+	UploadIdle Duration `yaml:"upload_idle"`
 }
 
 type Evidence struct {
@@ -314,6 +323,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RequestTimeout.Duration <= 0 {
 		return bad("request_timeout", "must be positive")
+	}
+	if c.HTTP.UploadIdle.Duration <= 0 {
+		return bad("http.upload_idle", "must be positive")
 	}
 	if _, err := ParseBytes(c.BodyLimit); err != nil {
 		return bad("body_limit", err.Error())

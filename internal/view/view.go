@@ -156,8 +156,10 @@ type Page struct {
 	// ToConfirm is a principal's count of activities awaiting a decision
 	// (the badge in the navigation).
 	ToConfirm int64
-	Form      *Form
-	Data      any
+	// Unread is the signed-in user's count of unseen notices (the bell).
+	Unread int64
+	Form   *Form
+	Data   any
 
 	r *Renderer
 }

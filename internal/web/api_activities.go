@@ -214,3 +214,33 @@ func (s *Server) compliance(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, rep)
 }
+
+// previewAccounting says where an activity of ?category= on ?occurred_on=,
+// logged today, would count: the log form calls it as soon as both are
+// chosen, to warn before submission when a period's books are closed.
+func (s *Server) previewAccounting(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	day, err := queryDate(c, "occurred_on")
+	if err != nil {
+		return err
+	}
+	cat := c.QueryParam("category")
+	f := errs.Fields{}
+	if day.IsZero() {
+		f.Add("occurred_on", "is required")
+	}
+	if cat == "" {
+		f.Add("category", "is required")
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+	acc, err := s.Activities.Preview(c.Request().Context(), actor(c), id, cat, day)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, acc)
+}

@@ -100,6 +100,8 @@ func (s *Server) classify(err error) (int, errorDetail) {
 			return http.StatusBadRequest, errorDetail{Code: "malformed_request", Message: "Content-Type must be application/json"}
 		case http.StatusServiceUnavailable:
 			return he.Code, errorDetail{Code: "timeout", Message: "the request took too long; try again"}
+		case http.StatusRequestTimeout: // uploads.go: the client stopped sending
+			return he.Code, errorDetail{Code: "upload_stalled", Message: "the upload stalled: nothing arrived for too long; send the file again"}
 		case http.StatusUnauthorized, http.StatusForbidden:
 			return he.Code, errorDetail{Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: msg}
 		}

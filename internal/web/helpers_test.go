@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/twinning-platform/twinning/internal/app"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/testutil"
 )
@@ -68,7 +69,13 @@ const today = "2026-11-02"
 func newProgramme(t *testing.T, db *database.DB) *programme {
 	t.Helper()
 	clock := testutil.NewClock(testutil.At(today))
-	a := testutil.NewApp(t, db, clock)
+	return newProgrammeOn(t, db, clock, testutil.NewApp(t, db, clock))
+}
+
+// newProgrammeOn builds the programme on a given app (e.g. one whose mail
+// goes to an in-test SMTP server) running on clock.
+func newProgrammeOn(t *testing.T, db *database.DB, clock *testutil.Clock, a *app.App) *programme {
+	t.Helper()
 	api := testutil.NewAPI(t, a)
 	p := &programme{t: t, api: api, clock: clock, db: db, defaultPassword: "harbor-lantern-2026"}
 	p.admin = api.Admin()

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -199,35 +200,49 @@ func parseQuantity(v string) (decimal.D, string) {
 }
 
 // evidenceFile is the optional uploaded file of the form.
-func evidenceFile(c echo.Context) (*multipart.FileHeader, error) {
-	fh, err := c.FormFile("evidence")
-	if err == http.ErrMissingFile || err == http.ErrNotMultipart {
+func evidenceFile(c echo.Context) ([]*multipart.FileHeader, error) {
+	form, err := c.MultipartForm()
+	if err == http.ErrNotMultipart {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, errs.Malformed("file", "could not read the upload")
 	}
-	if fh.Filename == "" && fh.Size == 0 {
-		return nil, nil
+	var out []*multipart.FileHeader
+	for _, fh := range form.File["evidence"] {
+		if fh.Filename == "" && fh.Size == 0 {
+			continue // an empty file input
+		}
+		out = append(out, fh)
 	}
-	return fh, nil
+	if len(out) > maxFormFiles {
+		return nil, errs.Field("file", fmt.Sprintf("at most %d files at a time", maxFormFiles))
+	}
+	return out, nil
 }
 
-// attach stores the uploaded file, if any, on the activity.
-func (s *Server) attach(c echo.Context, a auth.Actor, id int64, fh *multipart.FileHeader) error {
-	if fh == nil {
-		return nil
+// maxFormFiles bounds the files of one activity form (issue 10: several
+// photos per activity); the form's body limit allows that many.
+const maxFormFiles = 5
+
+// attach stores the uploaded files, if any, on the activity, in order; the
+// first refused one stops (the ones before it are kept).
+func (s *Server) attach(c echo.Context, a auth.Actor, id int64, fhs []*multipart.FileHeader) error {
+	for _, fh := range fhs {
+		if fh.Size > s.EvidenceLimit {
+			return errs.TooLarge("file", "must be at most "+strconv.FormatInt(s.EvidenceLimit>>20, 10)+" MiB")
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return err
+		}
+		_, err = s.Activities.AddEvidence(c.Request().Context(), a, id, fh.Filename, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
 	}
-	if fh.Size > s.EvidenceLimit {
-		return errs.TooLarge("file", "must be at most "+strconv.FormatInt(s.EvidenceLimit>>20, 10)+" MiB")
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = s.Activities.AddEvidence(c.Request().Context(), a, id, fh.Filename, f)
-	return err
+	return nil
 }
 
 // invalidForm re-renders an activity form with the error's messages
@@ -283,7 +298,7 @@ func (s *Server) logSubmit(c echo.Context) error {
 		// the amend form, with the file's message beside the upload
 		return s.amendAfterRefusedFile(c, a, act.ID, err)
 	}
-	return s.redirect(c, "/", "logged")
+	return s.redirect(c, "/", lateFlash(act, "logged"))
 }
 
 // amendAfterRefusedFile shows the amend form of a just-saved activity
@@ -383,13 +398,14 @@ func (s *Server) amendSubmit(c echo.Context) error {
 		}
 		return s.invalidForm(c, p, err, bad)
 	}
-	if _, err := s.Activities.Amend(c.Request().Context(), a, id, in); err != nil {
+	act, err = s.Activities.Amend(c.Request().Context(), a, id, in)
+	if err != nil {
 		return s.invalidForm(c, p, err, bad)
 	}
 	if err := s.attach(c, a, id, fh); err != nil {
 		return s.amendAfterRefusedFile(c, a, id, err)
 	}
-	return s.redirect(c, "/", "amended")
+	return s.redirect(c, "/", lateFlash(act, "amended"))
 }
 
 func (s *Server) withdrawSubmit(c echo.Context) error {
@@ -451,4 +467,35 @@ func backTo(c echo.Context, fallback string) string {
 		}
 	}
 	return fallback
+}
+
+// lateFlash is the flash after an activity is saved or confirmed: the
+// "_late" variant when a period it belongs to had closed its books, so the
+// message does not promise a count the records will not show.
+func lateFlash(act activity.Activity, name string) string {
+	if act.Late() {
+		return name + "_late"
+	}
+	return name
+}
+
+// accountingFragment is the log form's live note (htmx, on a change of the
+// pair, category or date): which commitment periods the activity would
+// count toward, and a warning when a period's books are already closed.
+// Incomplete or refused input gives an empty note, never an error page.
+func (s *Server) accountingFragment(c echo.Context) error {
+	a, _ := pageActor(c)
+	p, err := s.newPage(c, "log.title", "log")
+	if err != nil {
+		return err
+	}
+	pairID, _ := strconv.ParseInt(c.QueryParam("pair_id"), 10, 64)
+	day, derr := date.Parse(c.QueryParam("occurred_on"))
+	cat := c.QueryParam("category")
+	if pairID > 0 && derr == nil && cat != "" {
+		if acc, err := s.Activities.Preview(c.Request().Context(), a, pairID, cat, day); err == nil {
+			p.Data = map[string]any{"Accounting": acc}
+		}
+	}
+	return s.renderBlock(c, http.StatusOK, "activity_form", "accounting", p)
 }

@@ -33,15 +33,16 @@ func TestPageCoordinator(t *testing.T) {
 			t.Error("no status chip with its words")
 		}
 
-		// the form: labels on every input, camera capture, today's date
+		// the form: labels on every input, no forced camera, today's date
 		r = w.must(200, w.get(fmt.Sprintf("/activities/new?pair=%d", pair)))
 		for _, id := range []string{"pair_id", "category", "occurred_on", "title", "hours", "persons", "location", "description", "evidence"} {
 			if !strings.Contains(r.Body, `<label for="`+id+`">`) || !strings.Contains(r.Body, `id="`+id+`"`) {
 				t.Errorf("field %s has no label", id)
 			}
 		}
-		if !strings.Contains(r.Body, `type="file" accept="image/*,application/pdf" capture="environment"`) {
-			t.Error("the evidence input does not offer the camera")
+		// camera, gallery and files: no capture attribute forcing the camera (issue 10)
+		if !strings.Contains(r.Body, `type="file" multiple accept="image/*,application/pdf"`) || strings.Contains(r.Body, `capture=`) {
+			t.Error("the evidence input does not offer camera, gallery and files")
 		}
 		if !strings.Contains(r.Body, `value="2026-02-15"`) || !strings.Contains(r.Body, fmt.Sprintf(`<option value="%d" selected>`, pair)) {
 			t.Error("the form does not default to today and the chosen pair")

@@ -103,7 +103,7 @@ func (s *Server) confirmSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.decided(c, act, "confirmed")
+	return s.decided(c, act, lateFlash(act, "confirmed"))
 }
 
 // disputeSubmit disputes in one step; the reason is required.

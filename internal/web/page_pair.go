@@ -112,7 +112,14 @@ func (s *Server) renderPair(c echo.Context, status int, p *view.Page, id int64) 
 
 // evidenceThumb is a small JPEG of a photo (so a timeline of phone photos
 // stays light); other files get an icon.
-func (s *Server) evidenceThumb(c echo.Context) error {
+func (s *Server) evidenceThumb(c echo.Context) error { return s.evidenceImage(c, 240) }
+
+// evidenceView is the phone-sized rendition of a photo (longest side
+// 1280 px), what a tap on a thumbnail opens instead of a 7 MB original;
+// the original stays one link away (/evidence/:id).
+func (s *Server) evidenceView(c echo.Context) error { return s.evidenceImage(c, 1280) }
+
+func (s *Server) evidenceImage(c echo.Context, size int) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -124,7 +131,7 @@ func (s *Server) evidenceThumb(c echo.Context) error {
 	defer f.Close()
 	h := c.Response().Header()
 	h.Set("Cache-Control", "private, max-age=86400") // evidence never changes under its id
-	b, err := view.Thumbnail(f, 240)
+	b, err := view.Thumbnail(f, size)
 	if errors.Is(err, view.ErrNoThumbnail) || !strings.HasPrefix(ev.ContentType, "image/") {
 		icon, ierr := fs.ReadFile(s.Views.Static(), "file.svg")
 		if ierr != nil {

@@ -94,6 +94,10 @@ func TestPagePrincipal(t *testing.T) {
 		if badge := regexp1(r.Body, `id="inbox-count"[^>]*>(\d+)<`); badge != "2" {
 			t.Errorf("badge after confirming %q, want 2", badge)
 		}
+		// the heading's count follows too (issue 10: the counts agree)
+		if heading := regexp1(r.Body, `id="inbox-heading-count"[^>]*hx-swap-oob="true">(\d+)<`); heading != "2" {
+			t.Errorf("heading count after confirming %q, want 2", heading)
+		}
 		if d.activityStatus(pending) != "confirmed" {
 			t.Fatal("not confirmed")
 		}

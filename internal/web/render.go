@@ -45,6 +45,7 @@ var flashes = map[string]bool{
 	"created": true, "retried": true, "language": true, "evidence_refused": true,
 	"password_set": true, "password_changed": true, "session_expired": true, "invited": true, // accounts
 	"saved": true, "published": true, // issue 11
+	"logged_late": true, "amended_late": true, "confirmed_late": true, // phone: late records said to count nowhere late
 }
 
 // pageActor is the signed-in user of a page request.
@@ -77,6 +78,13 @@ func (s *Server) newPage(c echo.Context, title, nav string) (*view.Page, error) 
 	p.Flash = s.takeFlash(c)
 	if a, ok := pageActor(c); ok {
 		p.User = &a
+		if s.Notices != nil {
+			n, err := s.Notices.Unread(c.Request().Context(), a.UserID)
+			if err != nil {
+				return nil, err
+			}
+			p.Unread = n
+		}
 		if a.Role == auth.RolePrincipal {
 			n, err := s.toConfirm(c, a)
 			if err != nil {

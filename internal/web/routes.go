@@ -70,6 +70,10 @@ func (s *Server) routes() {
 	v.POST("/pairs/:id/activities", s.logActivity, small)
 	v.POST("/pairs/:id/activities/import", s.importActivity, small)
 	v.GET("/pairs/:id/compliance", s.pairCompliance)
+	// phone (issue 10): where an activity would count, before it is logged
+	v.GET("/pairs/:id/accounting", s.previewAccounting)
+	v.GET("/me/notifications", s.myNotifications)
+	v.POST("/me/notifications/seen", s.notificationsSeen, small)
 
 	v.GET("/activities", s.listActivities)
 	v.GET("/activities/:id", s.getActivity)
@@ -77,7 +81,7 @@ func (s *Server) routes() {
 	v.POST("/activities/:id/confirm", s.confirmActivity, small)
 	v.POST("/activities/:id/dispute", s.disputeActivity, small)
 	v.POST("/activities/:id/withdraw", s.withdrawActivity, small)
-	v.POST("/activities/:id/evidence", s.addEvidence, upload)
+	s.uploadRoute(v.POST("/activities/:id/evidence", s.addEvidence, upload))
 	v.GET("/evidence/:id", s.getEvidence)
 
 	// lifecycle: corrections, retirements, attachments (api_lifecycle.go)
@@ -88,7 +92,7 @@ func (s *Server) routes() {
 	v.GET("/agreements/:id", s.getAgreement)
 	v.PATCH("/agreements/:id", s.updateAgreement, small)
 	v.POST("/agreements/:id/commitments", s.addCommitment, small)
-	v.POST("/agreements/:id/documents", s.addDocument, upload)
+	s.uploadRoute(v.POST("/agreements/:id/documents", s.addDocument, upload))
 	v.GET("/documents/:id", s.getDocument)
 	v.PATCH("/commitments/:id", s.updateCommitment, small)
 	v.DELETE("/evidence/:id", s.removeEvidence)
@@ -106,8 +110,8 @@ func (s *Server) routes() {
 	// annotated copy, and the scope's export in the same shape.
 	importBody := middleware.BodyLimit(byteSize(s.ImportLimit + 64<<10))
 	v.GET("/import/template.xlsx", s.importTemplate)
-	v.POST("/import", s.importWorkbook, importBody)
-	v.POST("/import/annotated.xlsx", s.importAnnotated, importBody)
+	s.uploadRoute(v.POST("/import", s.importWorkbook, importBody))
+	s.uploadRoute(v.POST("/import/annotated.xlsx", s.importAnnotated, importBody))
 	v.GET("/export.xlsx", s.exportWorkbook)
 	// bureau instruments (issue 11): robots, circulars, rectifications, assessments
 	v.GET("/regions/:id/robots", s.listRobots)
@@ -123,7 +127,7 @@ func (s *Server) routes() {
 	v.GET("/rectifications/:id", s.getRectification)
 	v.POST("/rectifications/:id/acknowledge", s.acknowledgeRectification, small)
 	v.POST("/rectifications/:id/submit", s.submitRectification, small)
-	v.POST("/rectifications/:id/files", s.addRectificationFile, upload)
+	s.uploadRoute(v.POST("/rectifications/:id/files", s.addRectificationFile, upload))
 	v.POST("/rectifications/:id/accept", s.acceptRectification, small)
 	v.POST("/rectifications/:id/return", s.returnRectification, small)
 	v.GET("/rectification-files/:id", s.getRectificationFile)
@@ -141,6 +145,8 @@ func (s *Server) routes() {
 	open := []echo.MiddlewareFunc{gz, s.pageSession, small, csrf}
 	in := []echo.MiddlewareFunc{gz, s.pageSession, small, csrf, s.signedIn}
 	uploadIn := []echo.MiddlewareFunc{gz, s.pageSession, upload, csrf, s.signedIn}
+	// the activity forms take several photos (phone, issue 10)
+	activityIn := []echo.MiddlewareFunc{gz, s.pageSession, middleware.BodyLimit(byteSize(maxFormFiles*s.EvidenceLimit + 64<<10)), csrf, s.signedIn}
 	files := []echo.MiddlewareFunc{s.pageSession, s.signedIn} // evidence and downloads: no CSRF token to mint, no gzip
 	pg := e.Group("")
 
@@ -160,10 +166,12 @@ func (s *Server) routes() {
 
 	pg.GET("/", s.home, in...)
 	pg.GET("/activities/new", s.logForm, in...)
-	pg.POST("/activities/new", s.logSubmit, uploadIn...)
+	pg.GET("/activities/accounting", s.accountingFragment, in...) // phone (issue 10): the log form's late-logging note
+	pg.GET("/notifications", s.notificationsPage, in...)          // phone (issue 10): the bell's list
+	s.uploadRoute(pg.POST("/activities/new", s.logSubmit, activityIn...))
 	pg.GET("/activities/:id", s.activityPage, in...)
 	pg.GET("/activities/:id/edit", s.amendForm, in...)
-	pg.POST("/activities/:id/edit", s.amendSubmit, uploadIn...)
+	s.uploadRoute(pg.POST("/activities/:id/edit", s.amendSubmit, activityIn...))
 	pg.POST("/activities/:id/withdraw", s.withdrawSubmit, in...)
 	pg.POST("/activities/:id/confirm", s.confirmSubmit, in...)
 	pg.POST("/activities/:id/dispute", s.disputeSubmit, in...)
@@ -172,6 +180,7 @@ func (s *Server) routes() {
 	pg.GET("/pairs/:id", s.pairPage, in...)
 	pg.GET("/evidence/:id", s.getEvidence, files...)
 	pg.GET("/evidence/:id/thumb", s.evidenceThumb, files...)
+	pg.GET("/evidence/:id/view", s.evidenceView, files...) // phone (issue 10): 1280 px rendition
 	pg.GET("/dashboard", s.dashboardPage, in...)
 	pg.GET("/dashboard/trend", s.dashboardTrend, in...)
 	pg.GET("/dashboard/export.xlsx", s.exportXLSX, files...) // export.go, as GET /api/v1/compliance/export.*
@@ -199,7 +208,7 @@ func (s *Server) routes() {
 	// The import page (page_import.go); the downloads are the API's handlers.
 	importIn := []echo.MiddlewareFunc{gz, s.pageSession, importBody, csrf, s.signedIn}
 	pg.GET("/admin/import", s.importPage, in...)
-	pg.POST("/admin/import", s.importSubmit, importIn...)
+	s.uploadRoute(pg.POST("/admin/import", s.importSubmit, importIn...))
 	pg.POST("/admin/import/annotated.xlsx", s.importAnnotated, []echo.MiddlewareFunc{s.pageSession, importBody, csrf, s.signedIn}...)
 	pg.GET("/admin/import/template.xlsx", s.importTemplate, files...)
 	pg.GET("/admin/export.xlsx", s.exportWorkbook, files...)
@@ -214,7 +223,7 @@ func (s *Server) routes() {
 	pg.POST("/pairs/:id/status", s.pairStatusSubmit, in...)
 	pg.POST("/agreements/:id/edit", s.agreementEditSubmit, in...)
 	pg.POST("/agreements/:id/commitments", s.commitmentAddSubmit, in...)
-	pg.POST("/agreements/:id/documents", s.documentSubmit, uploadIn...)
+	s.uploadRoute(pg.POST("/agreements/:id/documents", s.documentSubmit, uploadIn...))
 	pg.GET("/documents/:id", s.getDocument, files...)
 	pg.POST("/commitments/:id/retire", s.commitmentRetireSubmit, in...)
 	pg.POST("/evidence/:id/delete", s.evidenceRemoveSubmit, in...)
@@ -230,7 +239,7 @@ func (s *Server) routes() {
 	pg.GET("/circulars/:id/document.docx", s.circularDocx, files...)
 	pg.GET("/rectifications", s.rectificationsPage, in...)
 	pg.GET("/rectifications/:id", s.rectificationPage, in...)
-	pg.POST("/rectifications/:id/files", s.rectificationAction, uploadIn...)
+	s.uploadRoute(pg.POST("/rectifications/:id/files", s.rectificationAction, uploadIn...))
 	pg.POST("/rectifications/:id/:action", s.rectificationAction, in...)
 	pg.GET("/rectification-files/:id", s.rectificationFile, files...)
 	pg.GET("/assessments", s.assessmentsPage, in...)

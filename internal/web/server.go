@@ -64,6 +64,7 @@ type Deps struct {
 	Now       func() time.Time
 
 	RequestTimeout  time.Duration
+	UploadIdle      time.Duration // an upload fails after this long without a byte (uploads.go)
 	BodyLimit       string        // e.g. "1M"
 	EvidenceLimit   int64         // bytes per file
 	ImportLimit     int64         // bytes per uploaded workbook
@@ -77,6 +78,9 @@ type Server struct {
 	Deps
 	echo *echo.Echo
 	log  *slog.Logger
+	// uploads are the routes ("METHOD /path") bounded by UploadIdle
+	// instead of RequestTimeout; set by routes(), read-only afterwards.
+	uploads map[string]bool
 }
 
 // echoValidator adapts the shared validator to Echo's interface.
@@ -88,7 +92,7 @@ func (e echoValidator) Validate(i any) error { return e.v.Validate(i) }
 func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{Deps: d, echo: e, log: d.Log}
+	s := &Server{Deps: d, echo: e, log: d.Log, uploads: map[string]bool{}}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Validator = echoValidator{d.Validator}
 	e.JSONSerializer = strictJSON{}
@@ -118,7 +122,8 @@ func New(d Deps) *Server {
 		ReferrerPolicy:        "same-origin",
 		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
 	}))
-	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: d.RequestTimeout}))
+	e.Use(middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: d.RequestTimeout, Skipper: s.isUpload}))
+	e.Use(s.connDeadlines)
 	e.Use(s.requestContext)
 	s.routes()
 	return s
@@ -146,8 +151,10 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Start serves on addr until ctx is cancelled, then drains requests for up
 // to 15 s.
 func (s *Server) Start(ctx context.Context, addr string) error {
-	srv := &http.Server{Addr: addr, Handler: s.echo, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	// no server-wide read/write timeout: connDeadlines sets them per
+	// request, so an upload on a slow uplink is bounded by its idle time
+	// rather than its length
+	srv := &http.Server{Addr: addr, Handler: s.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {
