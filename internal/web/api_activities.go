@@ -7,6 +7,7 @@ import (
 
 	"github.com/twinning-platform/twinning/internal/activity"
 	"github.com/twinning-platform/twinning/internal/compliance"
+	"github.com/twinning-platform/twinning/internal/errs"
 )
 
 func (s *Server) logActivity(c echo.Context) error {
