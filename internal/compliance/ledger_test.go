@@ -227,6 +227,26 @@ func comparePage(t *testing.T, w *world, at date.Date) {
 				t.Fatalf("%s term %q: page item %d\n%s\nfull evaluation\n%s", at, term, i, g, wnt)
 			}
 		}
+		// exports stream the same reports in batches (two pairs, then one),
+		// with and without a status filter
+		compliance.SetEachBatch(w.a.Compliance, 2)
+		for _, status := range []compliance.Status{"", compliance.AtRisk, compliance.Met} {
+			want, _, err := w.a.Compliance.Reports(ctx, sys, compliance.Query{At: at, Term: term, Status: status})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []compliance.PairReport
+			started := 0
+			err = w.a.Compliance.Each(ctx, sys, compliance.Query{At: at, Term: term, Status: status},
+				func() error { started++; return nil },
+				func(reps []compliance.PairReport) error { got = append(got, reps...); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, wnt := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != wnt || started != 1 {
+				t.Fatalf("%s term %q status %q: streamed (started %d)\n%s\nfull evaluation\n%s", at, term, status, started, g, wnt)
+			}
+		}
 	}
 }
 

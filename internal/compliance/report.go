@@ -24,6 +24,9 @@ type Reader struct {
 	rules  Rules
 	dir    pairing.Directory
 	ledger *Ledger
+	// eachBatch overrides defaultEachBatch (tests: several batches of a
+	// few pairs)
+	eachBatch int
 }
 
 // NewReader wires the reader.
@@ -527,4 +530,72 @@ func (r *Reader) PairFromFacts(ctx context.Context, a auth.Actor, pairID int64, 
 		rep.Items = append(rep.Items, Evaluate(r.rules, sc.Calendar, ag, facts, Options{At: at, Mode: All})...)
 	}
 	return rep, nil
+}
+
+// defaultEachBatch is how many pairs Each loads and grades at a time.
+const defaultEachBatch = 500
+
+// Each is Reports a batch of pairs at a time, in pair order, for exports:
+// memory is bounded by a batch, not the scope. start runs once the query
+// is known to be valid and before the first batch (a response can commit
+// its headers there); fn gets each batch, filtered like Reports.
+func (r *Reader) Each(ctx context.Context, a auth.Actor, q Query, start func() error, fn func([]PairReport) error) error {
+	switch q.Status {
+	case "", Met, OnTrack, AtRisk, Breached:
+	default:
+		return errs.Field("status", "must be met, on_track, at_risk or breached")
+	}
+	cond, args, err := r.scopeCond(ctx, a, q)
+	if err != nil {
+		return err
+	}
+	cal, err := r.calendar(ctx, Scope{})
+	if err != nil {
+		return err
+	}
+	opt, err := options(cal, q)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+		return err
+	}
+	if err := start(); err != nil {
+		return err
+	}
+	batch := r.eachBatch
+	if batch <= 0 {
+		batch = defaultEachBatch
+	}
+	for lo := 0; lo < len(ids); lo += batch {
+		sc, err := r.Load(ctx, "pairs.id IN ?", ids[lo:min(lo+batch, len(ids))])
+		if err != nil {
+			return err
+		}
+		reports, err := r.EvaluateScope(ctx, sc, opt)
+		if err != nil {
+			return err
+		}
+		if q.Status != "" {
+			kept := reports[:0]
+			for _, rep := range reports {
+				items := rep.Items[:0]
+				for _, it := range rep.Items {
+					if it.Status == q.Status {
+						items = append(items, it)
+					}
+				}
+				if len(items) > 0 {
+					rep.Items = items
+					kept = append(kept, rep)
+				}
+			}
+			reports = kept
+		}
+		if err := fn(reports); err != nil {
+			return err
+		}
+	}
+	return nil
 }
