@@ -27,6 +27,9 @@ type Reader struct {
 	// eachBatch overrides defaultEachBatch (tests: several batches of a
 	// few pairs)
 	eachBatch int
+	// summaryByCond makes Scope's summary select by the condition, as for
+	// a large scope (tests)
+	summaryByCond bool
 }
 
 // NewReader wires the reader.
@@ -392,12 +395,13 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 	// the summary's statements select the scope by the id list when it is
 	// short, by the condition when it is a large share of the programme
 	sumCond, sumArgs := cond, args
-	if total <= maxIDList {
+	byIDs := total <= maxIDList && !r.summaryByCond
+	if byIDs {
 		sumCond, sumArgs = "pairs.id IN ?", []any{ids}
 	}
 	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
 	if total > 0 {
-		if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs); err != nil {
+		if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
 			return Report{}, err
 		}
 	}

@@ -22,61 +22,97 @@ type shape struct {
 }
 
 // summary counts the statuses Evaluate would give every commitment of the
-// pairs matching cond under opt (Current or Window), without loading them
-// one by one: the commitments are counted per shape, every shape's periods
-// are graded once as if nothing counted, and the few (shape, period,
-// achieved) groups of the read model with something achieved move their
-// commitments to the status of that sum. Grades depend on the period, the
-// date and the sums only, so this equals grading each commitment.
-func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options, cond string, args []any) (map[Status]int, error) {
+// pairs matching cond under opt (Current or Window) without grading them
+// one by one: three lean streams with no join (the scope's agreement
+// spans, their commitments' shapes, and the read-model totals of the few
+// periods shown that have something achieved). Every shape's periods are
+// graded once as if nothing counted; each total then moves its commitment
+// to the grade of its sum. Grades depend on the period, the date and the
+// sums only, so this equals grading each commitment. byIDs says cond is
+// "pairs.id IN ?" with an id list in args[0].
+func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options, cond string, args []any, byIDs bool) (map[Status]int, error) {
 	out := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
 	conn := r.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
-	const shapeCols = "agreements.effective_from, agreements.effective_to, commitments.period, commitments.ends_on, commitments.minimum"
-	rows, err := fresh().Table("commitments").
-		Select(shapeCols+", COUNT(*)").
-		Joins("JOIN agreements ON agreements.id = commitments.agreement_id").
-		Where("agreements.pair_id IN (SELECT pairs.id FROM pairs WHERE "+cond+")", args...).
-		Group(shapeCols).Rows()
+	type span struct{ start, end date.Date }
+	agreements := map[int64]span{}
+	q := fresh().Table("agreements").Select("id, effective_from, effective_to")
+	if byIDs {
+		q = q.Where("pair_id IN ?", args...)
+	} else {
+		q = q.Where("pair_id IN (SELECT pairs.id FROM pairs WHERE "+cond+")", args...)
+	}
+	rows, err := q.Rows()
 	if err != nil {
+		return nil, err
+	}
+	agIDs := make([]int64, 0, 64)
+	for rows.Next() {
+		var id int64
+		var sp span
+		if err := rows.Scan(&id, &sp.start, &sp.end); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		agreements[id] = sp
+		agIDs = append(agIDs, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if len(agreements) == 0 {
+		return out, nil
+	}
+	// A large scope reads every commitment and keeps those of its
+	// agreements, as Load does.
+	q = fresh().Table("commitments").Select("id, agreement_id, period, ends_on, minimum")
+	if byIDs {
+		q = q.Where("agreement_id IN ?", agIDs)
+	}
+	if rows, err = q.Rows(); err != nil {
 		return nil, err
 	}
 	type graded struct {
 		ag    Agreement
 		items []Item
+		n     int
 	}
 	shapes := map[shape]*graded{}
+	byCommitment := make(map[int64]*graded, 4*len(agreements))
 	for rows.Next() {
+		var id, agID int64
 		var s shape
-		var n int
-		if err := rows.Scan(&s.from, &s.to, &s.kind, &s.endsOn, &s.minimum, &n); err != nil {
+		if err := rows.Scan(&id, &agID, &s.kind, &s.endsOn, &s.minimum); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		// (the period keys of kind "agreement" name the agreement; grades
-		// and the totals matched below use the dates only)
-		ag := Agreement{EffectiveFrom: s.from, EffectiveTo: s.to,
-			Commitments: []Commitment{{Period: s.kind, Minimum: s.minimum, EndsOn: s.endsOn}}}
+		sp, ok := agreements[agID]
+		if !ok {
+			continue
+		}
+		s.from, s.to = sp.start, sp.end
 		g := shapes[s]
 		if g == nil {
+			// (the period keys of kind "agreement" name the agreement;
+			// grades and the totals matched below use the dates only)
+			ag := Agreement{EffectiveFrom: s.from, EffectiveTo: s.to,
+				Commitments: []Commitment{{Period: s.kind, Minimum: s.minimum, EndsOn: s.endsOn}}}
 			g = &graded{ag: ag, items: evaluate(r.rules, cal, ag, opt, func(*Commitment, []Item) {})}
 			shapes[s] = g
 		}
-		for _, it := range g.items {
-			out[it.Status] += n
-		}
+		g.n++
+		byCommitment[id] = g
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
 	// Only the totals of the periods shown can move a commitment: a few
 	// distinct periods (this month, term, school year, the agreements'
-	// spans), read through the period index instead of every total since
-	// the earliest of them.
-	type span struct{ start, end date.Date }
+	// spans), read through the period index.
 	periods := map[span]bool{}
 	for _, g := range shapes {
 		for _, it := range g.items {
+			out[it.Status] += g.n
 			periods[span{it.PeriodStart, it.PeriodEnd}] = true
 		}
 	}
@@ -90,10 +126,10 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 		if since.IsZero() || p.end.Before(since) {
 			since = p.end
 		}
-		ors = append(ors, "(period_totals.period_end = ? AND period_totals.period_start = ?)")
+		ors = append(ors, "(period_end = ? AND period_start = ?)")
 		orArgs = append(orArgs, p.end, p.start)
 	}
-	periodCond, periodArgs := "period_totals.period_end >= ?", []any{since}
+	periodCond, periodArgs := "period_end >= ?", []any{since}
 	if len(periods) <= maxPeriodList {
 		periodCond, periodArgs = "("+strings.Join(ors, " OR ")+")", orArgs
 	}
@@ -104,28 +140,24 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 			maxReminder, hasReminder = m, true
 		}
 	}
-	const totalCols = shapeCols + ", period_totals.period_start, period_totals.period_end, period_totals.achieved"
-	trows, err := fresh().Table("period_totals").
-		Select(totalCols+", COUNT(*)").
-		Joins("JOIN commitments ON commitments.id = period_totals.commitment_id").
-		Joins("JOIN agreements ON agreements.id = commitments.agreement_id").
-		Where("period_totals.achieved <> 0").
-		Where(periodCond, periodArgs...).
-		Where("period_totals.pair_id IN (SELECT pairs.id FROM pairs WHERE "+cond+")", args...).
-		Group(totalCols).Rows()
+	q = fresh().Table("period_totals").Select("commitment_id, period_start, period_end, achieved").
+		Where("achieved <> 0").Where(periodCond, periodArgs...)
+	if byIDs {
+		q = q.Where("pair_id IN ?", args...)
+	}
+	trows, err := q.Rows()
 	if err != nil {
 		return nil, err
 	}
 	defer trows.Close()
 	for trows.Next() {
-		var s shape
+		var id int64
 		var start, end date.Date
 		var achieved decimal.D
-		var n int
-		if err := trows.Scan(&s.from, &s.to, &s.kind, &s.endsOn, &s.minimum, &start, &end, &achieved, &n); err != nil {
+		if err := trows.Scan(&id, &start, &end, &achieved); err != nil {
 			return nil, err
 		}
-		g := shapes[s]
+		g := byCommitment[id]
 		if g == nil {
 			continue
 		}
@@ -133,11 +165,11 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 			if it.PeriodStart != start || it.PeriodEnd != end {
 				continue
 			}
-			out[it.Status] -= n
+			out[it.Status]--
 			one := []Item{it}
 			one[0].Achieved = achieved
 			grade(r.rules, g.ag, &g.ag.Commitments[0], one, atN, maxReminder, hasReminder)
-			out[one[0].Status] += n
+			out[one[0].Status]++
 			break
 		}
 	}
