@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"gorm.io/gorm"
@@ -13,12 +14,27 @@ import (
 
 // shape is what a commitment's grade depends on besides its sums: the
 // agreement's span, the period kind, the retirement date and the minimum.
-// A programme has a few dozen shapes over tens of thousands of commitments.
+// A programme has a few dozen shapes over tens of thousands of commitments;
+// the key is a few integers, cheap to hash once per commitment.
 type shape struct {
-	from, to date.Date
-	kind     calendar.PeriodKind
-	endsOn   date.Date
-	minimum  decimal.D
+	from, to, endsOn int32 // dayNum; endsOn -1 when never retired
+	kind             uint8
+	minimum          decimal.D
+}
+
+// kindCode is a small code of a period kind as stored, without allocating.
+func kindCode(b []byte) uint8 {
+	switch string(b) {
+	case string(calendar.Month):
+		return 1
+	case string(calendar.TermPeriod):
+		return 2
+	case string(calendar.SchoolYear):
+		return 3
+	case string(calendar.Agreement):
+		return 4
+	}
+	return 0
 }
 
 // summary counts the statuses Evaluate would give every commitment of the
@@ -35,7 +51,11 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 	conn := r.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
 	type span struct{ start, end date.Date }
-	agreements := map[int64]span{}
+	type agSpan struct {
+		span
+		from, to int32
+	}
+	agreements := map[int64]agSpan{}
 	q := fresh().Table("agreements").Select("id, effective_from, effective_to")
 	if byIDs {
 		q = q.Where("pair_id IN ?", args...)
@@ -49,11 +69,12 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 	agIDs := make([]int64, 0, 64)
 	for rows.Next() {
 		var id int64
-		var sp span
+		var sp agSpan
 		if err := rows.Scan(&id, &sp.start, &sp.end); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		sp.from, sp.to = int32(dayNum(sp.start)), int32(dayNum(sp.end))
 		agreements[id] = sp
 		agIDs = append(agIDs, id)
 	}
@@ -79,10 +100,12 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 	}
 	shapes := map[shape]*graded{}
 	byCommitment := make(map[int64]*graded, 4*len(agreements))
+	var kind sql.RawBytes
 	for rows.Next() {
 		var id, agID int64
-		var s shape
-		if err := rows.Scan(&id, &agID, &s.kind, &s.endsOn, &s.minimum); err != nil {
+		var endsOn date.Date
+		var minimum decimal.D
+		if err := rows.Scan(&id, &agID, &kind, &endsOn, &minimum); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -90,13 +113,16 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 		if !ok {
 			continue
 		}
-		s.from, s.to = sp.start, sp.end
+		s := shape{from: sp.from, to: sp.to, endsOn: -1, kind: kindCode(kind), minimum: minimum}
+		if !endsOn.IsZero() {
+			s.endsOn = int32(dayNum(endsOn))
+		}
 		g := shapes[s]
 		if g == nil {
 			// (the period keys of kind "agreement" name the agreement;
 			// grades and the totals matched below use the dates only)
-			ag := Agreement{EffectiveFrom: s.from, EffectiveTo: s.to,
-				Commitments: []Commitment{{Period: s.kind, Minimum: s.minimum, EndsOn: s.endsOn}}}
+			ag := Agreement{EffectiveFrom: sp.start, EffectiveTo: sp.end,
+				Commitments: []Commitment{{Period: calendar.PeriodKind(string(kind)), Minimum: minimum, EndsOn: endsOn}}}
 			g = &graded{ag: ag, items: evaluate(r.rules, cal, ag, opt, func(*Commitment, []Item) {})}
 			shapes[s] = g
 		}
