@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
 )
@@ -84,6 +85,84 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 	if len(agreements) == 0 {
 		return out, nil
 	}
+	// The periods shown, from the agreements' spans alone (a retirement
+	// date only drops periods, so this is a superset): the totals stream
+	// starts now and runs beside the commitments' stream.
+	periods := map[span]bool{}
+	seenSpan := map[span]bool{}
+	for _, sp := range agreements {
+		if seenSpan[sp.span] {
+			continue
+		}
+		seenSpan[sp.span] = true
+		for _, kind := range []calendar.PeriodKind{calendar.Month, calendar.TermPeriod, calendar.SchoolYear, calendar.Agreement} {
+			ag := Agreement{EffectiveFrom: sp.start, EffectiveTo: sp.end, Commitments: []Commitment{{Period: kind}}}
+			for _, it := range evaluate(r.rules, cal, ag, opt, func(*Commitment, []Item) {}) {
+				periods[span{it.PeriodStart, it.PeriodEnd}] = true
+			}
+		}
+	}
+	type total struct {
+		id         int64
+		start, end date.Date
+		achieved   decimal.D
+	}
+	type streamed struct {
+		totals []total
+		err    error
+	}
+	totalsCh := make(chan streamed, 1)
+	streamTotals := func() {
+		var st streamed
+		defer func() { totalsCh <- st }()
+		if len(periods) == 0 {
+			return
+		}
+		var since date.Date
+		var ors []string
+		var orArgs []any
+		for p := range periods {
+			if since.IsZero() || p.end.Before(since) {
+				since = p.end
+			}
+			ors = append(ors, "(period_end = ? AND period_start = ?)")
+			orArgs = append(orArgs, p.end, p.start)
+		}
+		periodCond, periodArgs := "period_end >= ?", []any{since}
+		if len(periods) <= maxPeriodList {
+			periodCond, periodArgs = "("+strings.Join(ors, " OR ")+")", orArgs
+		}
+		q := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("period_totals").Select("commitment_id, period_start, period_end, achieved").
+			Where("achieved <> 0").Where(periodCond, periodArgs...)
+		if byIDs {
+			q = q.Where("pair_id IN ?", args...)
+		}
+		trows, err := q.Rows()
+		if st.err = err; err != nil {
+			return
+		}
+		defer trows.Close()
+		for trows.Next() {
+			var t total
+			if st.err = trows.Scan(&t.id, &t.start, &t.end, &t.achieved); st.err != nil {
+				return
+			}
+			st.totals = append(st.totals, t)
+		}
+		st.err = trows.Err()
+	}
+	// inside a transaction the connection is shared: one stream at a time
+	if database.InTx(ctx) {
+		streamTotals()
+	} else {
+		go streamTotals()
+	}
+	defer func() {
+		select {
+		case <-totalsCh:
+		default:
+		}
+	}()
 	// A large scope reads every commitment and keeps those of its
 	// agreements, as Load does.
 	q = fresh().Table("commitments").Select("id, agreement_id, period, ends_on, minimum")
@@ -132,32 +211,14 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
-	// Only the totals of the periods shown can move a commitment: a few
-	// distinct periods (this month, term, school year, the agreements'
-	// spans), read through the period index.
-	periods := map[span]bool{}
 	for _, g := range shapes {
 		for _, it := range g.items {
 			out[it.Status] += g.n
-			periods[span{it.PeriodStart, it.PeriodEnd}] = true
 		}
 	}
-	if len(periods) == 0 {
-		return out, nil
-	}
-	var since date.Date
-	var ors []string
-	var orArgs []any
-	for p := range periods {
-		if since.IsZero() || p.end.Before(since) {
-			since = p.end
-		}
-		ors = append(ors, "(period_end = ? AND period_start = ?)")
-		orArgs = append(orArgs, p.end, p.start)
-	}
-	periodCond, periodArgs := "period_end >= ?", []any{since}
-	if len(periods) <= maxPeriodList {
-		periodCond, periodArgs = "("+strings.Join(ors, " OR ")+")", orArgs
+	st := <-totalsCh
+	if st.err != nil {
+		return nil, st.err
 	}
 	atN := dayNum(opt.At)
 	maxReminder, hasReminder := 0, false
@@ -166,40 +227,25 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 			maxReminder, hasReminder = m, true
 		}
 	}
-	q = fresh().Table("period_totals").Select("commitment_id, period_start, period_end, achieved").
-		Where("achieved <> 0").Where(periodCond, periodArgs...)
-	if byIDs {
-		q = q.Where("pair_id IN ?", args...)
-	}
-	trows, err := q.Rows()
-	if err != nil {
-		return nil, err
-	}
-	defer trows.Close()
-	for trows.Next() {
-		var id int64
-		var start, end date.Date
-		var achieved decimal.D
-		if err := trows.Scan(&id, &start, &end, &achieved); err != nil {
-			return nil, err
-		}
-		g := byCommitment[id]
+	// Only the totals of the periods shown can move a commitment.
+	for _, t := range st.totals {
+		g := byCommitment[t.id]
 		if g == nil {
 			continue
 		}
 		for _, it := range g.items {
-			if it.PeriodStart != start || it.PeriodEnd != end {
+			if it.PeriodStart != t.start || it.PeriodEnd != t.end {
 				continue
 			}
 			out[it.Status]--
 			one := []Item{it}
-			one[0].Achieved = achieved
+			one[0].Achieved = t.achieved
 			grade(r.rules, g.ag, &g.ag.Commitments[0], one, atN, maxReminder, hasReminder)
 			out[one[0].Status]++
 			break
 		}
 	}
-	return out, trows.Err()
+	return out, nil
 }
 
 // maxPeriodList bounds the periods summary names one by one.
