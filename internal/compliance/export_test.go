@@ -6,3 +6,7 @@ func SetEachBatch(r *Reader, n int) { r.eachBatch = n }
 
 // SetSummaryByCond makes Scope's summary take the path of a large scope.
 func SetSummaryByCond(r *Reader, on bool) { r.summaryByCond = on }
+
+// SetFullScope sets the largest scope Scope grades in full (-1: none, so
+// every scope takes the page-and-summary path).
+func SetFullScope(r *Reader, n int) { r.fullScope = n }

@@ -207,10 +207,21 @@ func comparePage(t *testing.T, w *world, at date.Date) {
 	t.Helper()
 	ctx := context.Background()
 	sys := auth.SystemActor()
+	compliance.SetFullScope(w.a.Compliance, -1) // three pairs take the province's path
 	for _, term := range []string{"", "2025-2026-autumn", "2025-2026-spring", "2026-2027-autumn", "2026-2027-spring"} {
 		full, summary, err := w.a.Compliance.Reports(ctx, sys, compliance.Query{At: at, Term: term})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// a small scope is graded in full: the same page
+		compliance.SetFullScope(w.a.Compliance, 0)
+		small, err := w.a.Compliance.Scope(ctx, sys, compliance.Query{At: at, Term: term, Page: page.Page{Limit: 2, Offset: 1}})
+		compliance.SetFullScope(w.a.Compliance, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(small.Summary) != fmt.Sprint(summary) || small.Total != int64(len(full)) || fmt.Sprintf("%+v", small.Items) != fmt.Sprintf("%+v", full[1:3]) {
+			t.Fatalf("%s term %q: small scope %+v, full evaluation %v %+v", at, term, small, summary, full[1:3])
 		}
 		// the summary of a large scope selects by condition, not by ids
 		compliance.SetSummaryByCond(w.a.Compliance, true)
