@@ -218,7 +218,13 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 		if st.err = c.Session(&gorm.Session{NewDB: true}).Table("agreements").Where(cond, args...).Find(&raw).Error; st.err != nil {
 			return
 		}
-		cs, err := pairing.LoadCommitments(c, "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args...)
+		// every agreement: no IN-subquery, which MariaDB runs as a
+		// temporary table with a filesort over all of them
+		commitCond, commitArgs := "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args
+		if cond == "1 = 1" {
+			commitCond, commitArgs = "1 = 1", nil
+		}
+		cs, err := pairing.LoadCommitments(c, commitCond, commitArgs...)
 		if st.err = err; err != nil {
 			return
 		}

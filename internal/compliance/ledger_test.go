@@ -10,9 +10,11 @@ import (
 	"github.com/twinning-platform/twinning/internal/app"
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
+	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/pairing"
 	"github.com/twinning-platform/twinning/internal/school"
 	"github.com/twinning-platform/twinning/internal/testutil"
@@ -152,6 +154,7 @@ func TestReadModelMatchesFullRecompute(t *testing.T) {
 					checks++
 					compare(t, w, pair, day)
 				}
+				comparePage(t, w, day)
 			}
 			day = day.AddDays(1 + rng.Intn(3))
 		}
@@ -193,6 +196,74 @@ func compare(t *testing.T, w *world, pair int64, at date.Date) {
 		g, wnt := got.Items[i], want.Items[i]
 		if g.PeriodKey != wnt.PeriodKey || g.Achieved != wnt.Achieved || g.Pending != wnt.Pending || g.Status != wnt.Status || g.Required != wnt.Required {
 			t.Fatalf("%s pair %d commitment %d %s: read model %+v, history %+v", at, pair, g.CommitmentID, g.PeriodKey, g, wnt)
+		}
+	}
+}
+
+// comparePage checks that a page of the scope and its summary, read from
+// the page's pairs and grouped statements, equal a full evaluation of the
+// scope, for the current periods and for every term.
+func comparePage(t *testing.T, w *world, at date.Date) {
+	t.Helper()
+	ctx := context.Background()
+	sys := auth.SystemActor()
+	compliance.SetFullScope(w.a.Compliance, -1) // three pairs take the province's path
+	for _, term := range []string{"", "2025-2026-autumn", "2025-2026-spring", "2026-2027-autumn", "2026-2027-spring"} {
+		full, summary, err := w.a.Compliance.Reports(ctx, sys, compliance.Query{At: at, Term: term})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// a small scope is graded in full: the same page
+		compliance.SetFullScope(w.a.Compliance, 0)
+		small, err := w.a.Compliance.Scope(ctx, sys, compliance.Query{At: at, Term: term, Page: page.Page{Limit: 2, Offset: 1}})
+		compliance.SetFullScope(w.a.Compliance, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(small.Summary) != fmt.Sprint(summary) || small.Total != int64(len(full)) || fmt.Sprintf("%+v", small.Items) != fmt.Sprintf("%+v", full[1:3]) {
+			t.Fatalf("%s term %q: small scope %+v, full evaluation %v %+v", at, term, small, summary, full[1:3])
+		}
+		// the summary of a large scope selects by condition, not by ids
+		compliance.SetSummaryByCond(w.a.Compliance, true)
+		large, err := w.a.Compliance.Scope(ctx, sys, compliance.Query{At: at, Term: term, Page: page.Page{Limit: 2, Offset: 1}})
+		compliance.SetSummaryByCond(w.a.Compliance, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pg, err := w.a.Compliance.Scope(ctx, sys, compliance.Query{At: at, Term: term, Page: page.Page{Limit: 2, Offset: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(pg.Summary) != fmt.Sprint(summary) || fmt.Sprint(large.Summary) != fmt.Sprint(summary) {
+			t.Fatalf("%s term %q: summary of the page %v (large-scope path %v), of a full evaluation %v", at, term, pg.Summary, large.Summary, summary)
+		}
+		if pg.Total != int64(len(full)) || len(pg.Items) != 2 {
+			t.Fatalf("%s term %q: total %d, %d items; full evaluation %d pairs", at, term, pg.Total, len(pg.Items), len(full))
+		}
+		for i, rep := range pg.Items {
+			if g, wnt := fmt.Sprintf("%+v", rep), fmt.Sprintf("%+v", full[1+i]); g != wnt {
+				t.Fatalf("%s term %q: page item %d\n%s\nfull evaluation\n%s", at, term, i, g, wnt)
+			}
+		}
+		// exports stream the same reports in batches (two pairs, then one),
+		// with and without a status filter
+		compliance.SetEachBatch(w.a.Compliance, 2)
+		for _, status := range []compliance.Status{"", compliance.AtRisk, compliance.Met} {
+			want, _, err := w.a.Compliance.Reports(ctx, sys, compliance.Query{At: at, Term: term, Status: status})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []compliance.PairReport
+			started := 0
+			err = w.a.Compliance.Each(ctx, sys, compliance.Query{At: at, Term: term, Status: status},
+				func() error { started++; return nil },
+				func(reps []compliance.PairReport) error { got = append(got, reps...); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, wnt := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != wnt || started != 1 {
+				t.Fatalf("%s term %q status %q: streamed (started %d)\n%s\nfull evaluation\n%s", at, term, status, started, g, wnt)
+			}
 		}
 	}
 }

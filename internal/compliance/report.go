@@ -24,6 +24,28 @@ type Reader struct {
 	rules  Rules
 	dir    pairing.Directory
 	ledger *Ledger
+	// eachBatch overrides defaultEachBatch (tests: several batches of a
+	// few pairs)
+	eachBatch int
+	// summaryByCond makes Scope's summary select by the condition, as for
+	// a large scope (tests)
+	summaryByCond bool
+	// fullScope overrides defaultFullScope; -1: never (tests)
+	fullScope int
+}
+
+// defaultFullScope is the largest scope Scope grades in full rather than
+// a page and a summary.
+const defaultFullScope = 1000
+
+func (r *Reader) fullBelow() int {
+	switch {
+	case r.fullScope < 0:
+		return -1
+	case r.fullScope > 0:
+		return r.fullScope
+	}
+	return defaultFullScope
 }
 
 // NewReader wires the reader.
@@ -342,15 +364,110 @@ type Report struct {
 // started); with a term, every period overlapping it. The summary counts
 // the items of the whole scope before the status filter, so KPI cards do
 // not change with paging.
+//
+// Without a status filter a page costs in proportion to the page: the
+// scope's pair ids are read in order (one indexed column), only the page's
+// pairs are loaded and graded, and the summary comes from two grouped
+// statements (summary.go) instead of grading every pair.
 func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, error) {
 	p := q.Page.Normalize()
-	kept, summary, err := r.Reports(ctx, a, q)
+	if q.Status != "" {
+		kept, summary, err := r.Reports(ctx, a, q)
+		if err != nil {
+			return Report{}, err
+		}
+		total := len(kept)
+		lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
+		return Report{At: q.At, Term: q.Term, Summary: summary, Items: kept[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+	}
+	cond, args, err := r.scopeCond(ctx, a, q)
 	if err != nil {
 		return Report{}, err
 	}
-	total := len(kept)
+	cal, err := r.calendar(ctx, Scope{})
+	if err != nil {
+		return Report{}, err
+	}
+	opt, err := options(cal, q)
+	if err != nil {
+		return Report{}, err
+	}
+	var ids []int64
+	if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+		return Report{}, err
+	}
+	total := len(ids)
 	lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
-	return Report{At: q.At, Term: q.Term, Summary: summary, Items: kept[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+	if total <= r.fullBelow() {
+		// a county: grading every pair costs less than the summary's
+		// statements
+		sc, err := r.Load(ctx, "pairs.id IN ?", ids)
+		if err != nil {
+			return Report{}, err
+		}
+		reports, err := r.EvaluateScope(ctx, sc, opt)
+		if err != nil {
+			return Report{}, err
+		}
+		summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
+		for _, rep := range reports {
+			for k, v := range Summarise(rep.Items) {
+				summary[k] += v
+			}
+		}
+		return Report{At: q.At, Term: q.Term, Summary: summary, Items: reports[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+	}
+	items := []PairReport{}
+	if lo < hi {
+		sc, err := r.Load(ctx, "pairs.id IN ?", ids[lo:hi])
+		if err != nil {
+			return Report{}, err
+		}
+		if items, err = r.EvaluateScope(ctx, sc, opt); err != nil {
+			return Report{}, err
+		}
+	}
+	// the summary's statements select the scope by the id list when it is
+	// short, by the condition when it is a large share of the programme
+	sumCond, sumArgs := cond, args
+	byIDs := total <= maxIDList && !r.summaryByCond
+	if byIDs {
+		sumCond, sumArgs = "pairs.id IN ?", []any{ids}
+	}
+	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
+	if total > 0 {
+		if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
+			return Report{}, err
+		}
+	}
+	return Report{At: q.At, Term: q.Term, Summary: summary, Items: items, Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+}
+
+// scopeCond is the condition on "pairs" selecting what a sees under q.
+func (r *Reader) scopeCond(ctx context.Context, a auth.Actor, q Query) (string, []any, error) {
+	cond, args := pairing.ScopeSQL(a)
+	if q.RegionID != 0 {
+		path, err := r.dir.RegionPath(ctx, q.RegionID, "region_id")
+		if err != nil {
+			return "", nil, err
+		}
+		rc, rargs := pairing.RegionSQL(path)
+		cond, args = cond+" AND "+rc, append(args, rargs...)
+	}
+	return cond, args, nil
+}
+
+// options are the evaluation options of q: the current period of each
+// commitment, or the periods overlapping q.Term.
+func options(cal calendar.Calendar, q Query) (Options, error) {
+	if q.Term == "" {
+		return Options{At: q.At, Mode: Current}, nil
+	}
+	t, ok := findTerm(cal, q.Term)
+	if !ok {
+		return Options{}, errs.Field("term", "no term "+q.Term+"; use a key such as 2026-2027-autumn")
+	}
+	return Options{At: q.At, Mode: Window, From: t.StartsOn, To: t.EndsOn}, nil
 }
 
 // Reports is every pair of Scope (no paging), for exports and dashboards,
@@ -361,32 +478,23 @@ func (r *Reader) Reports(ctx context.Context, a auth.Actor, q Query) ([]PairRepo
 	default:
 		return nil, nil, errs.Field("status", "must be met, on_track, at_risk or breached")
 	}
-	cond, args := pairing.ScopeSQL(a)
-	if q.RegionID != 0 {
-		path, err := r.dir.RegionPath(ctx, q.RegionID, "region_id")
-		if err != nil {
-			return nil, nil, err
-		}
-		rc, rargs := pairing.RegionSQL(path)
-		cond, args = cond+" AND "+rc, append(args, rargs...)
+	cond, args, err := r.scopeCond(ctx, a, q)
+	if err != nil {
+		return nil, nil, err
 	}
 	sc, err := r.Load(ctx, cond, args...)
 	if err != nil {
 		return nil, nil, err
 	}
-	opt := Options{At: q.At, Mode: Current}
-	if q.Term != "" {
-		t, ok := findTerm(sc.Calendar, q.Term)
-		if !ok {
-			cal, err := r.calendar(ctx, sc)
-			if err != nil {
-				return nil, nil, err
-			}
-			if t, ok = findTerm(cal, q.Term); !ok {
-				return nil, nil, errs.Field("term", "no term "+q.Term+"; use a key such as 2026-2027-autumn")
-			}
+	cal := sc.Calendar
+	if len(sc.Pairs) == 0 && q.Term != "" {
+		if cal, err = r.calendar(ctx, sc); err != nil {
+			return nil, nil, err
 		}
-		opt = Options{At: q.At, Mode: Window, From: t.StartsOn, To: t.EndsOn}
+	}
+	opt, err := options(cal, q)
+	if err != nil {
+		return nil, nil, err
 	}
 	reports, err := r.EvaluateScope(ctx, sc, opt)
 	if err != nil {
@@ -461,4 +569,72 @@ func (r *Reader) PairFromFacts(ctx context.Context, a auth.Actor, pairID int64, 
 		rep.Items = append(rep.Items, Evaluate(r.rules, sc.Calendar, ag, facts, Options{At: at, Mode: All})...)
 	}
 	return rep, nil
+}
+
+// defaultEachBatch is how many pairs Each loads and grades at a time.
+const defaultEachBatch = 500
+
+// Each is Reports a batch of pairs at a time, in pair order, for exports:
+// memory is bounded by a batch, not the scope. start runs once the query
+// is known to be valid and before the first batch (a response can commit
+// its headers there); fn gets each batch, filtered like Reports.
+func (r *Reader) Each(ctx context.Context, a auth.Actor, q Query, start func() error, fn func([]PairReport) error) error {
+	switch q.Status {
+	case "", Met, OnTrack, AtRisk, Breached:
+	default:
+		return errs.Field("status", "must be met, on_track, at_risk or breached")
+	}
+	cond, args, err := r.scopeCond(ctx, a, q)
+	if err != nil {
+		return err
+	}
+	cal, err := r.calendar(ctx, Scope{})
+	if err != nil {
+		return err
+	}
+	opt, err := options(cal, q)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+		return err
+	}
+	if err := start(); err != nil {
+		return err
+	}
+	batch := r.eachBatch
+	if batch <= 0 {
+		batch = defaultEachBatch
+	}
+	for lo := 0; lo < len(ids); lo += batch {
+		sc, err := r.Load(ctx, "pairs.id IN ?", ids[lo:min(lo+batch, len(ids))])
+		if err != nil {
+			return err
+		}
+		reports, err := r.EvaluateScope(ctx, sc, opt)
+		if err != nil {
+			return err
+		}
+		if q.Status != "" {
+			kept := reports[:0]
+			for _, rep := range reports {
+				items := rep.Items[:0]
+				for _, it := range rep.Items {
+					if it.Status == q.Status {
+						items = append(items, it)
+					}
+				}
+				if len(items) > 0 {
+					rep.Items = items
+					kept = append(kept, rep)
+				}
+			}
+			reports = kept
+		}
+		if err := fn(reports); err != nil {
+			return err
+		}
+	}
+	return nil
 }

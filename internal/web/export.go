@@ -15,7 +15,6 @@ import (
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
-	"github.com/twinning-platform/twinning/internal/view"
 )
 
 // exportColumns are the columns of both exports, as i18n message ids.
@@ -28,45 +27,52 @@ var exportColumns = []string{
 
 // exportRows reads the same view as GET /api/v1/compliance (at, region_id,
 // term, status) for the whole scope: one row per pair × commitment ×
-// period. Exports are for admins and bureaus.
-func (s *Server) exportRows(c echo.Context) (*view.Page, date.Date, [][]any, error) {
+// period. Exports are for admins and bureaus. The rows stream: start gets
+// the header once the query is known to be valid, then row gets each row
+// as its batch of pairs is graded, so memory holds one batch, never the
+// province.
+func (s *Server) exportRows(c echo.Context, start func(at date.Date, header []any) error, row func([]any) error) error {
 	a := actor(c)
 	if !a.IsAdmin() && !a.IsBureau() {
-		return nil, date.Date{}, nil, errs.Forbidden("exports are for admins and bureaus")
+		return errs.Forbidden("exports are for admins and bureaus")
 	}
 	at, err := queryDate(c, "at")
 	if err != nil {
-		return nil, at, nil, err
+		return err
 	}
 	if at.IsZero() {
 		at = s.today()
 	}
 	region, err := queryInt(c, "region_id")
 	if err != nil {
-		return nil, at, nil, err
-	}
-	reports, _, err := s.Compliance.Reports(c.Request().Context(), a, compliance.Query{
-		At: at, RegionID: region, Term: c.QueryParam("term"), Status: compliance.Status(c.QueryParam("status"))})
-	if err != nil {
-		return nil, at, nil, err
+		return err
 	}
 	p := s.Views.NewPage(a.Locale)
-	header := make([]any, len(exportColumns))
-	for i, id := range exportColumns {
-		header[i] = p.T(id)
-	}
-	rows := [][]any{header}
-	for _, r := range reports {
-		for _, it := range r.Items {
-			rows = append(rows, []any{
-				r.Region.Name, r.SupportingSchool.Name, r.SupportedSchool.Name, r.PairID, r.Round,
-				it.CommitmentID, p.Commitment(it.Categories, it.Measure, it.Minimum, it.Period), it.Description,
-				p.Term(it.PeriodKey), it.PeriodKey, it.PeriodStart.String(), it.PeriodEnd.String(),
-				it.Required, it.Achieved, it.Pending, p.Status(it.Status), it.DaysLeft,
-			})
-		}
-	}
-	return p, at, rows, nil
+	values := make([]any, len(exportColumns))
+	return s.Compliance.Each(c.Request().Context(), a, compliance.Query{
+		At: at, RegionID: region, Term: c.QueryParam("term"), Status: compliance.Status(c.QueryParam("status"))},
+		func() error {
+			header := make([]any, len(exportColumns))
+			for i, id := range exportColumns {
+				header[i] = p.T(id)
+			}
+			return start(at, header)
+		},
+		func(reports []compliance.PairReport) error {
+			for _, r := range reports {
+				for _, it := range r.Items {
+					values = append(values[:0],
+						r.Region.Name, r.SupportingSchool.Name, r.SupportedSchool.Name, r.PairID, r.Round,
+						it.CommitmentID, p.Commitment(it.Categories, it.Measure, it.Minimum, it.Period), it.Description,
+						p.Term(it.PeriodKey), it.PeriodKey, it.PeriodStart.String(), it.PeriodEnd.String(),
+						it.Required, it.Achieved, it.Pending, p.Status(it.Status), it.DaysLeft)
+					if err := row(values); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
 }
 
 func attachment(c echo.Context, name, ctype string) {
@@ -80,82 +86,75 @@ func attachment(c echo.Context, name, ctype string) {
 // the rows, written through excelize's stream writer (a province is tens of
 // thousands of rows).
 func (s *Server) exportXLSX(c echo.Context) error {
-	_, at, rows, err := s.exportRows(c)
-	if err != nil {
-		return err
-	}
 	f := excelize.NewFile()
 	defer f.Close()
-	sheet := "compliance"
-	if err := f.SetSheetName("Sheet1", sheet); err != nil {
-		return err
-	}
-	sw, err := f.NewStreamWriter(sheet)
-	if err != nil {
-		return err
-	}
-	bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}, Fill: excelize.Fill{Type: "pattern", Color: []string{"E4E7EB"}, Pattern: 1}})
-	if err != nil {
-		return err
-	}
-	widths := []float64{14, 26, 26, 8, 10, 12, 44, 30, 16, 18, 12, 12, 10, 10, 10, 12, 10}
-	for i, w := range widths {
-		if err := sw.SetColWidth(i+1, i+1, w); err != nil {
+	var sw *excelize.StreamWriter
+	var name string
+	n := 0
+	start := func(at date.Date, header []any) error {
+		name = fmt.Sprintf("compliance-%s.xlsx", at)
+		sheet := "compliance"
+		if err := f.SetSheetName("Sheet1", sheet); err != nil {
 			return err
 		}
-	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
-		return err
-	}
-	for i, row := range rows {
-		cell, _ := excelize.CoordinatesToCellName(1, i+1)
-		values := row
-		if i == 0 {
-			values = make([]any, len(row))
-			for j, v := range row {
-				values[j] = excelize.Cell{StyleID: bold, Value: v}
-			}
-		} else {
-			values = make([]any, len(row))
-			for j, v := range row {
-				// a quantity is a number cell: the shortest float64 text of
-				// an exact hundredth is that hundredth ("2.2"), which is what
-				// the sheet stores (excelize would write a named integer
-				// type as text)
-				if d, ok := v.(decimal.D); ok {
-					v = d.Float()
-				}
-				values[j] = v
-			}
-		}
-		if err := sw.SetRow(cell, values); err != nil {
+		var err error
+		if sw, err = f.NewStreamWriter(sheet); err != nil {
 			return err
 		}
+		bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}, Fill: excelize.Fill{Type: "pattern", Color: []string{"E4E7EB"}, Pattern: 1}})
+		if err != nil {
+			return err
+		}
+		widths := []float64{14, 26, 26, 8, 10, 12, 44, 30, 16, 18, 12, 12, 10, 10, 10, 12, 10}
+		for i, w := range widths {
+			if err := sw.SetColWidth(i+1, i+1, w); err != nil {
+				return err
+			}
+		}
+		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+			return err
+		}
+		values := make([]any, len(header))
+		for j, v := range header {
+			values[j] = excelize.Cell{StyleID: bold, Value: v}
+		}
+		n++
+		return sw.SetRow("A1", values)
+	}
+	values := make([]any, len(exportColumns))
+	row := func(r []any) error {
+		for j, v := range r {
+			// a quantity is a number cell: the shortest float64 text of
+			// an exact hundredth is that hundredth ("2.2"), which is what
+			// the sheet stores (excelize would write a named integer
+			// type as text)
+			if d, ok := v.(decimal.D); ok {
+				v = d.Float()
+			}
+			values[j] = v
+		}
+		n++
+		cell, _ := excelize.CoordinatesToCellName(1, n)
+		return sw.SetRow(cell, values)
+	}
+	if err := s.exportRows(c, start, row); err != nil {
+		return err
 	}
 	if err := sw.Flush(); err != nil {
 		return err
 	}
-	attachment(c, fmt.Sprintf("compliance-%s.xlsx", at), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	attachment(c, name, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 	c.Response().WriteHeader(http.StatusOK)
-	_, err = f.WriteTo(c.Response())
+	_, err := f.WriteTo(c.Response())
 	return err
 }
 
 // exportCSV answers the same rows as CSV, UTF-8 with a byte-order mark so
 // that Excel opens Chinese text correctly.
 func (s *Server) exportCSV(c echo.Context) error {
-	_, at, rows, err := s.exportRows(c)
-	if err != nil {
-		return err
-	}
-	attachment(c, fmt.Sprintf("compliance-%s.csv", at), "text/csv; charset=utf-8")
-	c.Response().WriteHeader(http.StatusOK)
-	if _, err := io.WriteString(c.Response(), "\uFEFF"); err != nil {
-		return err
-	}
-	w := csv.NewWriter(c.Response())
+	var w *csv.Writer
 	record := make([]string, len(exportColumns))
-	for _, row := range rows {
+	write := func(row []any) error {
 		for i, v := range row {
 			if str, ok := v.(string); ok {
 				record[i] = csvText(str)
@@ -163,9 +162,19 @@ func (s *Server) exportCSV(c echo.Context) error {
 				record[i] = fmt.Sprint(v) // numbers: a spreadsheet reads "-3" as minus three, not a formula
 			}
 		}
-		if err := w.Write(record); err != nil {
+		return w.Write(record)
+	}
+	start := func(at date.Date, header []any) error {
+		attachment(c, fmt.Sprintf("compliance-%s.csv", at), "text/csv; charset=utf-8")
+		c.Response().WriteHeader(http.StatusOK)
+		if _, err := io.WriteString(c.Response(), "\uFEFF"); err != nil {
 			return err
 		}
+		w = csv.NewWriter(c.Response())
+		return write(header)
+	}
+	if err := s.exportRows(c, start, write); err != nil {
+		return err
 	}
 	w.Flush()
 	return w.Error()
