@@ -144,7 +144,13 @@ func TestCatalogueCoversThePages(t *testing.T) {
 		"rect.status.":     {"awaiting_ack", "acknowledged", "submitted", "accepted", "returned"},
 		"robots.kind.":     {"dingtalk", "wecom"},
 		"circular.status.": {"draft", "published"},
-		"err.":             {"bad_request.help", "unauthorized.help", "forbidden.help", "not_found.help", "validation.help", "too_large.help", "timeout.help", "internal.help", "csrf.help"},
+		// issue 10: notification kinds, history events, the fields an
+		// amendment names, the reasons an activity counts toward nothing
+		"notifications.kind.":   {"reminder", "breach", "confirm", "escalate", "digest", "circular", "rectify", "rectify_overdue", "disputed", "amended"},
+		"events.":               {"logged", "imported", "disputed", "amended", "confirmed", "withdrawn", "evidence_added", "evidence_removed"},
+		"form.":                 {"category", "title", "occurred_on", "hours", "persons", "description", "location"},
+		"activity.not_counted.": {"logged_after_books_closed", "outside_agreement", "category_not_in_commitment"},
+		"err.":                  {"bad_request.help", "unauthorized.help", "forbidden.help", "not_found.help", "validation.help", "too_large.help", "timeout.help", "internal.help", "csrf.help"},
 	} {
 		delete(prefixes, prefix)
 		for _, v := range values {
