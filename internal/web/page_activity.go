@@ -150,7 +150,26 @@ func (s *Server) logForm(c echo.Context) error {
 	p.Form.Values["pair_id"] = c.QueryParam("pair")
 	p.Form.Values["occurred_on"] = s.today().String()
 	p.Form.Values["idem"] = newIdemKey()
+	if err := s.resumedUploads(c, a, p); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "activity_form", p)
+}
+
+// resumedUploads lists the staged files of a form posted after its session
+// expired (kept with its values across signing in again, render.go), so
+// the user lands back on the form with them.
+func (s *Server) resumedUploads(c echo.Context, a auth.Actor, p *view.Page) error {
+	s.resumeForm(c, p) // render applies it again: the same values
+	d, ok := p.Data.(*activityFormData)
+	ids := p.Form.Values["upload_id"]
+	if !ok || ids == "" {
+		return nil
+	}
+	d.UploadIDs = strings.Split(ids, ",")
+	staged, err := s.Activities.StagedList(c.Request().Context(), a, d.UploadIDs)
+	d.Staged = staged
+	return err
 }
 
 // readActivityForm reads the form's values; values that cannot be read at
@@ -364,6 +383,9 @@ func (s *Server) amendForm(c echo.Context) error {
 		return err
 	}
 	if err := s.amendData(c, a, p, act); err != nil {
+		return err
+	}
+	if err := s.resumedUploads(c, a, p); err != nil {
 		return err
 	}
 	return s.render(c, http.StatusOK, "activity_form", p)
