@@ -55,6 +55,10 @@ func TestBrowserStagedUploads(t *testing.T) {
 	if err := os.WriteFile(small, pngImage(t, 800, 600), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	other := filepath.Join(t.TempDir(), "多余的照片.png")
+	if err := os.WriteFile(other, pngImage(t, 640, 480), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		d := newDemo(t, db)
 		sent := &bodyCounter{}
@@ -108,6 +112,18 @@ func TestBrowserStagedUploads(t *testing.T) {
 		phone.set("occurred_on", "2026-02-13")
 		phone.do(chromedp.SetUploadFiles(chromedp.ID("evidence"), []string{small}))
 		staged := phone.stagedID()
+		// a second file, then removed with its chip's button: gone from
+		// the form and from the server
+		phone.do(chromedp.SetUploadFiles(chromedp.ID("evidence"), []string{other}))
+		phone.long(`document.querySelectorAll("#staged-files li[data-upload]").length === 2 && !document.querySelector("#staged-files li.uploading")`)
+		second := run(phone, chromedp.Evaluate[string](`document.querySelectorAll("#staged-files li[data-upload]")[1].dataset.upload`))
+		phone.do(chromedp.Click(chromedp.CSS(`#staged-files li[data-upload="`+second+`"] .file-remove`)))
+		for i := 0; countRows(t, db, "staged_uploads", "token = ?", second) != 0; i++ {
+			if i == 100 {
+				t.Fatal("the removed chip's upload is still staged")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		phone.do(chromedp.Click(chromedp.CSS("form.form button.primary")), chromedp.WaitVisible(chromedp.ID("title-error")))
 		if got := phone.ticked(); got != staged {
 			t.Errorf("after the 422 the form lists %q, want %q", got, staged)

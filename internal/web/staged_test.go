@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -114,6 +116,32 @@ func TestStagedUploads(t *testing.T) {
 		}
 		api.Must(200, api.Do("GET", "/api/v1/uploads/"+mine.ID, coord.Token, nil)) // still waiting after the refusals
 
+		// a retried request (same Idempotency-Key) answers as the first
+		// did, though its files are claimed now: an offline queue may send twice
+		retry := p.stage(coord, "重试.png", img)
+		body := map[string]any{"category": "visit", "title": "离线补发", "occurred_on": "2026-10-23", "upload_ids": []string{retry.ID}}
+		first := api.Must(201, p.logActivity(coord, body, "Idempotency-Key", "offline-queue-1"))
+		again := api.Must(201, p.logActivity(coord, body, "Idempotency-Key", "offline-queue-1"))
+		if first.ID() != again.ID() || again.Header.Get("Idempotent-Replayed") != "true" || p.count("evidence", "activity_id = ?", first.ID()) != 1 {
+			t.Errorf("retry: %s / %s", first.Body, again.Body)
+		}
+
+		// two forms racing for one file: one claims it, the other is refused
+		race := p.stage(coord, "争用.png", img)
+		results := make(chan int, 2)
+		for i := range 2 {
+			go func() {
+				results <- p.logActivity(coord, map[string]any{"category": "visit", "title": fmt.Sprintf("争用 %d", i), "occurred_on": "2026-10-24",
+					"upload_ids": []string{race.ID}}).Status
+			}()
+		}
+		if a, b := <-results, <-results; a+b != 201+422 {
+			t.Errorf("racing claims answered %d and %d, want one 201 and one 422", a, b)
+		}
+		if n := p.count("evidence", "file_name = ?", "争用.png"); n != 1 {
+			t.Errorf("the raced file is evidence %d times", n)
+		}
+
 		// amend (merge patch) attaches more
 		other := p.mustLog(coord, "lecture", "专题讲座", "2026-10-22")
 		r = api.Must(200, api.Do("PATCH", p.path("/api/v1/activities/%d", other), coord.Token, map[string]any{"upload_ids": []string{mine.ID}}))
@@ -196,6 +224,34 @@ func TestStagedCleanup(t *testing.T) {
 		}
 		if c := p.count("evidence", "file_name = ?", "已用.png"); c != 1 {
 			t.Errorf("%d evidence rows for the claimed file", c)
+		}
+	})
+}
+
+// TestStagedUploadPage: the upload widget's page twins (session cookie and
+// CSRF token) answer the API's JSON, errors included.
+func TestStagedUploadPage(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		d := newDemo(t, db)
+		w := d.as("wh6.coord@demo.local", demoSchoolPW)
+		w.must(200, w.get("/activities/new"))
+		r := w.upload("/uploads", nil, "file", "现场.png", pngImage(t, 40, 30))
+		var s stagedJSON
+		if r.Status != 201 || json.Unmarshal(r.raw, &s) != nil || s.Name != "现场.png" || s.ContentType != "image/png" || len(s.ID) != 32 {
+			t.Fatalf("page upload: %d %s", r.Status, r.Body)
+		}
+		r = w.upload("/uploads", nil, "file", "notes.txt", []byte("听课笔记\n"))
+		if r.Status != 422 || !strings.Contains(r.Body, `"file"`) || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("a text file on the page route: %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+		if r := w.postRaw("/uploads/"+s.ID+"/delete", nil); r.Status != 403 {
+			t.Errorf("delete without the CSRF token: %d", r.Status)
+		}
+		if r := w.post("/uploads/"+s.ID+"/delete", nil); r.Status != 204 {
+			t.Errorf("delete: %d %s", r.Status, r.Body)
+		}
+		if n := countRows(t, db, "staged_uploads", "token = ?", s.ID); n != 0 {
+			t.Error("the deleted upload's row is still there")
 		}
 	})
 }
