@@ -117,7 +117,7 @@ func TestBrowserStagedUploads(t *testing.T) {
 		phone.do(chromedp.SetUploadFiles(chromedp.ID("evidence"), []string{other}))
 		phone.long(`document.querySelectorAll("#staged-files li[data-upload]").length === 2 && !document.querySelector("#staged-files li.uploading")`)
 		second := run(phone, chromedp.Evaluate[string](`document.querySelectorAll("#staged-files li[data-upload]")[1].dataset.upload`))
-		phone.do(chromedp.Click(chromedp.CSS(`#staged-files li[data-upload="`+second+`"] .file-remove`)))
+		phone.do(chromedp.Click(chromedp.CSS(`#staged-files li[data-upload="` + second + `"] .file-remove`)))
 		for i := 0; countRows(t, db, "staged_uploads", "token = ?", second) != 0; i++ {
 			if i == 100 {
 				t.Fatal("the removed chip's upload is still staged")
