@@ -116,7 +116,11 @@
   function kb(n) { return Math.max(1, Math.round(n / 1024)) + " KB"; }
   function stagedFiles() {
     if (!stagedList) return [];
-    return Array.prototype.map.call(stagedList.querySelectorAll("li[data-upload]"), function (li) {
+    var ticked = Array.prototype.filter.call(stagedList.querySelectorAll("li[data-upload]"), function (li) {
+      var box = li.querySelector('input[name="upload_id"]');
+      return box && box.checked;
+    });
+    return ticked.map(function (li) {
       return { id: li.dataset.upload, name: li.dataset.name, size: parseInt(li.dataset.size, 10) || 0 };
     });
   }
