@@ -151,6 +151,11 @@ func (s *Server) routes() {
 	pg := e.Group("")
 
 	e.GET("/static/*", s.static, gz)
+	// the installable app (issue 10, pwa.go): manifest, service worker, and
+	// the offline queue's twin of the log form (JSON answers, same checks)
+	e.GET("/manifest.webmanifest", s.manifest, gz)
+	e.GET("/sw.js", s.serviceWorker, gz)
+	pg.POST("/activities/queued", s.queuedSubmit, in...)
 	pg.GET("/login", s.loginPage, open...)
 	pg.POST("/login", s.loginSubmit, open...)
 	pg.POST("/logout", s.logoutSubmit, open...)
