@@ -247,6 +247,8 @@
       if (ev.data && ev.data.type === "queue") show();
     });
   }
+  // without a network, the log form's live notes are not asked for
+  document.addEventListener("htmx:beforeRequest", function (ev) { if (navigator.onLine === false) ev.preventDefault(); });
   var q = /[?&]queued=1\b/.test(location.search);
   if (q) { var kept = document.getElementById("queue-kept"); if (kept) kept.hidden = false; }
   window.addEventListener("online", function () { send(true); });
