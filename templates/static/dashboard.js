@@ -21,8 +21,9 @@
       var opt = chart.getOption();
       var n = (opt.xAxis && opt.xAxis[0] && opt.xAxis[0].data || []).length;
       if (!n) return;
-      var slot = (el.clientWidth - 70) / n; // the plot's width per term
-      var narrow = slot < 120;
+      // a phone: every term named, wrapped to its share of the plot's width
+      var slot = (el.clientWidth - 70) / n;
+      var narrow = el.clientWidth < 640;
       chart.setOption({
         xAxis: { axisLabel: narrow ? { interval: 0, width: Math.max(40, slot - 6), overflow: "break", lineHeight: 15, hideOverlap: false } : { interval: "auto", width: null, overflow: "none" } },
         grid: { bottom: narrow ? 44 : 30 },
