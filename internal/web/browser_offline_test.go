@@ -127,17 +127,9 @@ func TestBrowserOffline(t *testing.T) {
 		phone.open("/activities/new", "#category")
 		phone.eventually("the worker controls the page", `Promise.resolve(navigator.serviceWorker.controller !== null)`, 20*time.Second)
 		phone.eventually("the log form is cached", `caches.keys().then(ks => Promise.all(ks.map(k => caches.open(k).then(c => c.match("/activities/new"))))).then(r => r.some(Boolean))`, 20*time.Second)
-		// the page's weight over the network, past the worker: with an
+		// the page's weight over the network (past the worker): with an
 		// empty HTTP cache, then with the static files cached
-		bypass := func(on bool) {
-			phone.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-				_, err := cdp.Call(ctx, t, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: on})
-				return err
-			}))
-		}
-		bypass(true)
 		cold, warm := phone.weigh("/activities/new", "#category")
-		bypass(false)
 		t.Logf("log form page weight: %.0f bytes uncached, %.0f bytes cached; offline it comes whole from the worker's cache", cold, warm)
 
 		// offline: the form opens from the worker's cache
