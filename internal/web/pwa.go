@@ -71,7 +71,7 @@ func (s *Server) manifest(c echo.Context) error {
 	}
 	m := map[string]any{
 		"name":             p.T("app.name"),
-		"short_name":       p.T("app.name"),
+		"short_name":       p.T("app.short_name"), // under the icon on a home screen
 		"lang":             p.Locale,
 		"start_url":        "/",
 		"scope":            "/",
