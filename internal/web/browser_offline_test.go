@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -140,11 +141,17 @@ func TestBrowserOffline(t *testing.T) {
 			t.Errorf("offline page %q", h)
 		}
 		phone.open("/activities/new", "#category")
+		photo := filepath.Join(t.TempDir(), "IMG_20260212.jpg")
+		writePhoto(t, photo, 2000, 1500)
 		for i, title := range []string{"离线记录一", "离线记录二"} {
 			phone.set("category", "visit")
 			phone.set("occurred_on", "2026-02-12")
 			phone.set("title", title)
 			phone.set("hours", "1.5")
+			if i == 0 { // a photo, shrunk on the phone, waits with it
+				phone.do(chromedp.SetUploadFiles(chromedp.ID("evidence"), []string{photo}))
+				run(phone, chromedp.Poll[bool](`(document.getElementById("evidence-status").textContent || "").includes("KB")`, chromedp.WithPollingTimeout(20*time.Second)))
+			}
 			phone.do(chromedp.Click(chromedp.CSS("form.form button.primary")), chromedp.WaitVisible(chromedp.ID("queue-kept")))
 			want := string(rune('1' + i))
 			phone.eventually("the count shows "+want, `Promise.resolve(document.getElementById("queue-count").textContent === "`+want+`" && !document.getElementById("queue-count").hidden)`, 5*time.Second)
@@ -169,6 +176,9 @@ func TestBrowserOffline(t *testing.T) {
 			if n := d.activityCount("title = ?", title); n != 1 {
 				t.Errorf("%q recorded %d times, want once", title, n)
 			}
+		}
+		if n := countRows(t, db, "evidence", "activity_id = ?", d.activityID("离线记录一")); n != 1 {
+			t.Errorf("the offline photo stored %d times, want once", n)
 		}
 		if got := phone.text("#queue-status .queue-sent"); !strings.Contains(got, "已发送 2 条") {
 			t.Errorf("sent note %q", got)

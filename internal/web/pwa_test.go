@@ -1,7 +1,10 @@
 package web_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"image"
+	"image/jpeg"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,7 +30,7 @@ func TestPWAEndpoints(t *testing.T) {
 		}
 		var m struct {
 			Name, ShortName, StartURL, Display, Scope, ThemeColor string
-			Icons                                      []struct{ Src, Sizes, Type string }
+			Icons                                                 []struct{ Src, Sizes, Type string }
 		}
 		raw := strings.NewReplacer(`"start_url"`, `"StartURL"`, `"short_name"`, `"ShortName"`, `"theme_color"`, `"ThemeColor"`).Replace(r.Body)
 		if err := json.Unmarshal([]byte(raw), &m); err != nil {
@@ -133,6 +136,26 @@ func TestQueuedActivity(t *testing.T) {
 		fields, _ := c["fields"].(map[string]any)
 		if st != http.StatusUnprocessableEntity || fields["persons"] == nil || fields["title"] == nil || !strings.Contains(c["message"].(string), "请") && !strings.Contains(c["message"].(string), "。") {
 			t.Errorf("bad input: %d %v", st, c)
+		}
+		// with its photo (multipart, as the phone sends what it kept): the
+		// photo is stored once, however often the request is retried
+		var jpg bytes.Buffer
+		_ = jpeg.Encode(&jpg, image.NewRGBA(image.Rect(0, 0, 64, 48)), nil)
+		withPhoto := url.Values{}
+		for k, v := range form {
+			withPhoto[k] = v
+		}
+		withPhoto.Set("title", "离线带照片")
+		withPhoto.Set("idem", "k-photo")
+		for range 2 {
+			r := coord.upload("/activities/queued", withPhoto, "evidence", "IMG_1.jpg", jpg.Bytes())
+			if r.Status != http.StatusCreated {
+				t.Fatalf("with a photo: %d %s", r.Status, r.Body)
+			}
+		}
+		id := d.activityID("离线带照片")
+		if n := countRows(t, db, "evidence", "activity_id = ?", id); n != 1 {
+			t.Errorf("%d files stored, want 1", n)
 		}
 		// no CSRF token, a signed-out phone, a principal: refused
 		if st, _ := send(coord, "k-3", form, ""); st != http.StatusForbidden {

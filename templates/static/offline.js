@@ -54,10 +54,13 @@
   var FIELDS = ["pair_id", "category", "occurred_on", "title", "hours", "persons", "location", "description"];
 
   // enqueue keeps one activity: fields as the form holds them (strings)
-  function enqueue(user, key, fields, label) {
+  // and, optionally, its chosen files (File objects: IndexedDB stores
+  // them as they are; photos are already shrunk by app.js)
+  function enqueue(user, key, fields, label, files) {
     var f = {};
     FIELDS.forEach(function (n) { f[n] = fields[n] == null ? "" : String(fields[n]); });
-    return put({ key: key, user: String(user), fields: f, label: label || "", created: Date.now(), attempts: 0, next: 0, state: "waiting" });
+    files = (files || []).filter(function (x) { return x && x.size > 0; });
+    return put({ key: key, user: String(user), fields: f, files: files, label: label || "", created: Date.now(), attempts: 0, next: 0, state: "waiting" });
   }
 
   // flush sends the user's waiting activities, oldest first, and stops at
@@ -82,15 +85,20 @@
         if (k >= items.length) return out;
         var item = items[k];
         if (!force && item.next > now) { out.retryIn = out.retryIn ? Math.min(out.retryIn, item.next - now) : item.next - now; return step(k + 1); }
-        var body = new URLSearchParams();
+        // the form's fields (url-encoded, or multipart with its files)
+        var files = item.files || [];
+        var body = files.length ? new FormData() : new URLSearchParams();
         FIELDS.forEach(function (n) { body.append(n, item.fields[n]); });
         body.append("idem", item.key);
+        files.forEach(function (f) { body.append("evidence", f, f.name); });
         return fetch("/activities/queued", {
           method: "POST", body: body, credentials: "same-origin", redirect: "manual", cache: "no-store",
           headers: { "X-CSRF-Token": session.token, "Idempotency-Key": item.key, "Accept": "application/json" },
         }).then(function (res) {
           if (res.status === 201) { out.sent++; return remove(item.key).then(function () { return step(k + 1); }); }
-          if (res.status === 422 || res.status === 409) {
+          // refused (bad input, a used key, a file too large): kept for
+          // the user to correct, never sent again on its own
+          if (res.status === 422 || res.status === 409 || res.status === 400 || res.status === 413) {
             return res.json().catch(function () { return {}; }).then(function (ans) {
               item.state = "invalid"; item.error = { message: ans.message || "", fields: ans.fields || {} };
               out.failed++;
@@ -194,6 +202,12 @@
     if (!form) return;
     FIELDS.forEach(function (n) { var el = form.elements[n]; if (el) el.value = item.fields[n]; });
     if (form.elements.idem) form.elements.idem.value = newKey();
+    var input = form.elements.evidence;
+    if (input && item.files && item.files.length && window.DataTransfer) {
+      var dt = new DataTransfer();
+      item.files.forEach(function (f) { dt.items.add(f); });
+      input.files = dt.files;
+    }
     remove(item.key).then(show);
     form.scrollIntoView();
   }
@@ -228,7 +242,9 @@
     var pair = form.elements.pair_id;
     var label = pair && pair.selectedIndex >= 0 ? pair.options[pair.selectedIndex].text : "";
     var key = (form.elements.idem && form.elements.idem.value) || newKey();
-    return enqueue(user, key, f, label).then(function () {
+    var input = form.elements.evidence;
+    var files = input && input.files ? Array.prototype.slice.call(input.files) : [];
+    return enqueue(user, key, f, label, files).then(function () {
       try { localStorage.removeItem("twinning.draft./activities/new"); } catch (e) { /* nothing kept */ }
       form.reset();
       if (form.elements.idem) form.elements.idem.value = newKey();
