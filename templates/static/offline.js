@@ -165,6 +165,9 @@
         badge.hidden = mine.length === 0;
         badge.textContent = String(mine.length);
       }
+      // "kept on the phone" is true only while something waits
+      var kept = document.getElementById("queue-kept");
+      if (kept && !waiting.length) kept.hidden = true;
       if (!status) return;
       status.hidden = mine.length === 0 && !status.dataset.sentCount;
       var p = status.querySelector(".queue-waiting");
