@@ -52,11 +52,7 @@ func TestBrowserDashboardPhoneAndPrint(t *testing.T) {
 		phone.open(dash, "#chart-trend canvas")
 		phone.do(chromedp.WaitVisible(chromedp.CSS("#chart-category canvas")))
 		phone.noSideways("the dashboard")
-		empty := run(phone, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main .card")].filter(c => c.offsetParent !== null).filter(c => {
-			const heading = c.querySelector("h2") ? c.querySelector("h2").innerText : "";
-			const rest = c.innerText.replace(heading, "").trim();
-			const chart = [...c.querySelectorAll("canvas")].some(x => x.offsetParent !== null);
-			return rest === "" && !chart; }).map(c => c.id || (c.querySelector("h2") || c).innerText)`))
+		empty := run(phone, chromedp.Evaluate[[]string](emptyCards))
 		if len(empty) > 0 {
 			t.Errorf("empty cards on the phone's dashboard: %v", empty)
 		}
@@ -128,6 +124,9 @@ func TestBrowserDashboardPhoneAndPrint(t *testing.T) {
 			if len(shown) > 0 {
 				t.Errorf("printing %s shows %v", pg.path, shown)
 			}
+			if empty := run(paper, chromedp.Evaluate[[]string](emptyCards)); len(empty) > 0 {
+				t.Errorf("printing %s: cards without content %v", pg.path, empty)
+			}
 			wide := run(paper, chromedp.Evaluate[[]string](`(() => { const w = 703; const out = [String(document.documentElement.scrollWidth)];
 				for (const e of document.querySelectorAll("main *")) { const r = e.getBoundingClientRect();
 					if (r.width > 0 && r.right > w + 1) out.push(e.tagName.toLowerCase() + "." + e.className + " " + Math.round(r.right)); }
@@ -145,3 +144,10 @@ func TestBrowserDashboardPhoneAndPrint(t *testing.T) {
 		printMedia(false)
 	})
 }
+
+// emptyCards lists the visible cards that hold nothing but their heading.
+const emptyCards = `[...document.querySelectorAll("main .card")].filter(c => c.offsetParent !== null).filter(c => {
+	const heading = c.querySelector("h2") ? c.querySelector("h2").innerText : "";
+	const rest = c.innerText.replace(heading, "").trim();
+	const chart = [...c.querySelectorAll("canvas")].some(x => x.offsetParent !== null);
+	return rest === "" && !chart; }).map(c => c.id || (c.querySelector("h2") || c).innerText)`
