@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -59,9 +58,6 @@ type flags struct {
 }
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as cmd/twinning does
-	}
 	var f flags
 	flag.StringVar(&f.driver, "driver", "mysql", "sqlite | mysql")
 	flag.StringVar(&f.dsn, "dsn", "root:@tcp(127.0.0.1:3306)/twinning_bench", "database DSN (SQLite: a file path)")
