@@ -36,7 +36,7 @@ type Config struct {
 	BodyLimit      string   `yaml:"body_limit"`
 	// MemoryLimit is the Go runtime's soft memory limit (debug.SetMemoryLimit)
 	// for serve, e.g. "120M"; empty: none (GOMEMLIMIT in the environment wins).
-	MemoryLimit string `yaml:"memory_limit"`
+	MemoryLimit    string   `yaml:"memory_limit"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	DB             DB       `yaml:"db"`
 	SMTP           SMTP     `yaml:"smtp"`
