@@ -16,12 +16,13 @@ import (
 // DefaultMaxAttempts is used when NewOutbox is given no positive value.
 const DefaultMaxAttempts = 8
 
-// Limits of one INSERT: rows, and bytes of bodies (half MariaDB's default
-// max_allowed_packet of 16 MiB, leaving room for escaping), and of one IN
-// list. A sweep's thousands of messages take ceil(bytes / 8 MiB) INSERTs
-// (about one per 1,500 reminders) and one UPDATE per 5,000.
+// Limits of one INSERT: rows (1,000 rows of 20 columns stay below
+// SQLite's 32,766 variables) and bytes of bodies (half MariaDB's default
+// max_allowed_packet of 16 MiB, leaving room for escaping); and of one IN
+// list. A sweep's thousands of messages take ceil(rows / 1,000) or
+// ceil(bytes / 8 MiB) INSERTs, whichever is more, and one UPDATE per 5,000.
 const (
-	insertRows  = 2000
+	insertRows  = 1000
 	insertBytes = 8 << 20
 	inListIDs   = 5000
 )
@@ -73,7 +74,7 @@ func (o *Outbox) MessageIDFor(id int64) string {
 // transaction carried by ctx (or a transaction of its own), then assigns
 // each its Message-ID. It normalizes the addresses of msgs and sets ID,
 // MessageID, Status and the bookkeeping fields on them. An invalid message
-// fails the whole call with a validation error naming it. It sends batched INSERTs (up to 2,000 messages or
+// fails the whole call with a validation error naming it. It sends batched INSERTs (up to 1,000 messages or
 // 8 MiB each) and one UPDATE per 5,000 ids, never one per message.
 func (o *Outbox) Enqueue(ctx context.Context, msgs []*Message, now time.Time) error {
 	return o.enqueue(ctx, msgs, now, false)
