@@ -399,7 +399,8 @@ func (b *bench) request(ctx context.Context, s scope, extra string) (sample, err
 	}
 	var rep struct{ Items []json.RawMessage }
 	if b.f.page != "" {
-		if !bytes.Contains(body, []byte("<html")) {
+		// a page, or a fragment such as dashboard/trend; not JSON
+		if !bytes.Contains(body, []byte("<html")) && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("<")) {
 			return sample{}, fmt.Errorf("GET /%s: not a page: %s", b.f.page, truncate(body, 300))
 		}
 	} else if err := json.Unmarshal(body, &rep); err != nil {
