@@ -1,16 +1,18 @@
 // Command benchsweep measures, on a database filled by scripts/gendata, the
-// costs issue 3 sets targets for:
+// costs issues 3 and 12 set targets for:
 //
 //   - streaming every counted activity row once to the client (the floor
-//     any full recompute pays), against Ledger.RebuildAll, the full
-//     recompute of the compliance read model;
-//   - the daily sweep as of several dates (so with more or less history
-//     behind it), each after a completed sweep the day before, and a first
-//     sweep with no previous one; with the SQL statements each sends.
+//     any full recompute pays) and Ledger.Recompute, the full recompute of
+//     the compliance read model, alternating in one run (the ratio is the
+//     median of the pairs' ratios); Ledger.RebuildAll (`twinning rebuild`);
+//   - the daily sweep as of a reminder day and an ordinary day, each after
+//     a completed sweep the day before, with the SQL statements it sends.
 //
-// Sweeps run with dry-run (rolled back), so the data set is unchanged.
+// Sweeps commit, as the scheduler's do (a rollback costs more than a
+// commit), and what each wrote is deleted again by id, so the data set is
+// unchanged. Lines starting with "result" are for scripts/bench-scale.sh.
 //
-//	go run ./scripts/benchsweep --driver mysql --dsn 'root:@tcp(127.0.0.1:3306)/twinning_bench'
+//	go run ./scripts/benchsweep --driver mysql --dsn 'root:@tcp(127.0.0.1:3306)/twinning_bench_10k'
 package main
 
 import (
