@@ -101,8 +101,9 @@ echo
 echo "== issue 12 figures (MariaDB, $(nproc) cores, load average at the end $(cut -d' ' -f1-3 /proc/loadavg))"
 awk -F'\t' -v sizes="$SIZES" '
   function val(s, key) { return (s SUBSEP key) in v ? v[s, key] : "–" }
-  function ratio(key,   a, b) { a = v[first, key]; b = v[last, key]
-    return ((first SUBSEP key) in v && (last SUBSEP key) in v && a + 0 > 0) ? sprintf("%.1f×", b / a) : "–" }
+  function ratio(key) {
+    if (!((first SUBSEP key) in v) || !((last SUBSEP key) in v) || v[first, key] + 0 <= 0) return "–"
+    return sprintf("%.1f×", v[last, key] / v[first, key]) }
   {
     size = $1; delete f
     for (i = 3; i <= NF; i++) { eq = index($i, "="); k = substr($i, 1, eq - 1); x = substr($i, eq + 1); gsub(/"/, "", x); f[k] = x }
