@@ -20,6 +20,7 @@ import (
 type Ledger struct {
 	db    *database.DB
 	rules Rules
+	extra []ReadModelTable // built and swapped with period_totals by RebuildAll
 }
 
 // NewLedger wires the ledger.
@@ -158,8 +159,30 @@ func (l *Ledger) RebuildPairs(ctx context.Context, pairIDs []int64) error {
 }
 
 // RebuildAll recomputes every total from the activities: after terms change
-// (term and school-year periods move) or as the reference in tests.
-func (l *Ledger) RebuildAll(ctx context.Context) error { return l.rebuild(ctx, "1 = 1") }
+// (term and school-year periods move, in the caller's transaction) or as
+// `twinning rebuild`. Outside a transaction on MySQL the read model is built
+// into shadow tables and swapped in (rebuild.go); in one, or on SQLite, it
+// is replaced in that one transaction.
+func (l *Ledger) RebuildAll(ctx context.Context) error {
+	if l.db.Dialect() == database.MySQL && !database.InTx(ctx) {
+		return l.rebuildShadow(ctx)
+	}
+	return l.db.WithTx(ctx, func(ctx context.Context) error {
+		if err := l.rebuild(ctx, "1 = 1"); err != nil {
+			return err
+		}
+		for _, t := range l.extra {
+			conn := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
+			if err := conn.Exec("DELETE FROM " + t.Name).Error; err != nil {
+				return err
+			}
+			if err := t.Build(ctx, t.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
 
 // rebuild recomputes the totals selected by cond and replaces them.
 func (l *Ledger) rebuild(ctx context.Context, cond string, args ...any) error {
@@ -296,18 +319,34 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 
 // insert writes totals in multi-row INSERTs.
 func (l *Ledger) insert(ctx context.Context, acc map[TotalKey]*totalRow) error {
+	return l.insertInto(ctx, "period_totals", acc)
+}
+
+// insertInto writes totals into table in multi-row INSERTs of 1,000 rows,
+// in primary-key order (an empty table then fills page after page).
+func (l *Ledger) insertInto(ctx context.Context, table string, acc map[TotalKey]*totalRow) error {
+	keys := make([]TotalKey, 0, len(acc))
+	for k := range acc {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].CommitmentID != keys[j].CommitmentID {
+			return keys[i].CommitmentID < keys[j].CommitmentID
+		}
+		return keys[i].PeriodKey < keys[j].PeriodKey
+	})
 	conn := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
 	batch := make([]totalRow, 0, 1000)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := conn.Create(&batch).Error
+		err := conn.Table(table).Create(&batch).Error
 		batch = batch[:0]
 		return err
 	}
-	for _, r := range acc {
-		batch = append(batch, *r)
+	for _, k := range keys {
+		batch = append(batch, *acc[k])
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return err

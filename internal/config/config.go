@@ -34,6 +34,9 @@ type Config struct {
 	TokenTTL       Duration `yaml:"token_ttl"`
 	RequestTimeout Duration `yaml:"request_timeout"`
 	BodyLimit      string   `yaml:"body_limit"`
+	// MemoryLimit is the Go runtime's soft memory limit (debug.SetMemoryLimit)
+	// for serve, e.g. "120M"; empty: none (GOMEMLIMIT in the environment wins).
+	MemoryLimit    string   `yaml:"memory_limit"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	DB             DB       `yaml:"db"`
 	SMTP           SMTP     `yaml:"smtp"`
@@ -331,6 +334,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseBytes(c.BodyLimit); err != nil {
 		return bad("body_limit", err.Error())
+	}
+	if c.MemoryLimit != "" {
+		if _, err := ParseBytes(c.MemoryLimit); err != nil {
+			return bad("memory_limit", err.Error())
+		}
 	}
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil {

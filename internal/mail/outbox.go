@@ -16,12 +16,15 @@ import (
 // DefaultMaxAttempts is used when NewOutbox is given no positive value.
 const DefaultMaxAttempts = 8
 
-// Limits of one INSERT: rows, and bytes of bodies (below MariaDB's default
-// max_allowed_packet of 16 MiB), and of one IN list.
+// Limits of one INSERT: rows (1,000 rows of 20 columns stay below
+// SQLite's 32,766 variables) and bytes of bodies (half MariaDB's default
+// max_allowed_packet of 16 MiB, leaving room for escaping); and of one IN
+// list. A sweep's thousands of messages take ceil(rows / 1,000) or
+// ceil(bytes / 8 MiB) INSERTs, whichever is more, and one UPDATE per 5,000.
 const (
-	insertRows  = 200
-	insertBytes = 4 << 20
-	inListIDs   = 500
+	insertRows  = 1000
+	insertBytes = 8 << 20
+	inListIDs   = 5000
 )
 
 // Outbox stores outgoing messages. Its methods are safe for concurrent use.
@@ -71,8 +74,8 @@ func (o *Outbox) MessageIDFor(id int64) string {
 // transaction carried by ctx (or a transaction of its own), then assigns
 // each its Message-ID. It normalizes the addresses of msgs and sets ID,
 // MessageID, Status and the bookkeeping fields on them. An invalid message
-// fails the whole call with a validation error naming it. It sends a few statements per 200 messages: batched
-// INSERTs and one UPDATE per 500 ids, never one per message.
+// fails the whole call with a validation error naming it. It sends batched INSERTs (up to 1,000 messages or
+// 8 MiB each) and one UPDATE per 5,000 ids, never one per message.
 func (o *Outbox) Enqueue(ctx context.Context, msgs []*Message, now time.Time) error {
 	return o.enqueue(ctx, msgs, now, false)
 }

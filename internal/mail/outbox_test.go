@@ -19,15 +19,15 @@ func TestEnqueueBatchesStatements(t *testing.T) {
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		qc := database.CountQueries(db)
 		ob := mail.NewOutbox(db, "twinning.test", 5)
-		msgs := testMessages(450)
+		msgs := testMessages(2500)
 		before := qc.Queries()
 		enqueue(t, ob, msgs, t0)
-		// 3 INSERTs (200+200+50 rows) and 1 UPDATE of the Message-IDs.
+		// 3 INSERTs (1,000+1,000+500 rows) and 1 UPDATE of the Message-IDs.
 		if n := qc.Queries() - before; n != 4 {
-			t.Errorf("Enqueue of 450 messages sent %d statements, want 4", n)
+			t.Errorf("Enqueue of 2,500 messages sent %d statements, want 4", n)
 		}
 		got := rows(t, db)
-		if len(got) != 450 {
+		if len(got) != 2500 {
 			t.Fatalf("%d rows", len(got))
 		}
 		for i, row := range got {

@@ -156,7 +156,7 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 			}
 			key := fmt.Sprintf("digest:%d:%s", u.ID, week)
 			cands = append(cands, candidate{notice: Notice{Kind: KindDigest, DedupeKey: key, UserID: ptr(u.ID), PeriodKey: week}})
-			perUser[key] = &outgoing{kind: KindDigest, recipient: u, data: data}
+			perUser[key] = &outgoing{kind: KindDigest, recipient: u, data: data, group: -1}
 		}
 		fresh, err := s.insertNotices(ctx, cands, at, now, newToken())
 		if err != nil {

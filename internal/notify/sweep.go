@@ -14,8 +14,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	htmltemplate "html/template"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -78,11 +82,15 @@ type Sweeper struct {
 	cat    *i18n.Catalog
 	cfg    Config
 	robots RobotQueue // robots.go; nil: no robot posts
+	// nameEsc escapes a name exactly as the mail templates do where they
+	// show it, in HTML text (renderAll)
+	nameEsc *htmltemplate.Template
 }
 
 // NewSweeper wires the sweeper.
 func NewSweeper(db *database.DB, reader *compliance.Reader, outbox *mail.Outbox, render *Renderer, cat *i18n.Catalog, cfg Config) *Sweeper {
-	return &Sweeper{db: db, reader: reader, outbox: outbox, render: render, cat: cat, cfg: cfg}
+	return &Sweeper{db: db, reader: reader, outbox: outbox, render: render, cat: cat, cfg: cfg,
+		nameEsc: htmltemplate.Must(htmltemplate.New("name").Parse("{{.}}"))}
 }
 
 // Planned describes one message a sweep queued (or, dry, would queue).
@@ -494,7 +502,7 @@ func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.
 		n.Details = string(details)
 		rows = append(rows, n)
 	}
-	if err := conn.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error; err != nil {
+	if err := conn.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, noticeRows).Error; err != nil {
 		return nil, err
 	}
 	var inserted []Notice
@@ -522,7 +530,7 @@ func (s *Sweeper) recordBreaches(ctx context.Context, all map[string]Breach, fre
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	err := s.db.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, 500).Error
+	err := s.db.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, noticeRows).Error
 	return len(rows), err
 }
 
@@ -534,6 +542,7 @@ type outgoing struct {
 	copy      bool
 	notices   []candidate
 	data      *Data // prebuilt (digests); otherwise built from the notices
+	group     int   // the group of notices it carries (compose); -1 for a digest
 }
 
 // compose groups new notices into one message per recipient, pair and
@@ -566,14 +575,14 @@ func (s *Sweeper) compose(ctx context.Context, fresh []candidate, at date.Date) 
 		groups[k] = append(groups[k], c)
 	}
 	var out []*outgoing
-	for _, k := range order {
+	for gi, k := range order {
 		p := dir.pairs[k.pair]
 		if p == nil {
 			continue
 		}
 		add := func(rs []recipient, copy bool) {
 			for _, r := range rs {
-				out = append(out, &outgoing{kind: k.kind, pair: p, recipient: r, copy: copy, notices: groups[k]})
+				out = append(out, &outgoing{kind: k.kind, pair: p, recipient: r, copy: copy, notices: groups[k], group: gi})
 			}
 		}
 		switch k.kind {
@@ -609,17 +618,14 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 	if len(outs) == 0 {
 		return []Planned{}, nil
 	}
+	rendered, err := s.renderAll(outs, now)
+	if err != nil {
+		return nil, err
+	}
 	msgs := make([]*mail.Message, len(outs))
 	planned := make([]Planned, len(outs))
 	for i, o := range outs {
-		data := o.data
-		if data == nil {
-			data = s.data(o, now)
-		}
-		r, err := s.render.Render(o.kind, o.recipient.locale(), data)
-		if err != nil {
-			return nil, err
-		}
+		r := rendered[i]
 		uid := o.recipient.ID
 		var pairID *int64
 		var pid int64
@@ -647,13 +653,130 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 			links = append(links, link{msgs[i].ID, c.notice.ID})
 		}
 	}
-	if err := s.db.Conn(ctx).Table("message_notices").CreateInBatches(links, 1000).Error; err != nil {
+	if err := s.db.Conn(ctx).Table("message_notices").CreateInBatches(links, linkRows).Error; err != nil {
 		return nil, err
 	}
 	if err := s.postRobots(ctx, outs, now); err != nil {
 		return nil, err
 	}
 	return planned, nil
+}
+
+// Rows per multi-row INSERT of the sweep's own tables: the statements of a
+// sweep grow by one per this many notices, breaches or links (the outbox
+// has its own bounds, mail.Outbox.Enqueue), never one per pair or message.
+const (
+	noticeRows = 2000
+	linkRows   = 5000
+)
+
+// recipientMark stands for the recipient's name while a message is
+// rendered once for every recipient of a group: characters no name
+// contains and that neither template escapes.
+const recipientMark = "\uE000recipient\uE001"
+
+// renderAll renders the message of every outgoing. The recipients of one
+// group (a pair, a kind) in one language get the same message but for
+// their name, so it is rendered once per group, language and copy flag
+// with a mark for the name, which is then replaced — escaped for HTML by
+// the same html/template escaper — for each recipient: a reminder day's
+// thousands of messages cost a few thousand renders, spread over the CPUs.
+// A template that shows the name other than once in each body, or in the
+// subject, is rendered per recipient as before. Nothing here outlives the
+// call, so a re-run transaction renders afresh.
+func (s *Sweeper) renderAll(outs []*outgoing, now time.Time) ([]Rendered, error) {
+	type key struct {
+		group  int
+		locale string
+		copy   bool
+	}
+	type job struct {
+		o      *outgoing
+		shared bool // rendered with recipientMark for a whole group
+		r      Rendered
+		ok     bool // the mark appears exactly once in each body
+		err    error
+	}
+	jobs := []*job{}
+	byKey := map[key]*job{}
+	of := make([]*job, len(outs))
+	for i, o := range outs {
+		if o.data != nil || o.group < 0 {
+			j := &job{o: o}
+			jobs, of[i] = append(jobs, j), j
+			continue
+		}
+		k := key{o.group, o.recipient.locale(), o.copy}
+		j := byKey[k]
+		if j == nil {
+			j = &job{o: o, shared: true}
+			byKey[k] = j
+			jobs = append(jobs, j)
+		}
+		of[i] = j
+	}
+	// the data (catalog look-ups) is built here, on one goroutine; the
+	// templates, safe for concurrent use, execute on every CPU
+	datas := make([]*Data, len(jobs))
+	for i, j := range jobs {
+		switch {
+		case j.o.data != nil:
+			datas[i] = j.o.data
+		default:
+			datas[i] = s.data(j.o, now)
+			if j.shared {
+				datas[i].Recipient = recipientMark
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range max(1, min(runtime.GOMAXPROCS(0), len(jobs))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return
+				}
+				j := jobs[i]
+				j.r, j.err = s.render.Render(j.o.kind, j.o.recipient.locale(), datas[i])
+				j.ok = j.err == nil && strings.Count(j.r.Text, recipientMark) == 1 &&
+					strings.Count(j.r.HTML, recipientMark) == 1 && !strings.Contains(j.r.Subject, recipientMark)
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]Rendered, len(outs))
+	var esc strings.Builder
+	for i, o := range outs {
+		j := of[i]
+		if j.err != nil {
+			return nil, j.err
+		}
+		if !j.shared {
+			out[i] = j.r
+			continue
+		}
+		if !j.ok {
+			// a template that shows the name otherwise: render this one
+			r, err := s.render.Render(o.kind, o.recipient.locale(), s.data(o, now))
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+			continue
+		}
+		esc.Reset()
+		if err := s.nameEsc.Execute(&esc, o.recipient.Name); err != nil {
+			return nil, err
+		}
+		out[i] = Rendered{Subject: j.r.Subject,
+			Text: strings.Replace(j.r.Text, recipientMark, o.recipient.Name, 1),
+			HTML: strings.Replace(j.r.HTML, recipientMark, esc.String(), 1)}
+	}
+	return out, nil
 }
 
 // data builds the template data of one message.

@@ -275,12 +275,16 @@ func RecordManual(ctx context.Context, db *database.DB, job string, asOf date.Da
 func prevFiring(sch cron.Schedule, now time.Time) time.Time {
 	for back := time.Minute; back <= 400*24*time.Hour; back *= 2 {
 		t := sch.Next(now.Add(-back))
+		if t.IsZero() {
+			// a schedule that never fires ("0 0 30 2 *"): Next gives up
+			return t
+		}
 		if t.After(now) {
 			continue
 		}
 		for {
 			next := sch.Next(t)
-			if next.After(now) {
+			if next.IsZero() || next.After(now) {
 				return t
 			}
 			t = next
