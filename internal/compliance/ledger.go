@@ -79,6 +79,17 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 		}
 		return keys[i].PeriodKey < keys[j].PeriodKey
 	})
+	// the status read model moves with the achieved sums only (a pending
+	// sum never changes a grade): out with the old sums, in with the new
+	var achieved []TotalKey
+	for _, k := range keys {
+		if delta[k].Achieved != 0 {
+			achieved = append(achieved, k)
+		}
+	}
+	if err := l.moveSums(ctx, pairID, achieved, -1); err != nil {
+		return err
+	}
 	conn := l.db.Conn(ctx)
 	for _, k := range keys {
 		r := delta[k]
@@ -86,7 +97,7 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 			return err
 		}
 	}
-	return nil
+	return l.moveSums(ctx, pairID, achieved, +1)
 }
 
 func (l *Ledger) upsertSQL() string {
@@ -142,8 +153,14 @@ type activityFact struct {
 
 // RebuildPair recomputes the totals of one pair from its activities, e.g.
 // after an agreement is added over days that already have activity.
+//
+// The status read model: the caller detached the pair (DetachStatus)
+// before changing what it is graded on; this attaches it again.
 func (l *Ledger) RebuildPair(ctx context.Context, pairID int64) error {
-	return l.rebuild(ctx, "pair_id = ?", pairID)
+	if err := l.rebuild(ctx, "pair_id = ?", pairID); err != nil {
+		return err
+	}
+	return l.AttachStatus(ctx, []int64{pairID})
 }
 
 // RebuildPairs recomputes the totals of many pairs (a workbook import
@@ -153,13 +170,24 @@ func (l *Ledger) RebuildPairs(ctx context.Context, pairIDs []int64) error {
 		if err := l.rebuild(ctx, "pair_id IN ?", pairIDs[start:min(start+500, len(pairIDs))]); err != nil {
 			return err
 		}
+		// (detached by the caller, as for RebuildPair)
+		if err := l.AttachStatus(ctx, pairIDs[start:min(start+500, len(pairIDs))]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // RebuildAll recomputes every total from the activities: after terms change
 // (term and school-year periods move) or as the reference in tests.
-func (l *Ledger) RebuildAll(ctx context.Context) error { return l.rebuild(ctx, "1 = 1") }
+// The status read model is rebuilt after the totals, in one transaction
+// of its own.
+func (l *Ledger) RebuildAll(ctx context.Context) error {
+	if err := l.rebuild(ctx, "1 = 1"); err != nil {
+		return err
+	}
+	return l.db.WithTx(ctx, func(ctx context.Context) error { return l.RebuildStatus(ctx, StatusTable) })
+}
 
 // rebuild recomputes the totals selected by cond and replaces them.
 func (l *Ledger) rebuild(ctx context.Context, cond string, args ...any) error {

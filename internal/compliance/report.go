@@ -427,17 +427,28 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 			return Report{}, err
 		}
 	}
-	// the summary's statements select the scope by the id list when it is
-	// short, by the condition when it is a large share of the programme
-	sumCond, sumArgs := cond, args
-	byIDs := total <= maxIDList && !r.summaryByCond
-	if byIDs {
-		sumCond, sumArgs = "pairs.id IN ?", []any{ids}
-	}
 	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
 	if total > 0 {
-		if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
+		// a region's scope: the status read model, rows in proportion to
+		// its areas and shapes
+		v, ok, err := r.View(ctx, a, q, nil)
+		if err != nil {
 			return Report{}, err
+		}
+		if ok && !r.summaryByCond {
+			summary = v.Total
+		} else {
+			// otherwise the summary's statements, selecting the scope by
+			// the id list when it is short, by the condition when it is a
+			// large share of the programme
+			sumCond, sumArgs := cond, args
+			byIDs := total <= maxIDList && !r.summaryByCond
+			if byIDs {
+				sumCond, sumArgs = "pairs.id IN ?", []any{ids}
+			}
+			if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
+				return Report{}, err
+			}
 		}
 	}
 	return Report{At: q.At, Term: q.Term, Summary: summary, Items: items, Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil

@@ -1,0 +1,419 @@
+package compliance
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/twinning-platform/twinning/internal/auth"
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/database"
+	"github.com/twinning-platform/twinning/internal/date"
+	"github.com/twinning-platform/twinning/internal/decimal"
+)
+
+// The status read model (migration 0011, table status_counts): per scope
+// region, area, shape and categories, how many commitments there are
+// (sums = 0) and how many of their periods have a non-trivial achieved sum
+// (sums = 1, bucketed). Every statement here is set-based: one INSERT …
+// SELECT … GROUP BY whatever the number of pairs, so the same SQL keeps
+// the model in step with one transition, with one pair's lifecycle change
+// and rebuilds it from scratch.
+
+// StatusTable is the table of the status read model.
+const StatusTable = "status_counts"
+
+// statusKey is the unique key of status_counts, in its index order.
+const statusKey = "scope_id, sums, period_end, period_start, area_id, effective_from, effective_to, period, ends_on, minimum, measure, categories, achieved"
+
+const statusCols = "scope_id, area_id, effective_from, effective_to, period, ends_on, minimum, measure, categories, sums, period_start, period_end, achieved, n"
+
+// neverRetired stands for a NULL ends_on in the unique key (NULLs are all
+// distinct in a unique index); the last date a date.Date holds.
+const neverRetired = "2199-12-31"
+
+func (l *Ledger) concat(a, b string) string {
+	if l.db.Dialect() == database.MySQL {
+		return "CONCAT(" + a + ", " + b + ")"
+	}
+	return "(" + a + " || " + b + ")"
+}
+
+// fanout is a derived table (pair_id, scope_id, area_id) of the pairs
+// matching pairCond (on "p"): one row per region either school sits under
+// (a bureau of that region sees the pair, pairing.ScopeSQL) and one for
+// the whole programme (scope 0). The area is the scope's child the
+// dashboard files the pair under (web dashboardAreas): the one holding the
+// supported school, else the supporting one; 0 when that school sits in
+// the scope region itself. Under scope 0 the areas are the provinces.
+func (l *Ledger) fanout(pairCond string) string {
+	under := func(path, anc string) string { return path + " LIKE " + l.concat(anc, "'%'") }
+	schools := " FROM pairs p JOIN schools ds ON ds.id = p.supported_school_id JOIN regions dr ON dr.id = ds.region_id" +
+		" JOIN schools us ON us.id = p.supporting_school_id JOIN regions ur ON ur.id = us.region_id"
+	return "(SELECT p.id AS pair_id, anc.id AS scope_id, COALESCE((SELECT ch.id FROM regions ch WHERE ch.parent_id = anc.id AND " +
+		under("(CASE WHEN "+under("dr.path", "anc.path")+" THEN dr.path ELSE ur.path END)", "ch.path") + "), 0) AS area_id" +
+		schools + " JOIN regions anc ON (" + under("dr.path", "anc.path") + " OR " + under("ur.path", "anc.path") + ")" +
+		" WHERE " + pairCond +
+		" UNION ALL SELECT p.id, 0, COALESCE((SELECT ch.id FROM regions ch WHERE ch.level = 'province' AND " + under("dr.path", "ch.path") + "), 0)" +
+		schools + " WHERE " + pairCond + ") ps"
+}
+
+// bucket is the SQL of the achieved sum as the grade sees it (see the
+// migration): every threshold grade compares a sum with is the minimum or
+// a whole unit not above it rounded up, so the sum capped at the minimum
+// rounded up, else the minimum once reached, else the sum rounded down
+// grades the same at every date. On SQLite the sums are floats: rounded
+// to hundredths first.
+func (l *Ledger) bucket() string {
+	a, ceil, floor := "t.achieved", "CEILING(c.minimum)", "FLOOR(t.achieved)"
+	if l.db.Dialect() != database.MySQL {
+		a = "ROUND(t.achieved, 2)"
+		ceil = "(CASE WHEN c.minimum = CAST(c.minimum AS INTEGER) THEN c.minimum ELSE CAST(c.minimum AS INTEGER) + 1 END)"
+		floor = "CAST(ROUND(t.achieved, 2) AS INTEGER)"
+	}
+	return "(CASE WHEN " + a + " >= " + ceil + " THEN " + ceil + " WHEN " + a + " >= c.minimum THEN c.minimum ELSE " + floor + " END)"
+}
+
+// statusSelects are the two grouped SELECTs of the rows the pairs matching
+// pairCond contribute, counted with sign (+1 or -1); totalsCond narrows
+// the sums to some totals (on "t").
+func (l *Ledger) statusSelects(pairCond, totalsCond string, sign int) (shapes, sums string) {
+	n := "COUNT(*)"
+	if sign < 0 {
+		n = "-COUNT(*)"
+	}
+	shapeCols := "ps.scope_id, ps.area_id, a.effective_from, a.effective_to, c.period, COALESCE(c.ends_on, '" + neverRetired + "'), c.minimum, c.measure, c.categories"
+	group := " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
+	shapes = "SELECT " + shapeCols + ", 0, a.effective_from, a.effective_to, 0, " + n +
+		" FROM " + l.fanout(pairCond) + " JOIN agreements a ON a.pair_id = ps.pair_id JOIN commitments c ON c.agreement_id = a.id WHERE 1 = 1" + group
+	sums = "SELECT " + shapeCols + ", 1, t.period_start, t.period_end, " + l.bucket() + ", " + n +
+		" FROM " + l.fanout(pairCond) + " JOIN period_totals t ON t.pair_id = ps.pair_id JOIN commitments c ON c.id = t.commitment_id" +
+		" JOIN agreements a ON a.id = c.agreement_id WHERE " + l.bucket() + " > 0 AND " + totalsCond + group
+	return shapes, sums
+}
+
+// addStatus adds the result of a statusSelects SELECT to table.
+func (l *Ledger) addStatus(ctx context.Context, table, sel string, args []any) error {
+	q := "INSERT INTO " + table + " (" + statusCols + ") " + sel
+	if l.db.Dialect() == database.MySQL {
+		q += " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
+	} else {
+		q += " ON CONFLICT (" + statusKey + ") DO UPDATE SET n = n + excluded.n"
+	}
+	return l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Exec(q, args...).Error
+}
+
+// RebuildStatus fills table (status_counts or a shadow copy of it, empty or
+// not) from scratch from period_totals, commitments, agreements, pairs,
+// schools and regions: two INSERT … SELECT … GROUP BY statements, no loop
+// over rows. Call it after period_totals is complete, in the same
+// transaction when readers must never see the two disagree.
+func (l *Ledger) RebuildStatus(ctx context.Context, table string) error {
+	if err := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Exec("DELETE FROM " + table).Error; err != nil {
+		return err
+	}
+	shapes, sums := l.statusSelects("1 = 1", "1 = 1", +1)
+	for _, sel := range []string{shapes, sums} {
+		if err := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Exec("INSERT INTO " + table + " (" + statusCols + ") " + sel).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DetachStatus removes what the pairs contribute to the status read model,
+// as the database holds them now; AttachStatus adds it back. A change to
+// what a grade depends on (an agreement's span, a commitment's minimum or
+// retirement, a school's region, a pair's agreements) runs Detach before
+// it and Attach after it, in its transaction; Ledger.RebuildPair(s)
+// attaches for itself.
+func (l *Ledger) DetachStatus(ctx context.Context, pairIDs []int64) error {
+	return l.moveStatus(ctx, pairIDs, -1)
+}
+
+// AttachStatus: see DetachStatus.
+func (l *Ledger) AttachStatus(ctx context.Context, pairIDs []int64) error {
+	return l.moveStatus(ctx, pairIDs, +1)
+}
+
+func (l *Ledger) moveStatus(ctx context.Context, pairIDs []int64, sign int) error {
+	if len(pairIDs) == 0 {
+		return nil
+	}
+	shapes, sums := l.statusSelects("p.id IN ?", "1 = 1", sign)
+	for _, sel := range []string{shapes, sums} {
+		if err := l.addStatus(ctx, StatusTable, sel, []any{pairIDs, pairIDs}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveSums moves the sums rows of some totals of one pair by sign: Move
+// runs it with -1 before changing the totals and +1 after.
+func (l *Ledger) moveSums(ctx context.Context, pairID int64, keys []TotalKey, sign int) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ors := make([]string, len(keys))
+	args := []any{pairID, pairID}
+	for i, k := range keys {
+		ors[i] = "(t.commitment_id = ? AND t.period_key = ?)"
+		args = append(args, k.CommitmentID, k.PeriodKey)
+	}
+	_, sums := l.statusSelects("p.id = ?", "t.pair_id = "+fmt.Sprint(pairID)+" AND ("+strings.Join(ors, " OR ")+")", sign)
+	return l.addStatus(ctx, StatusTable, sums, args)
+}
+
+// StatusCounts are commitment-periods by status, for one view.
+type StatusCounts map[Status]int
+
+func newCounts() StatusCounts { return StatusCounts{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0} }
+
+// StatusView is a view of a scope from the status read model: the items of
+// opt by status, per area and categories, and per window (the trend: the
+// items whose period overlaps each window, at opt.At).
+type StatusView struct {
+	Total      StatusCounts
+	ByArea     map[int64]StatusCounts
+	ByCategory map[string]StatusCounts
+	// Cells are the counts per area and category (the heat map of areas).
+	Cells   map[int64]map[string]StatusCounts
+	Windows []StatusCounts
+}
+
+// Span is a span of dates a trend point counts the periods overlapping.
+type Span struct{ From, To date.Date }
+
+// StatusOf reads the view of scope (a region id, 0 for the whole
+// programme) under opt (Current or Window) from the status read model: two
+// indexed range reads of the scope's rows, each graded once.
+func (r *Reader) StatusOf(ctx context.Context, scope int64, cal calendar.Calendar, opt Options, windows []Span) (StatusView, error) {
+	v := StatusView{Total: newCounts(), ByArea: map[int64]StatusCounts{}, ByCategory: map[string]StatusCounts{},
+		Cells: map[int64]map[string]StatusCounts{}, Windows: make([]StatusCounts, len(windows))}
+	for i := range v.Windows {
+		v.Windows[i] = newCounts()
+	}
+	conn := r.db.Conn(ctx)
+	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
+	type group struct {
+		area int64
+		cats string
+	}
+	type graded struct {
+		ag    Agreement
+		items []Item
+	}
+	shapes := map[shape]*graded{}
+	// counts per area and categories; KPI, areas and categories are sums
+	// of these
+	acc := map[group][]StatusCounts{}
+	add := func(gk group, it *Item, st Status, n int) {
+		cs := acc[gk]
+		if cs == nil {
+			cs = make([]StatusCounts, 1+len(windows))
+			for i := range cs {
+				cs[i] = newCounts()
+			}
+			acc[gk] = cs
+		}
+		if opt.Mode != Window || calendar.Overlaps(it.PeriodStart, it.PeriodEnd, opt.From, opt.To) {
+			cs[0][st] += n
+		}
+		for i, w := range windows {
+			if calendar.Overlaps(it.PeriodStart, it.PeriodEnd, w.From, w.To) {
+				cs[1+i][st] += n
+			}
+		}
+	}
+	never := date.MustParse(neverRetired)
+	shapeOf := func(from, to, endsOn date.Date, kind []byte, minimum decimal.D) (*graded, error) {
+		s := shape{from: int32(dayNum(from)), to: int32(dayNum(to)), endsOn: -1, kind: kindCode(kind), minimum: minimum}
+		if endsOn != never {
+			s.endsOn = int32(dayNum(endsOn))
+		} else {
+			endsOn = date.Date{}
+		}
+		g := shapes[s]
+		if g == nil {
+			ag := Agreement{EffectiveFrom: from, EffectiveTo: to,
+				Commitments: []Commitment{{Period: calendar.PeriodKind(string(kind)), Minimum: minimum, EndsOn: endsOn}}}
+			g = &graded{ag: ag, items: evaluate(r.rules, cal, ag, opt, func(*Commitment, []Item) {})}
+			shapes[s] = g
+		}
+		return g, nil
+	}
+	rows, err := fresh().Table(StatusTable).
+		Select("area_id, effective_from, effective_to, period, ends_on, minimum, categories, n").
+		Where("scope_id = ? AND sums = 0 AND n <> 0", scope).Rows()
+	if err != nil {
+		return v, err
+	}
+	type span struct{ start, end date.Date }
+	periods := map[span]bool{}
+	for rows.Next() {
+		var gk group
+		var from, to, endsOn date.Date
+		var kind []byte
+		var minimum decimal.D
+		var n int
+		if err := rows.Scan(&gk.area, &from, &to, &kind, &endsOn, &minimum, &gk.cats, &n); err != nil {
+			rows.Close()
+			return v, err
+		}
+		g, _ := shapeOf(from, to, endsOn, kind, minimum)
+		for i := range g.items {
+			it := &g.items[i]
+			periods[span{it.PeriodStart, it.PeriodEnd}] = true
+			add(gk, it, it.Status, n)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return v, err
+	}
+	if len(periods) > 0 {
+		// only the sums of the periods shown can move a count
+		var ors []string
+		var args []any
+		var since date.Date
+		for p := range periods {
+			if since.IsZero() || p.end.Before(since) {
+				since = p.end
+			}
+			ors = append(ors, "(period_end = ? AND period_start = ?)")
+			args = append(args, p.end, p.start)
+		}
+		cond := "period_end >= ?"
+		if len(periods) <= maxPeriodList {
+			cond = "(" + strings.Join(ors, " OR ") + ")"
+		} else {
+			args = []any{since}
+		}
+		rows, err := fresh().Table(StatusTable).
+			Select("area_id, effective_from, effective_to, period, ends_on, minimum, categories, period_start, period_end, achieved, n").
+			Where("scope_id = ? AND sums = 1 AND n <> 0", scope).Where(cond, args...).Rows()
+		if err != nil {
+			return v, err
+		}
+		atN := dayNum(opt.At)
+		maxReminder, hasReminder := 0, false
+		for _, m := range r.rules.ReminderDays {
+			if !hasReminder || m > maxReminder {
+				maxReminder, hasReminder = m, true
+			}
+		}
+		for rows.Next() {
+			var gk group
+			var from, to, endsOn, start, end date.Date
+			var kind []byte
+			var minimum, achieved decimal.D
+			var n int
+			if err := rows.Scan(&gk.area, &from, &to, &kind, &endsOn, &minimum, &gk.cats, &start, &end, &achieved, &n); err != nil {
+				rows.Close()
+				return v, err
+			}
+			g, _ := shapeOf(from, to, endsOn, kind, minimum)
+			for i := range g.items {
+				it := &g.items[i]
+				if it.PeriodStart != start || it.PeriodEnd != end {
+					continue
+				}
+				add(gk, it, it.Status, -n)
+				one := []Item{*it}
+				one[0].Achieved = achieved
+				grade(r.rules, g.ag, &g.ag.Commitments[0], one, atN, maxReminder, hasReminder)
+				add(gk, it, one[0].Status, n)
+				break
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return v, err
+		}
+	}
+	for gk, cs := range acc {
+		area := v.ByArea[gk.area]
+		if area == nil {
+			area = newCounts()
+			v.ByArea[gk.area] = area
+		}
+		cells := v.Cells[gk.area]
+		if cells == nil {
+			cells = map[string]StatusCounts{}
+			v.Cells[gk.area] = cells
+		}
+		cats := strings.Split(gk.cats, ",")
+		for st, n := range cs[0] {
+			v.Total[st] += n
+			area[st] += n
+			for _, c := range cats {
+				if c == "" {
+					continue
+				}
+				if v.ByCategory[c] == nil {
+					v.ByCategory[c] = newCounts()
+				}
+				v.ByCategory[c][st] += n
+				if cells[c] == nil {
+					cells[c] = newCounts()
+				}
+				cells[c][st] += n
+			}
+		}
+		for i := range windows {
+			for st, n := range cs[1+i] {
+				v.Windows[i][st] += n
+			}
+		}
+	}
+	return v, nil
+}
+
+// statusScope is the scope region of the status read model that selects
+// exactly the pairs a sees under q (pairing.ScopeSQL and RegionSQL: either
+// school in the subtree), or false when none does (a school's users, a
+// bureau looking at an unrelated region).
+func (r *Reader) statusScope(ctx context.Context, a auth.Actor, q Query) (int64, bool, error) {
+	var path string
+	if q.RegionID != 0 {
+		p, err := r.dir.RegionPath(ctx, q.RegionID, "region_id")
+		if err != nil {
+			return 0, false, err
+		}
+		path = p
+	}
+	switch {
+	case a.IsAdmin():
+		return q.RegionID, true, nil
+	case a.IsBureau() && a.RegionPath != "":
+		switch {
+		case q.RegionID == 0, strings.HasPrefix(a.RegionPath, path):
+			// the bureau's own region, or one above it: its own scope
+			return a.RegionID, true, nil
+		case strings.HasPrefix(path, a.RegionPath):
+			return q.RegionID, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// View is the status read model's view of what a sees under q (its
+// summary, areas, categories) and the items of each window at q.At; false
+// when the scope is not a region's (Scope then grades the pairs).
+func (r *Reader) View(ctx context.Context, a auth.Actor, q Query, windows []Span) (StatusView, bool, error) {
+	scope, ok, err := r.statusScope(ctx, a, q)
+	if err != nil || !ok {
+		return StatusView{}, ok, err
+	}
+	cal, err := r.calendar(ctx, Scope{})
+	if err != nil {
+		return StatusView{}, false, err
+	}
+	opt, err := options(cal, q)
+	if err != nil {
+		return StatusView{}, false, err
+	}
+	v, err := r.StatusOf(ctx, scope, cal, opt, windows)
+	return v, err == nil, err
+}
