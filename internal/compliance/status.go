@@ -417,3 +417,25 @@ func (r *Reader) View(ctx context.Context, a auth.Actor, q Query, windows []Span
 	v, err := r.StatusOf(ctx, scope, cal, opt, windows)
 	return v, err == nil, err
 }
+
+// ViewWindow is View under opt instead of q's term (the dashboard's trend:
+// one window over every term shown, counted per term).
+func (r *Reader) ViewWindow(ctx context.Context, a auth.Actor, q Query, opt Options, windows []Span) (StatusView, bool, error) {
+	scope, ok, err := r.statusScope(ctx, a, q)
+	if err != nil || !ok {
+		return StatusView{}, ok, err
+	}
+	cal, err := r.calendar(ctx, Scope{})
+	if err != nil {
+		return StatusView{}, false, err
+	}
+	v, err := r.StatusOf(ctx, scope, cal, opt, windows)
+	return v, err == nil, err
+}
+
+// CountPairs counts the pairs matching cond (on "pairs").
+func (r *Reader) CountPairs(ctx context.Context, cond string, args ...any) (int64, error) {
+	var n int64
+	err := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("pairs").Where(cond, args...).Count(&n).Error
+	return n, err
+}
