@@ -20,6 +20,8 @@ import (
 type Ledger struct {
 	db    *database.DB
 	rules Rules
+	// statusBatch overrides defaultStatusBatch (tests: a batch per pair)
+	statusBatch int64
 }
 
 // NewLedger wires the ledger.

@@ -2,7 +2,6 @@ package compliance
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"gorm.io/gorm"
@@ -25,8 +24,9 @@ import (
 // StatusTable is the table of the status read model.
 const StatusTable = "status_counts"
 
-// statusKey is the unique key of status_counts, in its index order.
-const statusKey = "scope_id, sums, period_end, period_start, area_id, effective_from, effective_to, period, ends_on, minimum, measure, categories, achieved"
+// StatusKey is the unique key of status_counts, in its index order (a
+// shadow table RebuildStatus fills needs a unique index on these columns).
+const StatusKey = "scope_id, sums, period_end, period_start, area_id, effective_from, effective_to, period, ends_on, minimum, measure, categories, achieved"
 
 const statusCols = "scope_id, area_id, effective_from, effective_to, period, ends_on, minimum, measure, categories, sums, period_start, period_end, achieved, n"
 
@@ -39,25 +39,6 @@ func (l *Ledger) concat(a, b string) string {
 		return "CONCAT(" + a + ", " + b + ")"
 	}
 	return "(" + a + " || " + b + ")"
-}
-
-// fanout is a derived table (pair_id, scope_id, area_id) of the pairs
-// matching pairCond (on "p"): one row per region either school sits under
-// (a bureau of that region sees the pair, pairing.ScopeSQL) and one for
-// the whole programme (scope 0). The area is the scope's child the
-// dashboard files the pair under (web dashboardAreas): the one holding the
-// supported school, else the supporting one; 0 when that school sits in
-// the scope region itself. Under scope 0 the areas are the provinces.
-func (l *Ledger) fanout(pairCond string) string {
-	under := func(path, anc string) string { return path + " LIKE " + l.concat(anc, "'%'") }
-	schools := " FROM pairs p JOIN schools ds ON ds.id = p.supported_school_id JOIN regions dr ON dr.id = ds.region_id" +
-		" JOIN schools us ON us.id = p.supporting_school_id JOIN regions ur ON ur.id = us.region_id"
-	return "(SELECT p.id AS pair_id, anc.id AS scope_id, COALESCE((SELECT ch.id FROM regions ch WHERE ch.parent_id = anc.id AND " +
-		under("(CASE WHEN "+under("dr.path", "anc.path")+" THEN dr.path ELSE ur.path END)", "ch.path") + "), 0) AS area_id" +
-		schools + " JOIN regions anc ON (" + under("dr.path", "anc.path") + " OR " + under("ur.path", "anc.path") + ")" +
-		" WHERE " + pairCond +
-		" UNION ALL SELECT p.id, 0, COALESCE((SELECT ch.id FROM regions ch WHERE ch.level = 'province' AND " + under("dr.path", "ch.path") + "), 0)" +
-		schools + " WHERE " + pairCond + ") ps"
 }
 
 // bucket is the SQL of the achieved sum as the grade sees it (see the
@@ -76,52 +57,105 @@ func (l *Ledger) bucket() string {
 	return "(CASE WHEN " + a + " >= " + ceil + " THEN " + ceil + " WHEN " + a + " >= c.minimum THEN c.minimum ELSE " + floor + " END)"
 }
 
-// statusSelects are the two grouped SELECTs of the rows the pairs matching
-// pairCond contribute, counted with sign (+1 or -1); totalsCond narrows
-// the sums to some totals (on "t").
-func (l *Ledger) statusSelects(pairCond, totalsCond string, sign int) (shapes, sums string) {
+// statusSQL is one INSERT … SELECT of the rows the pairs matching pairCond
+// (on "p") contribute, counted with sign (+1 or -1): their commitments
+// (shapes) and/or their totals matching totalsCond (on "t"; sums). It
+// groups twice, so that the wide grouping never multiplies: g groups by
+// the two schools' regions (dr, ur) and the shape — a pair's contribution
+// is the same for every pair of the same two regions —; each group then
+// fans out (fan, a few hundred rows) to the scopes either region lies
+// under (a bureau of that region sees the pair, pairing.ScopeSQL) and the
+// programme (scope 0), with the area the dashboard files the pair under
+// (web dashboardAreas): the scope's child holding the supported school,
+// else the supporting one; 0 when that school sits in the scope region
+// itself, the provinces under scope 0.
+func (l *Ledger) statusSQL(table string, upsert bool, pairCond string, pairArgs []any, totalsCond string, totalsArgs []any, sign int, shapes, sums bool) (string, []any) {
+	under := func(path, anc string) string { return path + " LIKE " + l.concat(anc, "'%'") }
 	n := "COUNT(*)"
 	if sign < 0 {
 		n = "-COUNT(*)"
 	}
-	shapeCols := "ps.scope_id, ps.area_id, a.effective_from, a.effective_to, c.period, COALESCE(c.ends_on, '" + neverRetired + "'), c.minimum, c.measure, c.categories"
-	group := " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
-	shapes = "SELECT " + shapeCols + ", 0, a.effective_from, a.effective_to, 0, " + n +
-		" FROM " + l.fanout(pairCond) + " JOIN agreements a ON a.pair_id = ps.pair_id JOIN commitments c ON c.agreement_id = a.id WHERE 1 = 1" + group
-	sums = "SELECT " + shapeCols + ", 1, t.period_start, t.period_end, " + l.bucket() + ", " + n +
-		" FROM " + l.fanout(pairCond) + " JOIN period_totals t ON t.pair_id = ps.pair_id JOIN commitments c ON c.id = t.commitment_id" +
-		" JOIN agreements a ON a.id = c.agreement_id WHERE " + l.bucket() + " > 0 AND " + totalsCond + group
-	return shapes, sums
+	shapeCols := "ds.region_id AS dr, us.region_id AS ur, a.effective_from AS ef, a.effective_to AS et, c.period AS kind, COALESCE(c.ends_on, '" + neverRetired + "') AS eo, c.minimum AS mn, c.measure AS ms, c.categories AS cats"
+	schools := " JOIN pairs p ON p.id = a.pair_id JOIN schools ds ON ds.id = p.supported_school_id JOIN schools us ON us.id = p.supporting_school_id"
+	var parts []string
+	var args []any
+	if shapes {
+		parts = append(parts, "SELECT "+shapeCols+", 0 AS sums, a.effective_from AS pst, a.effective_to AS pen, 0 AS b, "+n+" AS n"+
+			" FROM commitments c JOIN agreements a ON a.id = c.agreement_id"+schools+" WHERE "+pairCond+" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")
+		args = append(args, pairArgs...)
+	}
+	if sums {
+		parts = append(parts, "SELECT "+shapeCols+", 1 AS sums, t.period_start AS pst, t.period_end AS pen, "+l.bucket()+" AS b, "+n+" AS n"+
+			" FROM period_totals t JOIN commitments c ON c.id = t.commitment_id JOIN agreements a ON a.id = c.agreement_id"+schools+
+			" WHERE "+l.bucket()+" > 0 AND "+pairCond+" AND "+totalsCond+" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")
+		args = append(args, pairArgs...)
+		args = append(args, totalsArgs...)
+	}
+	// ra: every region, each region it lies under (itself included) and
+	// the child of that one on the way down (0: the region itself)
+	ra := "SELECT r.id AS region_id, anc.id AS anc_id, COALESCE((SELECT ch.id FROM regions ch WHERE ch.parent_id = anc.id AND " +
+		under("r.path", "ch.path") + "), 0) AS child_id, anc.level AS level FROM regions r JOIN regions anc ON " + under("r.path", "anc.path")
+	// combos: the (supported, supporting) region pairs of the pairs (joins,
+	// not correlated subqueries, over ra: MariaDB would build ra again for
+	// every row)
+	combos := "SELECT DISTINCT ds.region_id AS dr, us.region_id AS ur FROM pairs p JOIN schools ds ON ds.id = p.supported_school_id" +
+		" JOIN schools us ON us.id = p.supporting_school_id WHERE " + pairCond
+	args = append(append([]any{}, pairArgs...), args...)
+	fan := "SELECT cb.dr, cb.ur, ra.anc_id AS scope_id, ra.child_id AS area_id FROM combos cb JOIN ra ON ra.region_id = cb.dr" +
+		" UNION ALL SELECT cb.dr, cb.ur, ra.anc_id, ra.child_id FROM combos cb JOIN ra ON ra.region_id = cb.ur" +
+		" LEFT JOIN ra r2 ON r2.region_id = cb.dr AND r2.anc_id = ra.anc_id WHERE r2.region_id IS NULL" +
+		" UNION ALL SELECT cb.dr, cb.ur, 0, COALESCE(r3.anc_id, 0) FROM combos cb LEFT JOIN ra r3 ON r3.region_id = cb.dr AND r3.level = 'province'"
+	q := "INSERT INTO " + table + " (" + statusCols + ") WITH ra AS (" + ra + "), combos AS (" + combos + "), fan AS (" + fan + ")" +
+		" SELECT fan.scope_id, fan.area_id, g.ef, g.et, g.kind, g.eo, g.mn, g.ms, g.cats, g.sums, g.pst, g.pen, g.b, SUM(g.n)" +
+		" FROM (" + strings.Join(parts, " UNION ALL ") + ") g JOIN fan ON fan.dr = g.dr AND fan.ur = g.ur" +
+		" WHERE 1 = 1 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
+	if upsert {
+		if l.db.Dialect() == database.MySQL {
+			q += " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
+		} else {
+			q += " ON CONFLICT (" + StatusKey + ") DO UPDATE SET n = n + excluded.n"
+		}
+	}
+	return q, args
 }
 
-// addStatus adds the result of a statusSelects SELECT to table.
-func (l *Ledger) addStatus(ctx context.Context, table, sel string, args []any) error {
-	q := "INSERT INTO " + table + " (" + statusCols + ") " + sel
-	if l.db.Dialect() == database.MySQL {
-		q += " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
-	} else {
-		q += " ON CONFLICT (" + statusKey + ") DO UPDATE SET n = n + excluded.n"
-	}
+func (l *Ledger) exec(ctx context.Context, q string, args []any) error {
 	return l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Exec(q, args...).Error
 }
 
-// RebuildStatus fills table (status_counts or a shadow copy of it, empty or
-// not) from scratch from period_totals, commitments, agreements, pairs,
-// schools and regions: two INSERT … SELECT … GROUP BY statements, no loop
-// over rows. Call it after period_totals is complete, in the same
-// transaction when readers must never see the two disagree.
+// RebuildStatus fills table (status_counts or a shadow copy of it with
+// its unique index, empty or not) from scratch from period_totals,
+// commitments, agreements, pairs, schools and regions: a DELETE, then one
+// INSERT … SELECT … GROUP BY per statusBatch pairs (by id range), each
+// adding to what the batches before it wrote. No loop over rows: batches
+// keep each statement's grouping small enough to stay in memory (one
+// statement over 10,000 pairs spills to disk on MariaDB and takes 4× as
+// long). Call it after period_totals is complete, in the same transaction
+// when readers must never see the two disagree.
 func (l *Ledger) RebuildStatus(ctx context.Context, table string) error {
-	if err := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Exec("DELETE FROM " + table).Error; err != nil {
+	if err := l.exec(ctx, "DELETE FROM "+table, nil); err != nil {
 		return err
 	}
-	shapes, sums := l.statusSelects("1 = 1", "1 = 1", +1)
-	for _, sel := range []string{shapes, sums} {
-		if err := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Exec("INSERT INTO " + table + " (" + statusCols + ") " + sel).Error; err != nil {
+	var bounds struct{ Lo, Hi int64 }
+	if err := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Raw("SELECT COALESCE(MIN(id), 0) AS lo, COALESCE(MAX(id), -1) AS hi FROM pairs").Scan(&bounds).Error; err != nil {
+		return err
+	}
+	batch := l.statusBatch
+	if batch <= 0 {
+		batch = defaultStatusBatch
+	}
+	for lo := bounds.Lo; lo <= bounds.Hi; lo += batch {
+		q, args := l.statusSQL(table, true, "p.id BETWEEN ? AND ?", []any{lo, lo + batch - 1}, "1 = 1", nil, +1, true, true)
+		if err := l.exec(ctx, q, args); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// defaultStatusBatch is the pair-id range one statement of RebuildStatus
+// covers.
+const defaultStatusBatch = 500
 
 // DetachStatus removes what the pairs contribute to the status read model,
 // as the database holds them now; AttachStatus adds it back. A change to
@@ -142,13 +176,8 @@ func (l *Ledger) moveStatus(ctx context.Context, pairIDs []int64, sign int) erro
 	if len(pairIDs) == 0 {
 		return nil
 	}
-	shapes, sums := l.statusSelects("p.id IN ?", "1 = 1", sign)
-	for _, sel := range []string{shapes, sums} {
-		if err := l.addStatus(ctx, StatusTable, sel, []any{pairIDs, pairIDs}); err != nil {
-			return err
-		}
-	}
-	return nil
+	q, args := l.statusSQL(StatusTable, true, "p.id IN ?", []any{pairIDs}, "1 = 1", nil, sign, true, true)
+	return l.exec(ctx, q, args)
 }
 
 // moveSums moves the sums rows of some totals of one pair by sign: Move
@@ -158,13 +187,13 @@ func (l *Ledger) moveSums(ctx context.Context, pairID int64, keys []TotalKey, si
 		return nil
 	}
 	ors := make([]string, len(keys))
-	args := []any{pairID, pairID}
+	var targs []any
 	for i, k := range keys {
 		ors[i] = "(t.commitment_id = ? AND t.period_key = ?)"
-		args = append(args, k.CommitmentID, k.PeriodKey)
+		targs = append(targs, k.CommitmentID, k.PeriodKey)
 	}
-	_, sums := l.statusSelects("p.id = ?", "t.pair_id = "+fmt.Sprint(pairID)+" AND ("+strings.Join(ors, " OR ")+")", sign)
-	return l.addStatus(ctx, StatusTable, sums, args)
+	q, args := l.statusSQL(StatusTable, true, "p.id = ?", []any{pairID}, "("+strings.Join(ors, " OR ")+")", targs, sign, false, true)
+	return l.exec(ctx, q, args)
 }
 
 // StatusCounts are commitment-periods by status, for one view.
