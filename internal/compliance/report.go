@@ -393,7 +393,14 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		return Report{}, err
 	}
 	var ids []int64
-	if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+	if _, path, ok, err := r.regionScope(ctx, a, q); err != nil {
+		return Report{}, err
+	} else if ok {
+		// a region's scope: its pairs by two indexed lookups
+		if ids, err = r.PairIDsUnder(ctx, path); err != nil {
+			return Report{}, err
+		}
+	} else if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
 		return Report{}, err
 	}
 	total := len(ids)

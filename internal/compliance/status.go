@@ -404,27 +404,53 @@ func (r *Reader) StatusOf(ctx context.Context, scope int64, cal calendar.Calenda
 // school in the subtree), or false when none does (a school's users, a
 // bureau looking at an unrelated region).
 func (r *Reader) statusScope(ctx context.Context, a auth.Actor, q Query) (int64, bool, error) {
+	id, _, ok, err := r.regionScope(ctx, a, q)
+	return id, ok, err
+}
+
+// regionScope is statusScope with the scope region's path ("" for the
+// whole programme).
+func (r *Reader) regionScope(ctx context.Context, a auth.Actor, q Query) (int64, string, bool, error) {
 	var path string
 	if q.RegionID != 0 {
 		p, err := r.dir.RegionPath(ctx, q.RegionID, "region_id")
 		if err != nil {
-			return 0, false, err
+			return 0, "", false, err
 		}
 		path = p
 	}
 	switch {
 	case a.IsAdmin():
-		return q.RegionID, true, nil
+		return q.RegionID, path, true, nil
 	case a.IsBureau() && a.RegionPath != "":
 		switch {
 		case q.RegionID == 0, strings.HasPrefix(a.RegionPath, path):
 			// the bureau's own region, or one above it: its own scope
-			return a.RegionID, true, nil
+			return a.RegionID, a.RegionPath, true, nil
 		case strings.HasPrefix(path, a.RegionPath):
-			return q.RegionID, true, nil
+			return q.RegionID, path, true, nil
 		}
 	}
-	return 0, false, nil
+	return 0, "", false, nil
+}
+
+// PairIDsUnder are the ids of the pairs with either school in the subtree
+// of path (every pair when path is empty), in id order: pairing.RegionSQL
+// as two indexed lookups (regions by path, their schools, the pairs of
+// those schools) instead of a scan of every pair testing two IN-lists.
+func (r *Reader) PairIDsUnder(ctx context.Context, path string) ([]int64, error) {
+	var ids []int64
+	q := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
+	var err error
+	if path == "" {
+		err = q.Raw("SELECT id FROM pairs ORDER BY id").Scan(&ids).Error
+	} else {
+		side := func(col string) string {
+			return "SELECT p.id FROM regions r JOIN schools s ON s.region_id = r.id JOIN pairs p ON p." + col + " = s.id WHERE r.path LIKE ?"
+		}
+		err = q.Raw("SELECT id FROM ("+side("supported_school_id")+" UNION "+side("supporting_school_id")+") x ORDER BY id", path+"%", path+"%").Scan(&ids).Error
+	}
+	return ids, err
 }
 
 // View is the status read model's view of what a sees under q (its
@@ -462,9 +488,3 @@ func (r *Reader) ViewWindow(ctx context.Context, a auth.Actor, q Query, opt Opti
 	return v, err == nil, err
 }
 
-// CountPairs counts the pairs matching cond (on "pairs").
-func (r *Reader) CountPairs(ctx context.Context, cond string, args ...any) (int64, error) {
-	var n int64
-	err := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("pairs").Where(cond, args...).Count(&n).Error
-	return n, err
-}

@@ -102,21 +102,31 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 		rc, rargs := pairing.RegionSQL(region.Path)
 		cond, args = cond+" AND "+rc, append(args, rargs...)
 	}
-	npairs, err := s.Compliance.CountPairs(ctx, cond, args...)
+	// (the region lies in the actor's scope: its pairs are the scope's,
+	// found by indexed lookups rather than cond's scan of every pair)
+	path := ""
+	if region != nil {
+		path = region.Path
+	}
+	ids, err := s.Compliance.PairIDsUnder(ctx, path)
 	if err != nil {
 		return err
 	}
+	npairs := len(ids)
 	full := s.DashboardFullScope
 	if full == 0 {
 		full = defaultDashboardFullScope
 	}
-	if full > 0 && npairs > int64(full) {
+	if full > 0 && npairs > full {
 		// a large scope: counts from the status read model, in proportion
 		// to the areas, categories and terms shown
-		done, err := s.dashboardCounts(c, p, a, region, terms, term, haveTerm, today, int(npairs), trendOnly)
+		done, err := s.dashboardCounts(c, p, a, region, terms, term, haveTerm, today, npairs, trendOnly)
 		if err != nil || done {
 			return err
 		}
+	}
+	if npairs <= 5000 {
+		cond, args = "pairs.id IN ?", []any{ids}
 	}
 	sc, err := s.Compliance.Load(ctx, cond, args...)
 	if err != nil {
