@@ -487,4 +487,3 @@ func (r *Reader) ViewWindow(ctx context.Context, a auth.Actor, q Query, opt Opti
 	v, err := r.StatusOf(ctx, scope, cal, opt, windows)
 	return v, err == nil, err
 }
-
