@@ -393,17 +393,30 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		return Report{}, err
 	}
 	var ids []int64
-	if _, path, ok, err := r.regionScope(ctx, a, q); err != nil {
-		return Report{}, err
-	} else if ok {
-		// a region's scope: its pairs by two indexed lookups
-		if ids, err = r.PairIDsUnder(ctx, path); err != nil {
-			return Report{}, err
-		}
-	} else if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+	_, path, region, err := r.regionScope(ctx, a, q)
+	if err != nil {
 		return Report{}, err
 	}
-	total := len(ids)
+	total := 0
+	if region {
+		// a region's scope: its pairs by two indexed lookups; a large
+		// one is counted and only its page's ids read
+		if total, err = r.PairsUnder(ctx, path); err != nil {
+			return Report{}, err
+		}
+		offset, limit := 0, -1
+		if total > r.fullBelow() {
+			offset, limit = p.Offset, p.Limit
+		}
+		if ids, err = r.PairIDsUnder(ctx, path, offset, limit); err != nil {
+			return Report{}, err
+		}
+	} else {
+		if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+			return Report{}, err
+		}
+		total = len(ids)
+	}
 	lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
 	if total <= r.fullBelow() {
 		// a county: grading every pair costs less than the summary's
@@ -425,8 +438,12 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		return Report{At: q.At, Term: q.Term, Summary: summary, Items: reports[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
 	}
 	items := []PairReport{}
-	if lo < hi {
-		sc, err := r.Load(ctx, "pairs.id IN ?", ids[lo:hi])
+	page := ids
+	if !region || total <= r.fullBelow() {
+		page = ids[lo:hi]
+	}
+	if len(page) > 0 {
+		sc, err := r.Load(ctx, "pairs.id IN ?", page)
 		if err != nil {
 			return Report{}, err
 		}

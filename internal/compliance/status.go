@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"gorm.io/gorm"
@@ -435,22 +436,37 @@ func (r *Reader) regionScope(ctx context.Context, a auth.Actor, q Query) (int64,
 }
 
 // PairIDsUnder are the ids of the pairs with either school in the subtree
-// of path (every pair when path is empty), in id order: pairing.RegionSQL
-// as two indexed lookups (regions by path, their schools, the pairs of
-// those schools) instead of a scan of every pair testing two IN-lists.
-func (r *Reader) PairIDsUnder(ctx context.Context, path string) ([]int64, error) {
+// of path (every pair when path is empty), in id order, limit of them from
+// offset (limit < 0: all): pairing.RegionSQL as two indexed lookups
+// (regions by path, their schools, the pairs of those schools) instead of
+// a scan of every pair testing two IN-lists.
+func (r *Reader) PairIDsUnder(ctx context.Context, path string, offset, limit int) ([]int64, error) {
 	var ids []int64
-	q := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
-	var err error
-	if path == "" {
-		err = q.Raw("SELECT id FROM pairs ORDER BY id").Scan(&ids).Error
-	} else {
-		side := func(col string) string {
-			return "SELECT p.id FROM regions r JOIN schools s ON s.region_id = r.id JOIN pairs p ON p." + col + " = s.id WHERE r.path LIKE ?"
-		}
-		err = q.Raw("SELECT id FROM ("+side("supported_school_id")+" UNION "+side("supporting_school_id")+") x ORDER BY id", path+"%", path+"%").Scan(&ids).Error
+	q, args := pairsUnder(path)
+	q = "SELECT id FROM (" + q + ") x ORDER BY id"
+	if limit >= 0 {
+		q += fmt.Sprintf(" LIMIT %d OFFSET %d", limit, offset)
 	}
+	err := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Raw(q, args...).Scan(&ids).Error
 	return ids, err
+}
+
+// PairsUnder counts the pairs of PairIDsUnder.
+func (r *Reader) PairsUnder(ctx context.Context, path string) (int, error) {
+	var n int64
+	q, args := pairsUnder(path)
+	err := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Raw("SELECT COUNT(*) FROM ("+q+") x", args...).Scan(&n).Error
+	return int(n), err
+}
+
+func pairsUnder(path string) (string, []any) {
+	if path == "" {
+		return "SELECT id FROM pairs", nil
+	}
+	side := func(col string) string {
+		return "SELECT p.id FROM regions r JOIN schools s ON s.region_id = r.id JOIN pairs p ON p." + col + " = s.id WHERE r.path LIKE ?"
+	}
+	return side("supported_school_id") + " UNION " + side("supporting_school_id"), []any{path + "%", path + "%"}
 }
 
 // View is the status read model's view of what a sees under q (its

@@ -108,11 +108,10 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 	if region != nil {
 		path = region.Path
 	}
-	ids, err := s.Compliance.PairIDsUnder(ctx, path)
+	npairs, err := s.Compliance.PairsUnder(ctx, path)
 	if err != nil {
 		return err
 	}
-	npairs := len(ids)
 	full := s.DashboardFullScope
 	if full == 0 {
 		full = defaultDashboardFullScope
@@ -126,6 +125,10 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 		}
 	}
 	if npairs <= 5000 {
+		ids, err := s.Compliance.PairIDsUnder(ctx, path, 0, -1)
+		if err != nil {
+			return err
+		}
 		cond, args = "pairs.id IN ?", []any{ids}
 	}
 	sc, err := s.Compliance.Load(ctx, cond, args...)
