@@ -393,22 +393,23 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		return Report{}, err
 	}
 	var ids []int64
-	_, path, region, err := r.regionScope(ctx, a, q)
+	scope, path, region, err := r.regionScope(ctx, a, q)
 	if err != nil {
 		return Report{}, err
 	}
 	total := 0
 	if region {
-		// a region's scope: its pairs by two indexed lookups; a large
-		// one is counted and only its page's ids read
-		if total, err = r.PairsUnder(ctx, path); err != nil {
+		// a region's scope: counted by the status read model; a small one
+		// read by two indexed lookups, a large one only its page's ids
+		if total, err = r.PairsIn(ctx, scope); err != nil {
 			return Report{}, err
 		}
-		offset, limit := 0, -1
 		if total > r.fullBelow() {
-			offset, limit = p.Offset, p.Limit
+			ids, err = r.PageUnder(ctx, path, p.Offset, p.Limit)
+		} else {
+			ids, err = r.PairIDsUnder(ctx, path, 0, -1)
 		}
-		if ids, err = r.PairIDsUnder(ctx, path, offset, limit); err != nil {
+		if err != nil {
 			return Report{}, err
 		}
 	} else {

@@ -294,6 +294,10 @@ func (s *Service) CreatePair(ctx context.Context, a auth.Actor, in PairInput) (P
 			}
 			return err
 		}
+		// the status read model counts pairs per region
+		if err := s.status.AttachStatus(ctx, []int64{p.ID}); err != nil {
+			return err
+		}
 		return audit.Record(ctx, conn, s.now(), a.UserID, "pair.create", "pair", p.ID, in)
 	})
 	if err != nil {

@@ -108,7 +108,11 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 	if region != nil {
 		path = region.Path
 	}
-	npairs, err := s.Compliance.PairsUnder(ctx, path)
+	scopeID := int64(0)
+	if region != nil {
+		scopeID = region.ID
+	}
+	npairs, err := s.Compliance.PairsIn(ctx, scopeID)
 	if err != nil {
 		return err
 	}
