@@ -36,7 +36,7 @@ type Reader struct {
 
 // defaultFullScope is the largest scope Scope grades in full rather than
 // a page and a summary.
-const defaultFullScope = 1000
+const defaultFullScope = 300
 
 func (r *Reader) fullBelow() int {
 	switch {
@@ -404,10 +404,15 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		if total, err = r.PairsIn(ctx, scope); err != nil {
 			return Report{}, err
 		}
-		if total > r.fullBelow() {
-			ids, err = r.PageUnder(ctx, path, p.Offset, p.Limit)
-		} else {
+		switch {
+		case total <= r.fullBelow():
 			ids, err = r.PairIDsUnder(ctx, path, 0, -1)
+		case total <= maxIDList:
+			// a few thousand pairs: the indexed lookups, then the page
+			ids, err = r.PairIDsUnder(ctx, path, p.Offset, p.Limit)
+		default:
+			// a large share of the programme: walk the pairs in order
+			ids, err = r.PageUnder(ctx, path, p.Offset, p.Limit)
 		}
 		if err != nil {
 			return Report{}, err

@@ -454,7 +454,7 @@ func (r *Reader) PairsIn(ctx context.Context, scope int64) (int, error) {
 // PageUnder is limit pair ids of the subtree of path from offset, in id
 // order, for a large scope: the pairs are walked in id order and each
 // tested, so the cost follows offset + limit over the share of the
-// programme the scope holds (a tenth or more above 1,000 pairs), not the
+// programme the scope holds (a city or more: a large share), not the
 // scope's size.
 func (r *Reader) PageUnder(ctx context.Context, path string, offset, limit int) ([]int64, error) {
 	var ids []int64

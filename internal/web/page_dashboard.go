@@ -245,7 +245,7 @@ func (s *Server) renderDashboard(c echo.Context, p *view.Page, a auth.Actor, reg
 
 // defaultDashboardFullScope is the most pairs a dashboard grades one by
 // one; above it the dashboard reads the status read model.
-const defaultDashboardFullScope = 1000
+const defaultDashboardFullScope = 300
 
 // trendSpan is the terms the trend shows — started by today, up to the
 // chosen one, at most trendTerms — and the span they cover.

@@ -72,7 +72,7 @@ type Deps struct {
 	TrustedProxies  []string
 	SecureTransport bool // HSTS and Secure cookies when served over TLS (base_url https://)
 	// DashboardFullScope is the most pairs a dashboard grades one by one;
-	// a larger scope reads the status read model (0: 1000; -1: never;
+	// a larger scope reads the status read model (0: 300; -1: never;
 	// tests set it low to take the large-scope path)
 	DashboardFullScope int
 }
