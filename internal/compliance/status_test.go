@@ -134,6 +134,23 @@ func compareStatus(t *testing.T, w *world, at date.Date) {
 				}
 			}
 		}
+		// a page of a large scope walks the pairs in order: the same page
+		for _, off := range []int{0, 1, 2} {
+			walked, err := w.a.Compliance.PageUnder(ctx, strings.TrimSuffix(prefix, "/")+"/", off, 2)
+			if rid == 0 {
+				walked, err = w.a.Compliance.PageUnder(ctx, "", off, 2)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed, err := w.a.Compliance.PairIDsUnder(ctx, map[bool]string{true: "", false: prefix}[rid == 0], off, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(walked) != fmt.Sprint(listed) {
+				t.Fatalf("region %d page from %d: walked %v, listed %v", rid, off, walked, listed)
+			}
+		}
 		for _, term := range append([]string{""}, keys(terms)...) {
 			q := compliance.Query{At: at, Term: term, RegionID: rid}
 			reps, summary, err := w.a.Compliance.Reports(ctx, sys, q)
