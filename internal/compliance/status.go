@@ -70,7 +70,7 @@ func (l *Ledger) bucket() string {
 // (web dashboardAreas): the scope's child holding the supported school,
 // else the supporting one; 0 when that school sits in the scope region
 // itself, the provinces under scope 0.
-func (l *Ledger) statusSQL(table string, upsert bool, pairCond string, pairArgs []any, totalsCond string, totalsArgs []any, sign int, shapes, sums bool) (string, []any) {
+func (l *Ledger) statusSQL(table, totals string, upsert bool, pairCond string, pairArgs []any, totalsCond string, totalsArgs []any, sign int, shapes, sums bool) (string, []any) {
 	under := func(path, anc string) string { return path + " LIKE " + l.concat(anc, "'%'") }
 	n := "COUNT(*)"
 	if sign < 0 {
@@ -87,7 +87,7 @@ func (l *Ledger) statusSQL(table string, upsert bool, pairCond string, pairArgs 
 	}
 	if sums {
 		parts = append(parts, "SELECT "+shapeCols+", 1 AS sums, t.period_start AS pst, t.period_end AS pen, "+l.bucket()+" AS b, "+n+" AS n"+
-			" FROM period_totals t JOIN commitments c ON c.id = t.commitment_id JOIN agreements a ON a.id = c.agreement_id"+schools+
+			" FROM "+totals+" t JOIN commitments c ON c.id = t.commitment_id JOIN agreements a ON a.id = c.agreement_id"+schools+
 			" WHERE "+l.bucket()+" > 0 AND "+pairCond+" AND "+totalsCond+" GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")
 		args = append(args, pairArgs...)
 		args = append(args, totalsArgs...)
@@ -142,6 +142,12 @@ func (l *Ledger) exec(ctx context.Context, q string, args []any) error {
 // long). Call it after period_totals is complete, in the same transaction
 // when readers must never see the two disagree.
 func (l *Ledger) RebuildStatus(ctx context.Context, table string) error {
+	return l.RebuildStatusFrom(ctx, table, "period_totals")
+}
+
+// RebuildStatusFrom is RebuildStatus reading the totals from totals (a
+// shadow copy of period_totals being built beside it).
+func (l *Ledger) RebuildStatusFrom(ctx context.Context, table, totals string) error {
 	if err := l.exec(ctx, "DELETE FROM "+table, nil); err != nil {
 		return err
 	}
@@ -154,7 +160,7 @@ func (l *Ledger) RebuildStatus(ctx context.Context, table string) error {
 		batch = defaultStatusBatch
 	}
 	for lo := bounds.Lo; lo <= bounds.Hi; lo += batch {
-		q, args := l.statusSQL(table, true, "p.id BETWEEN ? AND ?", []any{lo, lo + batch - 1}, "1 = 1", nil, +1, true, true)
+		q, args := l.statusSQL(table, totals, true, "p.id BETWEEN ? AND ?", []any{lo, lo + batch - 1}, "1 = 1", nil, +1, true, true)
 		if err := l.exec(ctx, q, args); err != nil {
 			return err
 		}
@@ -185,7 +191,7 @@ func (l *Ledger) moveStatus(ctx context.Context, pairIDs []int64, sign int) erro
 	if len(pairIDs) == 0 {
 		return nil
 	}
-	q, args := l.statusSQL(StatusTable, true, "p.id IN ?", []any{pairIDs}, "1 = 1", nil, sign, true, true)
+	q, args := l.statusSQL(StatusTable, "period_totals", true, "p.id IN ?", []any{pairIDs}, "1 = 1", nil, sign, true, true)
 	return l.exec(ctx, q, args)
 }
 
@@ -201,7 +207,7 @@ func (l *Ledger) moveSums(ctx context.Context, pairID int64, keys []TotalKey, si
 		ors[i] = "(t.commitment_id = ? AND t.period_key = ?)"
 		targs = append(targs, k.CommitmentID, k.PeriodKey)
 	}
-	q, args := l.statusSQL(StatusTable, true, "p.id = ?", []any{pairID}, "("+strings.Join(ors, " OR ")+")", targs, sign, false, true)
+	q, args := l.statusSQL(StatusTable, "period_totals", true, "p.id = ?", []any{pairID}, "("+strings.Join(ors, " OR ")+")", targs, sign, false, true)
 	return l.exec(ctx, q, args)
 }
 
