@@ -109,9 +109,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 	}
 	val := validation.New()
 	ledger := compliance.NewLedger(db, Rules(cfg))
-	schools := school.NewService(db, val, now)
+	schools := school.NewService(db, val, now).WithStatus(ledger)
 	terms := calendar.NewService(db, val, now, ledger.RebuildAll)
-	pairs := pairing.NewService(db, val, schools, now, ledger.RebuildPair)
+	pairs := pairing.NewService(db, val, schools, now, ledger.RebuildPair, ledger)
 	files := activity.NewFiles(filepath.Join(cfg.DataDir, "evidence"))
 	argon := auth.Argon2{Memory: cfg.Accounts.Argon2Memory, Time: cfg.Accounts.Argon2Time, Threads: cfg.Accounts.Argon2Threads}
 	if opt.Argon2 != nil {
@@ -192,7 +192,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	// imported accounts get the invitation of a user created without a password
-	a.Importer = importer.New(db, schools, pairs, a.Auth, now, ledger.RebuildPairs, a.Auth)
+	// an import may move schools and change agreements wholesale: the
+	// status read model is rebuilt after it, in its transaction
+	a.Importer = importer.New(db, schools, pairs, a.Auth, now, func(ctx context.Context, ids []int64) error {
+		if err := ledger.RebuildPairs(ctx, ids); err != nil {
+			return err
+		}
+		return ledger.RebuildStatus(ctx, compliance.StatusTable)
+	}, a.Auth)
 	a.HTTP = web.New(web.Deps{Views: views, Importer: a.Importer, ImportLimit: cfg.Import.MaxBytes, ImportTimeout: cfg.Import.Timeout.Duration,
 		DB: db, Auth: a.Auth, Schools: schools, Terms: terms, Pairs: pairs, Activities: a.Activities,
 		Compliance: a.Compliance, Notices: a.Notices, Channels: a.Channels, Circulars: a.Circulars, Assessments: a.Assessments, Outbox: a.Outbox,

@@ -10,3 +10,6 @@ func SetSummaryByCond(r *Reader, on bool) { r.summaryByCond = on }
 // SetFullScope sets the largest scope Scope grades in full (-1: none, so
 // every scope takes the page-and-summary path).
 func SetFullScope(r *Reader, n int) { r.fullScope = n }
+
+// SetStatusBatch makes RebuildStatus cover n pair ids per statement.
+func SetStatusBatch(l *Ledger, n int64) { l.statusBatch = n }

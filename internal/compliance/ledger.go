@@ -21,6 +21,8 @@ type Ledger struct {
 	db    *database.DB
 	rules Rules
 	extra []ReadModelTable // built and swapped with period_totals by RebuildAll
+	// statusBatch overrides defaultStatusBatch (tests: a batch per pair)
+	statusBatch int64
 }
 
 // NewLedger wires the ledger.
@@ -80,6 +82,17 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 		}
 		return keys[i].PeriodKey < keys[j].PeriodKey
 	})
+	// the status read model moves with the achieved sums only (a pending
+	// sum never changes a grade): out with the old sums, in with the new
+	var achieved []TotalKey
+	for _, k := range keys {
+		if delta[k].Achieved != 0 {
+			achieved = append(achieved, k)
+		}
+	}
+	if err := l.moveSums(ctx, pairID, achieved, -1); err != nil {
+		return err
+	}
 	conn := l.db.Conn(ctx)
 	for _, k := range keys {
 		r := delta[k]
@@ -87,7 +100,7 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 			return err
 		}
 	}
-	return nil
+	return l.moveSums(ctx, pairID, achieved, +1)
 }
 
 func (l *Ledger) upsertSQL() string {
@@ -143,8 +156,14 @@ type activityFact struct {
 
 // RebuildPair recomputes the totals of one pair from its activities, e.g.
 // after an agreement is added over days that already have activity.
+//
+// The status read model: the caller detached the pair (DetachStatus)
+// before changing what it is graded on; this attaches it again.
 func (l *Ledger) RebuildPair(ctx context.Context, pairID int64) error {
-	return l.rebuild(ctx, "pair_id = ?", pairID)
+	if err := l.rebuild(ctx, "pair_id = ?", pairID); err != nil {
+		return err
+	}
+	return l.AttachStatus(ctx, []int64{pairID})
 }
 
 // RebuildPairs recomputes the totals of many pairs (a workbook import
@@ -154,21 +173,29 @@ func (l *Ledger) RebuildPairs(ctx context.Context, pairIDs []int64) error {
 		if err := l.rebuild(ctx, "pair_id IN ?", pairIDs[start:min(start+500, len(pairIDs))]); err != nil {
 			return err
 		}
+		// (detached by the caller, as for RebuildPair)
+		if err := l.AttachStatus(ctx, pairIDs[start:min(start+500, len(pairIDs))]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // RebuildAll recomputes every total from the activities: after terms change
 // (term and school-year periods move, in the caller's transaction) or as
-// `twinning rebuild`. Outside a transaction on MySQL the read model is built
-// into shadow tables and swapped in (rebuild.go); in one, or on SQLite, it
-// is replaced in that one transaction.
+// `twinning rebuild`. Outside a transaction on MySQL the read model (the
+// totals and the status counts built from them) is built into shadow
+// tables and swapped in (rebuild.go); in one, or on SQLite, it is replaced
+// in that one transaction.
 func (l *Ledger) RebuildAll(ctx context.Context) error {
 	if l.db.Dialect() == database.MySQL && !database.InTx(ctx) {
 		return l.rebuildShadow(ctx)
 	}
 	return l.db.WithTx(ctx, func(ctx context.Context) error {
 		if err := l.rebuild(ctx, "1 = 1"); err != nil {
+			return err
+		}
+		if err := l.RebuildStatus(ctx, StatusTable); err != nil {
 			return err
 		}
 		for _, t := range l.extra {

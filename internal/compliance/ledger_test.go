@@ -27,6 +27,10 @@ type world struct {
 	heads    map[int64]auth.Actor // pair → principal of the supported school
 	clock    *testutil.Clock
 	pairSpan [2]date.Date
+	// regions: the province, two cities under it and a county under the
+	// first; schools move between them (status_counts is kept per region)
+	regions []int64
+	schools []int64
 }
 
 // build makes three pairs with agreements covering every period kind and
@@ -46,9 +50,23 @@ func build(t *testing.T, db *database.DB) *world {
 		t.Fatal(err)
 	}
 	w := &world{a: a, coords: map[int64]auth.Actor{}, heads: map[int64]auth.Actor{}, clock: clock}
+	w.regions = []int64{prov.ID}
+	for _, in := range []school.RegionInput{{Name: "甲市", Level: "city", ParentID: &prov.ID}, {Name: "乙市", Level: "city", ParentID: &prov.ID}} {
+		r, err := a.Schools.CreateRegion(ctx, sys, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.regions = append(w.regions, r.ID)
+	}
+	county, err := a.Schools.CreateRegion(ctx, sys, school.RegionInput{Name: "丙县", Level: "county", ParentID: &w.regions[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.regions = append(w.regions, county.ID)
 	for i := 0; i < 3; i++ {
 		sup, _ := a.Schools.CreateSchool(ctx, sys, school.SchoolInput{Name: fmt.Sprintf("支援%d", i), RegionID: prov.ID, Stage: "junior"})
 		sud, _ := a.Schools.CreateSchool(ctx, sys, school.SchoolInput{Name: fmt.Sprintf("受援%d", i), RegionID: prov.ID, Stage: "junior"})
+		w.schools = append(w.schools, sup.ID, sud.ID)
 		p, err := a.Pairs.CreatePair(ctx, sys, pairing.PairInput{SupportingSchoolID: sup.ID, SupportedSchoolID: sud.ID,
 			StartsOn: date.MustParse("2025-09-01"), EndsOn: date.MustParse("2027-08-31")})
 		if err != nil {
@@ -103,6 +121,7 @@ func TestReadModelMatchesFullRecompute(t *testing.T) {
 		day := date.MustParse("2025-09-01")
 		end := date.MustParse("2027-08-31")
 		checks := 0
+		changes := map[string]int{}
 		for day.Before(end) {
 			w.clock.Set(testutil.At(day.String()))
 			for n := rng.Intn(3); n > 0; n-- {
@@ -149,12 +168,16 @@ func TestReadModelMatchesFullRecompute(t *testing.T) {
 					t.Fatalf("%s: activity %d (%s): %v", day, act.ID, act.Status, err)
 				}
 			}
+			if rng.Intn(12) == 0 {
+				changes[lifecycle(t, w, rng, day)]++
+			}
 			if day.Day() == 1 || day.Day() == 8 || rng.Intn(20) == 0 {
 				for _, pair := range w.pairs {
 					checks++
 					compare(t, w, pair, day)
 				}
 				comparePage(t, w, day)
+				compareStatus(t, w, day)
 			}
 			day = day.AddDays(1 + rng.Intn(3))
 		}
@@ -174,6 +197,12 @@ func TestReadModelMatchesFullRecompute(t *testing.T) {
 		if checks < 50 {
 			t.Fatalf("only %d comparisons ran", checks)
 		}
+		for _, kind := range []string{"retire", "add commitment", "agreement end", "school move"} {
+			if changes[kind] == 0 {
+				t.Fatalf("no %s among the lifecycle changes %v", kind, changes)
+			}
+		}
+		t.Logf("lifecycle changes: %v", changes)
 	})
 }
 

@@ -52,7 +52,8 @@ const (
 // A transition after the swap moves the new table, as always. See
 // docs/lifecycle.md "Rebuilding the read model" for what this leaves out.
 func (l *Ledger) rebuildShadow(ctx context.Context) error {
-	tables := append([]ReadModelTable{{Name: "period_totals"}}, l.extra...)
+	// the status counts are built from the shadow totals and swapped with them
+	tables := append([]ReadModelTable{{Name: "period_totals"}, {Name: StatusTable}}, l.extra...)
 	conn := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
 	exec := func(sql string) error { return conn.Exec(sql).Error }
 	for _, t := range tables {
@@ -88,6 +89,10 @@ func (l *Ledger) rebuildShadow(ctx context.Context) error {
 		return err
 	}
 	acc = nil
+	if err := l.RebuildStatusFrom(ctx, StatusTable+shadowNew, "period_totals"+shadowNew); err != nil {
+		dropShadows()
+		return err
+	}
 	for _, t := range l.extra {
 		if err := t.Build(ctx, t.Name+shadowNew); err != nil {
 			dropShadows()
@@ -138,7 +143,16 @@ func (l *Ledger) repair(ctx context.Context, pairIDs []int64) error {
 	for start := 0; start < len(pairIDs); start += 500 {
 		chunk := pairIDs[start:min(start+500, len(pairIDs))]
 		err := l.db.WithTx(ctx, func(ctx context.Context) error {
+			// the swapped-in status counts hold these pairs as of the
+			// snapshot, as the swapped-in totals do: take that out, put the
+			// recomputed back
+			if err := l.DetachStatus(ctx, chunk); err != nil {
+				return err
+			}
 			if err := l.rebuild(ctx, "pair_id IN ?", chunk); err != nil {
+				return err
+			}
+			if err := l.AttachStatus(ctx, chunk); err != nil {
 				return err
 			}
 			for _, t := range l.extra {

@@ -36,7 +36,7 @@ type Reader struct {
 
 // defaultFullScope is the largest scope Scope grades in full rather than
 // a page and a summary.
-const defaultFullScope = 1000
+const defaultFullScope = 300
 
 func (r *Reader) fullBelow() int {
 	switch {
@@ -393,10 +393,36 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		return Report{}, err
 	}
 	var ids []int64
-	if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+	scope, path, region, err := r.regionScope(ctx, a, q)
+	if err != nil {
 		return Report{}, err
 	}
-	total := len(ids)
+	total := 0
+	if region {
+		// a region's scope: counted by the status read model; a small one
+		// read by two indexed lookups, a large one only its page's ids
+		if total, err = r.PairsIn(ctx, scope); err != nil {
+			return Report{}, err
+		}
+		switch {
+		case total <= r.fullBelow():
+			ids, err = r.PairIDsUnder(ctx, path, 0, -1)
+		case total <= maxIDList:
+			// a few thousand pairs: the indexed lookups, then the page
+			ids, err = r.PairIDsUnder(ctx, path, p.Offset, p.Limit)
+		default:
+			// a large share of the programme: walk the pairs in order
+			ids, err = r.PageUnder(ctx, path, p.Offset, p.Limit)
+		}
+		if err != nil {
+			return Report{}, err
+		}
+	} else {
+		if err := r.db.Conn(ctx).Table("pairs").Where(cond, args...).Order("pairs.id").Pluck("pairs.id", &ids).Error; err != nil {
+			return Report{}, err
+		}
+		total = len(ids)
+	}
 	lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
 	if total <= r.fullBelow() {
 		// a county: grading every pair costs less than the summary's
@@ -418,8 +444,12 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		return Report{At: q.At, Term: q.Term, Summary: summary, Items: reports[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
 	}
 	items := []PairReport{}
-	if lo < hi {
-		sc, err := r.Load(ctx, "pairs.id IN ?", ids[lo:hi])
+	page := ids
+	if !region || total <= r.fullBelow() {
+		page = ids[lo:hi]
+	}
+	if len(page) > 0 {
+		sc, err := r.Load(ctx, "pairs.id IN ?", page)
 		if err != nil {
 			return Report{}, err
 		}
@@ -427,17 +457,28 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 			return Report{}, err
 		}
 	}
-	// the summary's statements select the scope by the id list when it is
-	// short, by the condition when it is a large share of the programme
-	sumCond, sumArgs := cond, args
-	byIDs := total <= maxIDList && !r.summaryByCond
-	if byIDs {
-		sumCond, sumArgs = "pairs.id IN ?", []any{ids}
-	}
 	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
 	if total > 0 {
-		if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
+		// a region's scope: the status read model, rows in proportion to
+		// its areas and shapes
+		v, ok, err := r.View(ctx, a, q, nil)
+		if err != nil {
 			return Report{}, err
+		}
+		if ok && !r.summaryByCond {
+			summary = v.Total
+		} else {
+			// otherwise the summary's statements, selecting the scope by
+			// the id list when it is short, by the condition when it is a
+			// large share of the programme
+			sumCond, sumArgs := cond, args
+			byIDs := total <= maxIDList && !r.summaryByCond
+			if byIDs {
+				sumCond, sumArgs = "pairs.id IN ?", []any{ids}
+			}
+			if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
+				return Report{}, err
+			}
 		}
 	}
 	return Report{At: q.At, Term: q.Term, Summary: summary, Items: items, Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil

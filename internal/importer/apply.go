@@ -45,7 +45,9 @@ func (p *plan) apply(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(rebuild) > 0 && p.im.rebuild != nil {
+	// (called even when no existing pair changed: the rebuild also
+	// refreshes what is counted per region, which moved schools change)
+	if p.im.rebuild != nil {
 		if err := p.im.rebuild(ctx, rebuild); err != nil {
 			return err
 		}

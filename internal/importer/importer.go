@@ -32,7 +32,9 @@ type Importer struct {
 	users   *auth.Service
 	now     func() time.Time
 	// rebuild recomputes the compliance read model of existing pairs whose
-	// agreements the import added or changed (compliance.Ledger.RebuildPairs).
+	// agreements the import added or changed (compliance.Ledger.RebuildPairs)
+	// and the status read model; called after every import (an empty list
+	// when no existing pair changed).
 	rebuild func(ctx context.Context, pairIDs []int64) error
 	inviter Inviter // nil: no invitations (accounts not wired)
 }

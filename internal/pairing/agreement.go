@@ -163,6 +163,9 @@ func (s *Service) CreateAgreement(ctx context.Context, a auth.Actor, pairID int6
 		if !database.IsNotFound(err) {
 			return err
 		}
+		if err := s.detach(ctx, []int64{p.ID}); err != nil {
+			return err
+		}
 		ag = Agreement{PairID: p.ID, Title: strings.TrimSpace(in.Title), SignedOn: in.SignedOn,
 			EffectiveFrom: in.EffectiveFrom, EffectiveTo: in.EffectiveTo, Goals: in.Goals}
 		if err := conn.Create(&ag).Error; err != nil {

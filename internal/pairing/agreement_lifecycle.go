@@ -128,6 +128,11 @@ func (s *Service) UpdateAgreement(ctx context.Context, a auth.Actor, id int64, i
 				return errs.Conflict("commitment_retired_later", "effective_to", "a commitment of this agreement is retired after the new end; retire it earlier first")
 			}
 		}
+		if ag.EffectiveTo != before.EffectiveTo {
+			if err := s.detach(ctx, []int64{p.ID}); err != nil {
+				return err
+			}
+		}
 		if err := conn.Model(&Agreement{}).Where("id = ?", ag.ID).Updates(map[string]any{
 			"title": ag.Title, "signed_on": ag.SignedOn, "effective_to": ag.EffectiveTo, "goals": ag.Goals,
 			"updated_at": s.now().UTC()}).Error; err != nil {
@@ -180,6 +185,9 @@ func (s *Service) AddCommitment(ctx context.Context, a auth.Actor, agreementID i
 		if err := conn.Raw("SELECT COALESCE(MAX(position), -1) + 1 FROM commitments WHERE agreement_id = ?", ag.ID).Scan(&pos).Error; err != nil {
 			return err
 		}
+		if err := s.detach(ctx, []int64{p.ID}); err != nil {
+			return err
+		}
 		c = Commitment{AgreementID: ag.ID, Position: pos, Measure: in.Measure, Minimum: in.Minimum,
 			Period: in.Period, Description: strings.TrimSpace(in.Description), Categories: orderCategories(in.Categories),
 			CategoryList: CategoriesColumn(in.Categories)}
@@ -213,7 +221,8 @@ type CommitmentPatch struct {
 // (ends_on) keeps every period that starts on or before it — whole, as
 // agreed, including the one ends_on falls in — and drops the periods that
 // start after it: they are no longer required. The periods and what counts
-// toward each are unchanged, so the read model stays as it is; breaches
+// toward each are unchanged, so period_totals stays as it is (the status
+// read model moves: it counts commitments by retirement date); breaches
 // recorded and notices sent are history and stay too.
 func (s *Service) UpdateCommitment(ctx context.Context, a auth.Actor, id int64, in CommitmentPatch) (Commitment, error) {
 	if err := s.val.Validate(in); err != nil {
@@ -250,9 +259,22 @@ func (s *Service) UpdateCommitment(ctx context.Context, a auth.Actor, id int64, 
 		if !c.EndsOn.IsZero() && (c.EndsOn.Before(ag.EffectiveFrom) || c.EndsOn.After(ag.EffectiveTo)) {
 			return errs.Field("ends_on", "must lie within the agreement ("+ag.EffectiveFrom.String()+" to "+ag.EffectiveTo.String()+")")
 		}
+		// a retirement changes the commitment's grades: out of the status
+		// read model with the old date, in with the new
+		moved := c.EndsOn != before.EndsOn
+		if moved {
+			if err := s.status.DetachStatus(ctx, []int64{ag.PairID}); err != nil {
+				return err
+			}
+		}
 		if err := s.db.Conn(ctx).Table("commitments").Where("id = ?", c.ID).Updates(map[string]any{
 			"ends_on": c.EndsOn, "description": c.Description}).Error; err != nil {
 			return err
+		}
+		if moved {
+			if err := s.status.AttachStatus(ctx, []int64{ag.PairID}); err != nil {
+				return err
+			}
 		}
 		return audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "commitment.update", "commitment", c.ID,
 			map[string]any{"patch": in, "before": map[string]any{"ends_on": before.EndsOn, "description": before.Description}})

@@ -114,12 +114,27 @@ type Service struct {
 	// toward the new commitments (the compliance read model), in the same
 	// transaction.
 	agreementAdded func(ctx context.Context, pairID int64) error
+	// status is the compliance status read model: a change to what the
+	// grades of a pair depend on detaches the pair before it and attaches
+	// it after (agreementAdded attaches for itself).
+	status StatusModel
+}
+
+// StatusModel is the compliance status read model as the pairs' lifecycle
+// moves it (compliance.Ledger), in the caller's transaction.
+type StatusModel interface {
+	DetachStatus(ctx context.Context, pairIDs []int64) error
+	AttachStatus(ctx context.Context, pairIDs []int64) error
+}
+
+func (s *Service) detach(ctx context.Context, pairIDs []int64) error {
+	return s.status.DetachStatus(ctx, pairIDs)
 }
 
 // NewService wires the service.
 func NewService(db *database.DB, val *validation.Validator, dir Directory, now func() time.Time,
-	agreementAdded func(ctx context.Context, pairID int64) error) *Service {
-	return &Service{db: db, val: val, dir: dir, now: now, agreementAdded: agreementAdded}
+	agreementAdded func(ctx context.Context, pairID int64) error, status StatusModel) *Service {
+	return &Service{db: db, val: val, dir: dir, now: now, agreementAdded: agreementAdded, status: status}
 }
 
 // PairInput creates a pair.
@@ -277,6 +292,10 @@ func (s *Service) CreatePair(ctx context.Context, a auth.Actor, in PairInput) (P
 			if database.IsDuplicate(err) {
 				return errs.Conflict("duplicate_pair", "supported_school_id", "these two schools already have an active pair")
 			}
+			return err
+		}
+		// the status read model counts pairs per region
+		if err := s.status.AttachStatus(ctx, []int64{p.ID}); err != nil {
 			return err
 		}
 		return audit.Record(ctx, conn, s.now(), a.UserID, "pair.create", "pair", p.ID, in)

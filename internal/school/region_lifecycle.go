@@ -88,6 +88,16 @@ func (s *Service) UpdateRegion(ctx context.Context, a auth.Actor, id int64, in R
 			"name": r.Name, "parent_id": r.ParentID, "updated_at": s.now().UTC()}).Error; err != nil {
 			return err
 		}
+		var moved []int64
+		if r.Path != oldPath && s.status != nil {
+			var err error
+			if moved, err = s.pairsUnder(ctx, oldPath, 0); err != nil {
+				return err
+			}
+			if err := s.status.DetachStatus(ctx, moved); err != nil {
+				return err
+			}
+		}
 		if r.Path != oldPath {
 			// the region and every descendant: new prefix + the rest
 			concat := "? || SUBSTR(path, ?)"
@@ -96,6 +106,11 @@ func (s *Service) UpdateRegion(ctx context.Context, a auth.Actor, id int64, in R
 			}
 			if err := conn.Exec("UPDATE regions SET path = "+concat+" WHERE path LIKE ?",
 				r.Path, len(oldPath)+1, oldPath+"%").Error; err != nil {
+				return err
+			}
+		}
+		if len(moved) > 0 {
+			if err := s.status.AttachStatus(ctx, moved); err != nil {
 				return err
 			}
 		}

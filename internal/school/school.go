@@ -84,11 +84,43 @@ type Service struct {
 	db  *database.DB
 	val *validation.Validator
 	now func() time.Time
+	// status is the compliance status read model, counted per region:
+	// moving a school or a region detaches the pairs concerned before and
+	// attaches them after, in the same transaction (nil: none kept)
+	status StatusModel
+}
+
+// StatusModel is the compliance status read model (compliance.Ledger).
+type StatusModel interface {
+	DetachStatus(ctx context.Context, pairIDs []int64) error
+	AttachStatus(ctx context.Context, pairIDs []int64) error
 }
 
 // NewService wires the service.
 func NewService(db *database.DB, val *validation.Validator, now func() time.Time) *Service {
 	return &Service{db: db, val: val, now: now}
+}
+
+// WithStatus is the service keeping m in step with school and region moves.
+func (s *Service) WithStatus(m StatusModel) *Service {
+	c := *s
+	c.status = m
+	return &c
+}
+
+// pairsUnder are the pairs with a school in the subtree of path (a region
+// moves) or, with path empty, of the school (the school moves).
+func (s *Service) pairsUnder(ctx context.Context, path string, schoolID int64) ([]int64, error) {
+	var ids []int64
+	q := s.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
+	var err error
+	if path == "" {
+		err = q.Raw("SELECT id FROM pairs WHERE supporting_school_id = ? OR supported_school_id = ?", schoolID, schoolID).Scan(&ids).Error
+	} else {
+		sub := "SELECT s.id FROM schools s JOIN regions r ON r.id = s.region_id WHERE r.path LIKE ?"
+		err = q.Raw("SELECT id FROM pairs WHERE supporting_school_id IN ("+sub+") OR supported_school_id IN ("+sub+")", path+"%", path+"%").Scan(&ids).Error
+	}
+	return ids, err
 }
 
 // RegionInput creates a region.
@@ -329,6 +361,7 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 		if in.Code.Set {
 			sc.Code = nullable(in.Code.Value)
 		}
+		before := sc.RegionID
 		if in.RegionID.HasValue() {
 			if err := s.canManageRegion(ctx, a, in.RegionID.Value); err != nil {
 				return err
@@ -339,11 +372,26 @@ func (s *Service) UpdateSchool(ctx context.Context, a auth.Actor, id int64, in S
 			return err
 		}
 		sc.SearchText = searchText(sc)
+		var moved []int64
+		if s.status != nil && sc.RegionID != before {
+			var err error
+			if moved, err = s.pairsUnder(ctx, "", sc.ID); err != nil {
+				return err
+			}
+			if err := s.status.DetachStatus(ctx, moved); err != nil {
+				return err
+			}
+		}
 		if err := conn.Save(&sc).Error; err != nil {
 			if database.IsDuplicate(err) {
 				return errs.Conflict("duplicate_code", "code", "another school has this code")
 			}
 			return err
+		}
+		if len(moved) > 0 {
+			if err := s.status.AttachStatus(ctx, moved); err != nil {
+				return err
+			}
 		}
 		return audit.Record(ctx, conn, s.now(), a.UserID, "school.update", "school", sc.ID, in)
 	})

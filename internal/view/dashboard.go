@@ -101,7 +101,9 @@ type HeatCell struct {
 
 // HeatRow is one pair of the heat map.
 type HeatRow struct {
-	PairID  int64
+	PairID int64
+	// Link drills down into an area's dashboard (a heat map of areas).
+	Link    string
 	Name    string
 	Worst   compliance.Status
 	Counts  Counts
@@ -130,6 +132,104 @@ type Dashboard struct {
 	Breaches   []BreachRow
 	// BreachTotal counts every breached item, also those past MaxRows.
 	BreachTotal int
+	// Aggregated: built from the status read model (a large scope), so
+	// the heat map shows areas, and breaches are listed one by one only
+	// on an area's dashboard.
+	Aggregated bool
+}
+
+// CountsInput is a large scope's dashboard from the status read model:
+// counts only, in proportion to the areas and categories shown.
+type CountsInput struct {
+	Pairs      int
+	Total      compliance.StatusCounts
+	ByCategory map[string]compliance.StatusCounts
+	ByArea     map[int64]compliance.StatusCounts
+	Cells      map[int64]map[string]compliance.StatusCounts
+	Areas      []Area
+	// AreaLinks are the drill-down links of Areas, by id.
+	AreaLinks map[int64]string
+	OwnArea   string
+	// Trend: one point per term.
+	Trend []TrendCounts
+}
+
+// TrendCounts is one term of a trend from the status read model.
+type TrendCounts struct {
+	Term   string
+	Counts compliance.StatusCounts
+}
+
+func countsOf(m compliance.StatusCounts) Counts {
+	c := Counts{Met: m[compliance.Met], OnTrack: m[compliance.OnTrack], AtRisk: m[compliance.AtRisk], Breached: m[compliance.Breached]}
+	c.Total = c.Met + c.OnTrack + c.AtRisk + c.Breached
+	return c
+}
+
+func worstOf(c Counts) compliance.Status {
+	switch {
+	case c.Breached > 0:
+		return compliance.Breached
+	case c.AtRisk > 0:
+		return compliance.AtRisk
+	case c.OnTrack > 0:
+		return compliance.OnTrack
+	case c.Met > 0:
+		return compliance.Met
+	}
+	return ""
+}
+
+// BuildDashboardCounts is BuildDashboard for a large scope: the same KPI,
+// breakdowns and trend, a heat map of areas × categories (worst areas
+// first), and the breach count without the list.
+func BuildDashboardCounts(in CountsInput) Dashboard {
+	d := Dashboard{Pairs: in.Pairs, KPI: countsOf(in.Total), Aggregated: true}
+	d.BreachTotal = d.KPI.Breached
+	var used []string
+	for _, c := range category.All() {
+		if m, ok := in.ByCategory[c]; ok {
+			if cc := countsOf(m); cc.Total > 0 {
+				used = append(used, c)
+				d.ByCategory = append(d.ByCategory, Row{Key: c, Counts: cc})
+			}
+		}
+	}
+	d.HeatCats = used
+	heatRow := func(id int64, name string) (HeatRow, bool) {
+		c := countsOf(in.ByArea[id])
+		if c.Total == 0 {
+			return HeatRow{}, false
+		}
+		row := HeatRow{Name: name, AreaID: id, Counts: c, Worst: worstOf(c), Link: in.AreaLinks[id]}
+		for _, cat := range used {
+			cc := countsOf(in.Cells[id][cat])
+			row.Cells = append(row.Cells, HeatCell{Category: cat, Status: worstOf(cc), Items: cc.Total})
+		}
+		return row, true
+	}
+	for _, a := range in.Areas {
+		if row, ok := heatRow(a.ID, a.Name); ok {
+			d.ByArea = append(d.ByArea, Row{Key: "area", Label: a.Name, ID: a.ID, Counts: row.Counts})
+			d.Heat = append(d.Heat, row)
+		}
+	}
+	if row, ok := heatRow(0, in.OwnArea); ok && len(in.Areas) > 0 {
+		d.ByArea = append(d.ByArea, Row{Key: "own", Label: in.OwnArea, Counts: row.Counts})
+		d.Heat = append(d.Heat, row)
+	}
+	sort.SliceStable(d.Heat, func(i, j int) bool {
+		a, b := d.Heat[i], d.Heat[j]
+		if a.Counts.Breached != b.Counts.Breached {
+			return a.Counts.Breached > b.Counts.Breached
+		}
+		return rank(a.Worst) > rank(b.Worst)
+	})
+	d.HeatTotal = len(d.Heat)
+	for _, t := range in.Trend {
+		d.Trend = append(d.Trend, TrendPoint{Term: t.Term, Counts: countsOf(t.Counts)})
+	}
+	return d
 }
 
 // PairName is "supporting → supported".

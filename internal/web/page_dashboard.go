@@ -102,6 +102,39 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 		rc, rargs := pairing.RegionSQL(region.Path)
 		cond, args = cond+" AND "+rc, append(args, rargs...)
 	}
+	// (the region lies in the actor's scope: its pairs are the scope's,
+	// found by indexed lookups rather than cond's scan of every pair)
+	path := ""
+	if region != nil {
+		path = region.Path
+	}
+	scopeID := int64(0)
+	if region != nil {
+		scopeID = region.ID
+	}
+	npairs, err := s.Compliance.PairsIn(ctx, scopeID)
+	if err != nil {
+		return err
+	}
+	full := s.DashboardFullScope
+	if full == 0 {
+		full = defaultDashboardFullScope
+	}
+	if full > 0 && npairs > full {
+		// a large scope: counts from the status read model, in proportion
+		// to the areas, categories and terms shown
+		done, err := s.dashboardCounts(c, p, a, region, terms, term, haveTerm, today, npairs, trendOnly)
+		if err != nil || done {
+			return err
+		}
+	}
+	if npairs <= 5000 {
+		ids, err := s.Compliance.PairIDsUnder(ctx, path, 0, -1)
+		if err != nil {
+			return err
+		}
+		cond, args = "pairs.id IN ?", []any{ids}
+	}
 	sc, err := s.Compliance.Load(ctx, cond, args...)
 	if err != nil {
 		return err
@@ -122,21 +155,8 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 		return s.renderBlock(c, http.StatusOK, "dashboard", "trend", p)
 	}
 	if haveTerm && trendOnly {
-		// the trend: the terms started by today, up to the chosen one
-		var shown []calendar.Term
-		for _, t := range terms {
-			if !t.StartsOn.After(today) || t.Key() == term.Key() {
-				shown = append(shown, t)
-			}
-		}
-		if len(shown) > trendTerms {
-			shown = shown[len(shown)-trendTerms:]
-		}
+		shown, from, to := trendSpan(terms, term, today)
 		// one evaluation over all the terms shown, split per term
-		from, to := term.StartsOn, term.EndsOn
-		for _, t := range shown {
-			from, to = date.Min(from, t.StartsOn), date.Max(to, t.EndsOn)
-		}
 		all, err := s.Compliance.EvaluateScope(ctx, sc, compliance.Options{At: today, Mode: compliance.Window, From: from, To: to})
 		if err != nil {
 			return err
@@ -164,6 +184,23 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 		own = p.T("dash.directly_in", "Region", region.Name)
 	}
 	dash := view.BuildDashboard(view.DashboardInput{Reports: reports, PairArea: pairArea, Areas: areas, OwnArea: own, Trend: trend, MaxRows: 200})
+	return s.renderDashboard(c, p, a, region, terms, term, haveTerm, dash)
+}
+
+// renderDashboard renders the page of a dashboard built either way.
+func (s *Server) renderDashboard(c echo.Context, p *view.Page, a auth.Actor, region *school.Region, terms []calendar.Term,
+	term calendar.Term, haveTerm bool, dash view.Dashboard) error {
+	regionID := int64(0)
+	if region != nil {
+		regionID = region.ID
+	}
+	trendQ := url.Values{}
+	if haveTerm {
+		trendQ.Set("term", term.Key())
+	}
+	if region != nil && (!a.IsBureau() || region.ID != a.RegionID) {
+		trendQ.Set("region", strconv.FormatInt(region.ID, 10))
+	}
 	catRows := make([]view.Row, len(dash.ByCategory))
 	for i, r := range dash.ByCategory {
 		r.Label = p.Category(r.Key)
@@ -206,23 +243,115 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 	return s.render(c, http.StatusOK, "dashboard", p)
 }
 
-// dashboardAreas lists the sub-regions of region (the provinces when
-// none) and places each pair in one: the sub-region of its supported
-// school, or of its supporting school when only that one is in the region.
-func (s *Server) dashboardAreas(c echo.Context, a auth.Actor, region *school.Region, sc compliance.Scope) ([]view.Area, map[int64]int64, error) {
-	ctx := c.Request().Context()
-	f := school.RegionFilter{Level: school.Province}
-	prefix := "/"
-	if region != nil {
-		f, prefix = school.RegionFilter{ParentID: region.ID}, region.Path
+// defaultDashboardFullScope is the most pairs a dashboard grades one by
+// one; above it the dashboard reads the status read model.
+const defaultDashboardFullScope = 300
+
+// trendSpan is the terms the trend shows — started by today, up to the
+// chosen one, at most trendTerms — and the span they cover.
+func trendSpan(terms []calendar.Term, term calendar.Term, today date.Date) ([]calendar.Term, date.Date, date.Date) {
+	var shown []calendar.Term
+	for _, t := range terms {
+		if !t.StartsOn.After(today) || t.Key() == term.Key() {
+			shown = append(shown, t)
+		}
 	}
-	children, err := s.Schools.ListRegions(ctx, a, f, page.Page{Limit: page.MaxLimit})
+	if len(shown) > trendTerms {
+		shown = shown[len(shown)-trendTerms:]
+	}
+	from, to := term.StartsOn, term.EndsOn
+	for _, t := range shown {
+		from, to = date.Min(from, t.StartsOn), date.Max(to, t.EndsOn)
+	}
+	return shown, from, to
+}
+
+// dashboardCounts renders the dashboard of a large scope (or its trend)
+// from the status read model: KPI, categories, sub-regions, a heat map of
+// sub-regions and the trend, with no pair loaded. done is false when the
+// scope is not one the read model counts (the caller grades the pairs).
+func (s *Server) dashboardCounts(c echo.Context, p *view.Page, a auth.Actor, region *school.Region, terms []calendar.Term,
+	term calendar.Term, haveTerm bool, today date.Date, npairs int, trendOnly bool) (bool, error) {
+	ctx := c.Request().Context()
+	q := compliance.Query{At: today}
+	if region != nil {
+		q.RegionID = region.ID
+	}
+	if trendOnly {
+		shown, from, to := trendSpan(terms, term, today)
+		spans := make([]compliance.Span, len(shown))
+		for i, t := range shown {
+			spans[i] = compliance.Span{From: t.StartsOn, To: t.EndsOn}
+		}
+		v, ok, err := s.Compliance.ViewWindow(ctx, a, q, compliance.Options{At: today, Mode: compliance.Window, From: from, To: to}, spans)
+		if err != nil || !ok {
+			return false, err
+		}
+		in := view.CountsInput{}
+		for i, t := range shown {
+			in.Trend = append(in.Trend, view.TrendCounts{Term: t.Key(), Counts: v.Windows[i]})
+		}
+		dash := view.BuildDashboardCounts(in)
+		p.Data = map[string]any{"Dash": dash, "TrendCharts": map[string]view.Chart{"trend": view.TrendLines(p, dash.Trend)}}
+		return true, s.renderBlock(c, http.StatusOK, "dashboard", "trend", p)
+	}
+	in := view.CountsInput{Pairs: npairs, AreaLinks: map[int64]string{}}
+	if haveTerm {
+		q.Term = term.Key()
+		v, ok, err := s.Compliance.View(ctx, a, q, nil)
+		if err != nil || !ok {
+			return false, err
+		}
+		in.Total, in.ByCategory, in.ByArea, in.Cells = v.Total, v.ByCategory, v.ByArea, v.Cells
+	}
+	areas, _, err := s.regionAreas(c, a, region)
+	if err != nil {
+		return false, err
+	}
+	in.Areas = areas
+	for _, ar := range areas {
+		lq := url.Values{"region": {strconv.FormatInt(ar.ID, 10)}}
+		if haveTerm {
+			lq.Set("term", term.Key())
+		}
+		in.AreaLinks[ar.ID] = "/dashboard?" + lq.Encode()
+	}
+	in.OwnArea = p.T("dash.own_area")
+	if region != nil {
+		in.OwnArea = p.T("dash.directly_in", "Region", region.Name)
+	}
+	return true, s.renderDashboard(c, p, a, region, terms, term, haveTerm, view.BuildDashboardCounts(in))
+}
+
+// regionAreas lists the sub-regions of region (the provinces when none).
+func (s *Server) regionAreas(c echo.Context, a auth.Actor, region *school.Region) ([]view.Area, []school.Region, error) {
+	f := school.RegionFilter{Level: school.Province}
+	if region != nil {
+		f = school.RegionFilter{ParentID: region.ID}
+	}
+	children, err := s.Schools.ListRegions(c.Request().Context(), a, f, page.Page{Limit: page.MaxLimit})
 	if err != nil {
 		return nil, nil, err
 	}
 	areas := make([]view.Area, 0, len(children.Items))
 	for _, r := range children.Items {
 		areas = append(areas, view.Area{ID: r.ID, Name: r.Name})
+	}
+	return areas, children.Items, nil
+}
+
+// dashboardAreas lists the sub-regions of region (the provinces when
+// none) and places each pair in one: the sub-region of its supported
+// school, or of its supporting school when only that one is in the region.
+func (s *Server) dashboardAreas(c echo.Context, a auth.Actor, region *school.Region, sc compliance.Scope) ([]view.Area, map[int64]int64, error) {
+	ctx := c.Request().Context()
+	prefix := "/"
+	if region != nil {
+		prefix = region.Path
+	}
+	areas, children, err := s.regionAreas(c, a, region)
+	if err != nil {
+		return nil, nil, err
 	}
 	paths, err := s.Schools.RegionPaths(ctx)
 	if err != nil {
@@ -235,7 +364,7 @@ func (s *Server) dashboardAreas(c echo.Context, a auth.Actor, region *school.Reg
 		if !strings.HasPrefix(path, prefix) {
 			path = paths[supporting]
 		}
-		for _, r := range children.Items {
+		for _, r := range children {
 			if strings.HasPrefix(path, r.Path) {
 				pairArea[p.ID] = r.ID
 				break

@@ -71,6 +71,10 @@ type Deps struct {
 	ImportTimeout   time.Duration // checking and importing one workbook
 	TrustedProxies  []string
 	SecureTransport bool // HSTS and Secure cookies when served over TLS (base_url https://)
+	// DashboardFullScope is the most pairs a dashboard grades one by one;
+	// a larger scope reads the status read model (0: 300; -1: never;
+	// tests set it low to take the large-scope path)
+	DashboardFullScope int
 }
 
 // Server holds the Echo instance and the dependencies of the handlers.

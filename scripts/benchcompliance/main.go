@@ -75,7 +75,7 @@ func main() {
 	flag.StringVar(&f.transport, "transport", "inproc", "inproc (handler called directly) | tcp (a real loopback listener)")
 	flag.StringVar(&f.label, "label", "", "a name for this run in the output")
 	flag.IntVar(&f.maxOpen, "max-open-conns", 0, "database pool size (0: the configured default)")
-	flag.StringVar(&f.page, "page", "", "measure this web page instead of the API, e.g. dashboard (GET /dashboard?term=…, signed in by session cookie; the page is as of today)")
+	flag.StringVar(&f.page, "page", "", "measure this web page instead of the API, e.g. dashboard or dashboard/trend (GET /dashboard?term=…, signed in by session cookie; the page is as of today)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -399,7 +399,7 @@ func (b *bench) request(ctx context.Context, s scope, extra string) (sample, err
 	}
 	var rep struct{ Items []json.RawMessage }
 	if b.f.page != "" {
-		// a page, or a fragment such as dashboard/trend; not JSON
+		// a page, or a fragment of one such as dashboard/trend; not JSON
 		if !bytes.Contains(body, []byte("<html")) && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("<")) {
 			return sample{}, fmt.Errorf("GET /%s: not a page: %s", b.f.page, truncate(body, 300))
 		}
@@ -413,7 +413,7 @@ func (b *bench) request(ctx context.Context, s scope, extra string) (sample, err
 func (b *bench) scale(ctx context.Context) error {
 	fmt.Printf("\nstatements per request by scope size (%d requests each, default view):\n", b.f.scaleRequests)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "level\tregion\tpairs in scope\tqueries/req\tp50 ms\tmax ms\tSQL ms/req\tbytes/resp\t")
+	fmt.Fprintln(tw, "level\tregion\tpairs in scope\tqueries/req\tp50 ms\tp95 ms\tmax ms\tSQL ms/req\tbytes/resp\t")
 	for _, level := range strings.Split(b.f.scaleLevels, ",") {
 		level = strings.TrimSpace(level)
 		if level == "" {
@@ -436,7 +436,7 @@ func (b *bench) scale(ctx context.Context) error {
 			}
 		}
 		st := summarise(samples)
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.0f\t\n", level, s.name, s.pairs, st.queries, ms(st.p50), ms(st.max), ms(st.sql), st.bytes)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t\n", level, s.name, s.pairs, st.queries, ms(st.p50), ms(st.p95), ms(st.max), ms(st.sql), st.bytes)
 	}
 	return tw.Flush()
 }
