@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/twinning-platform/twinning/internal/benchdata"
+	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/testutil"
 )
@@ -121,10 +122,15 @@ func TestRebuildNeverShowsAnEmptyModel(t *testing.T) {
 			t.Fatal("no activity was confirmed during the rebuilds")
 		}
 		live := totals(t, db)
+		liveStatus := statusDump(t, db, compliance.StatusTable)
 		if err := a.Ledger.RebuildAll(ctx); err != nil {
 			t.Fatal(err)
 		}
 		rebuilt := totals(t, db)
+		// the status counts are swapped and repaired with the totals
+		if got := statusDump(t, db, compliance.StatusTable); got != liveStatus {
+			t.Errorf("status counts after the concurrent rebuilds differ from a rebuild from scratch:\n%s\nfrom scratch:\n%s", liveStatus, got)
+		}
 		if len(live) != len(rebuilt) {
 			t.Fatalf("after %d confirmations during rebuilds: %d rows, a rebuild from scratch %d", confirmed.Load(), len(live), len(rebuilt))
 		}

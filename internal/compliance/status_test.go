@@ -11,6 +11,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/compliance"
+	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
@@ -262,7 +263,13 @@ func counts[K comparable, M ~map[compliance.Status]int](m map[K]M) string {
 // statusRows prints the rows of a status table with n <> 0, sorted.
 func statusRows(t *testing.T, w *world, table string) string {
 	t.Helper()
-	rows, err := w.a.DB.Gorm().Table(table).Select("scope_id, area_id, effective_from, effective_to, period, ends_on, minimum, measure, categories, sums, period_start, period_end, achieved, n").
+	return statusDump(t, w.a.DB, table)
+}
+
+// statusDump is statusRows for any database.
+func statusDump(t *testing.T, db *database.DB, table string) string {
+	t.Helper()
+	rows, err := db.Gorm().Table(table).Select("scope_id, area_id, effective_from, effective_to, period, ends_on, minimum, measure, categories, sums, period_start, period_end, achieved, n").
 		Where("n <> 0").Rows()
 	if err != nil {
 		t.Fatal(err)
