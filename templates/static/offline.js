@@ -100,7 +100,8 @@
           // the user to correct, never sent again on its own
           if (res.status === 422 || res.status === 409 || res.status === 400 || res.status === 413) {
             return res.json().catch(function () { return {}; }).then(function (ans) {
-              item.state = "invalid"; item.error = { message: ans.message || "", fields: ans.fields || {} };
+              // (a 413 from the body limit is an error page, not JSON)
+              item.state = "invalid"; item.error = { message: ans.message || "HTTP " + res.status, fields: ans.fields || {} };
               out.failed++;
               return put(item).then(function () { return step(k + 1); });
             });
@@ -233,10 +234,22 @@
     if (form.dataset.fresh === "true" && form.elements.idem) form.elements.idem.value = newKey();
     // without a network the activity waits on the phone
     document.addEventListener("submit", function (ev) {
-      if (ev.target !== form || navigator.onLine !== false) return;
-      ev.preventDefault();
-      ev.stopImmediatePropagation();
-      keep();
+      if (ev.target !== form) return;
+      if (navigator.onLine === false) {
+        ev.preventDefault();
+        ev.stopImmediatePropagation();
+        keep();
+        return;
+      }
+      // online: a submission with files goes past the worker (which would
+      // hide its upload progress; if its answer is lost, app.js sends the
+      // form again with the same key); one without files is kept by the
+      // worker if its answer is lost
+      var input = form.elements.evidence;
+      var u = new URL(form.getAttribute("action"), location.href);
+      if (input && input.files && input.files.length) u.searchParams.set("files", "1");
+      else u.searchParams.delete("files");
+      form.setAttribute("action", u.pathname + u.search);
     }, true);
   }
   function keep() {
