@@ -236,18 +236,10 @@ func (s *Service) AddEvidence(ctx context.Context, a auth.Actor, activityID int6
 		if n >= maxEvidencePerActivity {
 			return errs.Conflict("too_many_files", "file", fmt.Sprintf("an activity can have at most %d files", maxEvidencePerActivity))
 		}
-		if s.schoolQuota > 0 {
-			// the school's stored evidence, this file included, within its quota
-			var used int64
-			if err := conn.Table("evidence").Select("COALESCE(SUM(evidence.size), 0)").
-				Joins("JOIN activities ON activities.id = evidence.activity_id").
-				Where("activities.logged_by_school_id = ?", act.LoggedBySchoolID).Scan(&used).Error; err != nil {
-				return err
-			}
-			if used+size > s.schoolQuota {
-				return errs.TooLarge("file", fmt.Sprintf("your school's evidence storage is full (%d of %d MiB used); ask the bureau to remove old files or raise the quota",
-					used>>20, s.schoolQuota>>20))
-			}
+		// the school's stored evidence and waiting uploads, this file
+		// included, within its quota
+		if err := s.withinQuota(ctx, "file", act.LoggedBySchoolID, size); err != nil {
+			return err
 		}
 		if err := conn.Create(&ev).Error; err != nil {
 			return err

@@ -33,6 +33,9 @@ type Input struct {
 	Persons     *int       `json:"persons"`
 	Description string     `json:"description" validate:"max=5000"`
 	Location    string     `json:"location" validate:"max=200"`
+	// UploadIDs are staged uploads (POST /api/v1/uploads) that become the
+	// activity's evidence in the same transaction (issue 10).
+	UploadIDs []string `json:"upload_ids,omitempty" validate:"max=20"`
 }
 
 // check validates in against the pair as of today.
@@ -144,6 +147,9 @@ func (s *Service) Log(ctx context.Context, a auth.Actor, pairID int64, in Input,
 		if err := s.ledger.Move(ctx, act.PairID, nil, act.fact()); err != nil {
 			return err
 		}
+		if err := s.claim(ctx, a, act, in.UploadIDs); err != nil {
+			return err
+		}
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
@@ -186,6 +192,10 @@ func (s *Service) replay(ctx context.Context, userID int64, key, hash string) (A
 }
 
 func requestHash(pairID int64, in Input) string {
+	// the files are not part of the request's identity: a form sent twice
+	// without JavaScript stages its file twice, under new tokens, and is
+	// still the same submission
+	in.UploadIDs = nil
 	b, _ := json.Marshal(struct {
 		PairID int64
 		In     Input
@@ -240,6 +250,9 @@ func (s *Service) Import(ctx context.Context, a auth.Actor, pairID int64, in Imp
 	}
 	if err := s.val.Validate(in); err != nil {
 		return Activity{}, err
+	}
+	if len(in.UploadIDs) > 0 {
+		return Activity{}, errs.Field("upload_ids", "an imported record takes no files")
 	}
 	var act Activity
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
@@ -389,6 +402,9 @@ type Patch struct {
 	Persons     patch.Field[int]       `json:"persons"`
 	Description patch.Field[string]    `json:"description" validate:"omitempty,max=5000"`
 	Location    patch.Field[string]    `json:"location" validate:"omitempty,max=200"`
+	// UploadIDs attach staged uploads (added to the evidence, not a
+	// replacement of it).
+	UploadIDs []string `json:"upload_ids" validate:"max=20"`
 }
 
 // merged is the activity as stored with p applied, as a full Input.
@@ -416,6 +432,7 @@ func (p Patch) merged(act Activity) (Input, error) {
 	p.Persons.ApplyPtr(&in.Persons)
 	p.Description.Apply(&in.Description)
 	p.Location.Apply(&in.Location)
+	in.UploadIDs = p.UploadIDs
 	return in, nil
 }
 
@@ -466,6 +483,9 @@ func (s *Service) amend(ctx context.Context, a auth.Actor, id int64, merge func(
 			"persons": act.Persons, "description": act.Description, "location": act.Location,
 			"status": Pending, "decided_by_user_id": nil, "decided_at": nil, "dispute_reason": "",
 		}); err != nil {
+			return err
+		}
+		if err := s.claim(ctx, a, act, in.UploadIDs); err != nil {
 			return err
 		}
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {

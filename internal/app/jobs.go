@@ -76,7 +76,7 @@ func (a *App) deliver(ctx context.Context, now time.Time) error {
 	return err
 }
 
-// Scheduler builds the scheduler with the three jobs of the configuration.
+// Scheduler builds the scheduler with the jobs of the configuration.
 func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 	s := scheduler.New(a.DB, a.Config.Location, a.Log, time.Now, a.Metrics.observe)
 	s.SetClaimLease(a.Config.Schedule.ClaimLease.Duration)
@@ -98,6 +98,11 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 			return err
 		}},
 		{Name: "deliver", Spec: a.Config.Schedule.Deliver, Run: a.deliver},
+		// staged uploads no form claimed within a day: rows, then files
+		{Name: "uploads", Spec: a.Config.Schedule.Uploads, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
+			_, err := a.Activities.CleanStaged(ctx, now)
+			return err
+		}},
 		{Name: "digest", Spec: a.Config.Schedule.Digest, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
 			res, err := a.Sweeper.Digest(ctx, a.Today(now), now, false)
 			if err == nil {

@@ -111,3 +111,28 @@ func List(ctx context.Context, conn *gorm.DB, f Filter, p page.Page) (page.List[
 	err := q.Order("id DESC").Limit(p.Limit).Offset(p.Offset).Find(&out).Error
 	return page.Of(out, p, total), err
 }
+
+// RecordMany writes one entry per details for the same entity in one
+// statement (the files a form attaches at once).
+func RecordMany(ctx context.Context, conn *gorm.DB, at time.Time, userID int64, action, entity string, entityID int64, details []any) error {
+	if len(details) == 0 {
+		return nil
+	}
+	rows := make([]Entry, len(details))
+	for i, d := range details {
+		raw, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		id := entityID
+		rows[i] = Entry{At: at.UTC(), Action: action, Entity: entity, EntityID: &id, Details: raw}
+		if userID != 0 {
+			uid := userID
+			rows[i].UserID = &uid
+		}
+		if r, ok := ctx.Value(requestKey{}).(request); ok {
+			rows[i].RequestID, rows[i].IP = r.id, r.ip
+		}
+	}
+	return conn.Create(&rows).Error
+}

@@ -78,6 +78,8 @@ type Schedule struct {
 	Sweep   string `yaml:"sweep"`
 	Deliver string `yaml:"deliver"`
 	Digest  string `yaml:"digest"`
+	// Uploads: the daily clean-up of staged uploads no form claimed (issue 10)
+	Uploads string `yaml:"uploads"`
 	// ClaimLease: a job_runs claim still running after this is taken over
 	// (its replica died); it must exceed the longest job.
 	ClaimLease Duration `yaml:"claim_lease"`
@@ -397,7 +399,8 @@ func (c *Config) Validate() error {
 	if c.SMTP.Timeout.Duration <= 0 {
 		return bad("smtp.timeout", "must be positive")
 	}
-	for key, spec := range map[string]string{"schedule.sweep": c.Schedule.Sweep, "schedule.deliver": c.Schedule.Deliver, "schedule.digest": c.Schedule.Digest} {
+	for key, spec := range map[string]string{"schedule.sweep": c.Schedule.Sweep, "schedule.deliver": c.Schedule.Deliver, "schedule.digest": c.Schedule.Digest,
+		"schedule.uploads": c.Schedule.Uploads} {
 		if _, err := cron.ParseStandard(spec); err != nil {
 			return bad(key, fmt.Sprintf("%q is not a cron schedule such as \"0 8 * * *\"", spec))
 		}

@@ -44,6 +44,9 @@ var fieldMessages = []struct {
 	{regexp.MustCompile(`^another school has this code`), "err.duplicate_code", nil},
 	{regexp.MustCompile(`^no such (school|region)`), "err.no_such", nil},
 	{regexp.MustCompile(`^an activity can have at most (\d+) files`), "err.too_many_files", []string{"N"}},
+	// staged uploads (issue 10)
+	{regexp.MustCompile(`^a file is no longer waiting to be attached`), "err.upload_gone", nil},
+	{regexp.MustCompile(`^at most (\d+) files may wait to be attached`), "err.too_many_staged", []string{"N"}},
 	{regexp.MustCompile(`^must be a date`), "err.date", nil},
 	{regexp.MustCompile(`^must be a number`), "err.number", nil},
 	{regexp.MustCompile(`^must look like \d{4}-\d{4}`), "err.school_year", nil},

@@ -79,7 +79,7 @@ func TestBrowserPhone(t *testing.T) {
 			t.Errorf("the draft outlived its submission: %q", v)
 		}
 		// a 4000×3000 photo is shrunk on the phone to 1600 px JPEG and
-		// sent with a progress bar
+		// uploaded with its progress bar
 		photo := filepath.Join(t.TempDir(), "IMG_20260210.jpg")
 		writePhoto(t, photo, 4000, 3000)
 		st, _ := os.Stat(photo)
@@ -88,7 +88,7 @@ func TestBrowserPhone(t *testing.T) {
 		phone.set("occurred_on", "2026-02-11")
 		phone.set("title", "带照片的到校指导")
 		phone.do(chromedp.SetUploadFiles(chromedp.ID("evidence"), []string{photo}))
-		run(phone, chromedp.Poll[bool](`(document.getElementById("evidence-status").textContent || "").includes("KB")`, chromedp.WithPollingTimeout(20*time.Second)))
+		phone.stagedID() // uploaded as soon as chosen (browser_uploads_test.go)
 		phone.do(chromedp.Click(chromedp.CSS("form.form button.primary")), chromedp.WaitVisible(chromedp.CSS(".flash")))
 		id := d.activityID("带照片的到校指导")
 		var ev struct {

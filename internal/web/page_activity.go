@@ -98,6 +98,7 @@ func (s *Server) coordinatorHome(c echo.Context) error {
 var activityFields = map[string]string{
 	"category": "category", "title": "title", "occurred_on": "occurred_on", "hours": "hours", "persons": "persons",
 	"description": "description", "location": "location", "pair_id": "pair_id", "file": "evidence",
+	"upload_ids": "evidence",
 }
 
 // activityFormData is what the log and amend forms show.
@@ -109,6 +110,10 @@ type activityFormData struct {
 	Categories []string
 	MaxBytes   int64
 	MaxMiB     int64
+	// UploadIDs are the staged uploads the form carried; Staged those of
+	// them still waiting, shown again when the form is refused (issue 10)
+	UploadIDs []string
+	Staged    []activity.Upload
 }
 
 func (s *Server) activityForm(c echo.Context, a auth.Actor, p *view.Page) (*activityFormData, error) {
@@ -145,7 +150,26 @@ func (s *Server) logForm(c echo.Context) error {
 	p.Form.Values["pair_id"] = c.QueryParam("pair")
 	p.Form.Values["occurred_on"] = s.today().String()
 	p.Form.Values["idem"] = newIdemKey()
+	if err := s.resumedUploads(c, a, p); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "activity_form", p)
+}
+
+// resumedUploads lists the staged files of a form posted after its session
+// expired (kept with its values across signing in again, render.go), so
+// the user lands back on the form with them.
+func (s *Server) resumedUploads(c echo.Context, a auth.Actor, p *view.Page) error {
+	s.resumeForm(c, p) // render applies it again: the same values
+	d, ok := p.Data.(*activityFormData)
+	ids := p.Form.Values["upload_id"]
+	if !ok || ids == "" {
+		return nil
+	}
+	d.UploadIDs = strings.Split(ids, ",")
+	staged, err := s.Activities.StagedList(c.Request().Context(), a, d.UploadIDs)
+	d.Staged = staged
+	return err
 }
 
 // readActivityForm reads the form's values; values that cannot be read at
@@ -225,9 +249,19 @@ func evidenceFile(c echo.Context) ([]*multipart.FileHeader, error) {
 // photos per activity); the form's body limit allows that many.
 const maxFormFiles = 5
 
-// attach stores the uploaded files, if any, on the activity, in order; the
-// first refused one stops (the ones before it are kept).
-func (s *Server) attach(c echo.Context, a auth.Actor, id int64, fhs []*multipart.FileHeader) error {
+// formUploads is what the form carries as files: the staged uploads it
+// names (repeated field upload_id, the upload widget's and a refused
+// form's), then its plain files (field evidence, sent without JavaScript),
+// staged here with the checks of evidence. A refused plain file stops the
+// staging (the ones before it are kept, and shown again with the form).
+func (s *Server) formUploads(c echo.Context, a auth.Actor, d *activityFormData) error {
+	fhs, err := evidenceFile(c)
+	if err != nil {
+		return err
+	}
+	if params, err := c.FormParams(); err == nil {
+		d.UploadIDs = append(d.UploadIDs, params["upload_id"]...)
+	}
 	for _, fh := range fhs {
 		if fh.Size > s.EvidenceLimit {
 			return errs.TooLarge("file", "must be at most "+strconv.FormatInt(s.EvidenceLimit>>20, 10)+" MiB")
@@ -236,11 +270,12 @@ func (s *Server) attach(c echo.Context, a auth.Actor, id int64, fhs []*multipart
 		if err != nil {
 			return err
 		}
-		_, err = s.Activities.AddEvidence(c.Request().Context(), a, id, fh.Filename, f)
+		up, err := s.Activities.Stage(c.Request().Context(), a, fh.Filename, f)
 		f.Close()
 		if err != nil {
 			return err
 		}
+		d.UploadIDs = append(d.UploadIDs, up.Token)
 	}
 	return nil
 }
@@ -250,6 +285,16 @@ func (s *Server) attach(c echo.Context, a auth.Actor, id int64, fhs []*multipart
 func (s *Server) invalidForm(c echo.Context, p *view.Page, err error, bad map[string]string) error {
 	if err != nil && !s.Views.ApplyError(p.Locale, p.Form, err, activityFields) {
 		return err
+	}
+	if d, ok := p.Data.(*activityFormData); ok && len(d.UploadIDs) > 0 {
+		// the files the form carried, those still waiting: chosen once,
+		// kept across the refusal
+		a, _ := pageActor(c)
+		staged, serr := s.Activities.StagedList(c.Request().Context(), a, d.UploadIDs)
+		if serr != nil {
+			return serr
+		}
+		d.Staged = staged
 	}
 	for field, id := range bad {
 		p.Form.Errors[field] = p.T(id)
@@ -271,10 +316,11 @@ func (s *Server) logSubmit(c echo.Context) error {
 	}
 	p.Form = view.NewForm()
 	in, bad := readActivityForm(c, p.Form)
-	fh, err := evidenceFile(c)
-	if err != nil {
+	d := p.Data.(*activityFormData)
+	if err := s.formUploads(c, a, d); err != nil {
 		return s.invalidForm(c, p, err, bad)
 	}
+	in.UploadIDs = d.UploadIDs
 	pairID, perr := strconv.ParseInt(p.Form.Values["pair_id"], 10, 64)
 	if perr != nil || pairID <= 0 {
 		bad["pair_id"] = "err.required"
@@ -293,33 +339,7 @@ func (s *Server) logSubmit(c echo.Context) error {
 	if err != nil {
 		return s.invalidForm(c, p, err, bad)
 	}
-	if err := s.attach(c, a, act.ID, fh); err != nil {
-		// the activity is saved; only the file was refused: continue on
-		// the amend form, with the file's message beside the upload
-		return s.amendAfterRefusedFile(c, a, act.ID, err)
-	}
 	return s.redirect(c, "/", lateFlash(act, "logged"))
-}
-
-// amendAfterRefusedFile shows the amend form of a just-saved activity
-// whose file was refused.
-func (s *Server) amendAfterRefusedFile(c echo.Context, a auth.Actor, id int64, ferr error) error {
-	p, err := s.newPage(c, "amend.title", "log")
-	if err != nil {
-		return err
-	}
-	act, err := s.Activities.Get(c.Request().Context(), a, id)
-	if err != nil {
-		return err
-	}
-	if err := s.amendData(c, a, p, act); err != nil {
-		return err
-	}
-	if !s.Views.ApplyError(p.Locale, p.Form, ferr, activityFields) {
-		return ferr
-	}
-	p.Form.Error = p.T("err.saved_file_refused")
-	return s.render(c, http.StatusUnprocessableEntity, "activity_form", p)
 }
 
 // amendData fills the amend form from a stored activity.
@@ -365,6 +385,9 @@ func (s *Server) amendForm(c echo.Context) error {
 	if err := s.amendData(c, a, p, act); err != nil {
 		return err
 	}
+	if err := s.resumedUploads(c, a, p); err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "activity_form", p)
 }
 
@@ -387,10 +410,11 @@ func (s *Server) amendSubmit(c echo.Context) error {
 	}
 	p.Form = view.NewForm()
 	in, bad := readActivityForm(c, p.Form)
-	fh, err := evidenceFile(c)
-	if err != nil {
+	d := p.Data.(*activityFormData)
+	if err := s.formUploads(c, a, d); err != nil {
 		return s.invalidForm(c, p, err, bad)
 	}
+	in.UploadIDs = d.UploadIDs
 	if len(bad) > 0 {
 		var err error
 		if in.OccurredOn.IsZero() { // refused whatever else: ask for the other messages
@@ -401,9 +425,6 @@ func (s *Server) amendSubmit(c echo.Context) error {
 	act, err = s.Activities.Amend(c.Request().Context(), a, id, in)
 	if err != nil {
 		return s.invalidForm(c, p, err, bad)
-	}
-	if err := s.attach(c, a, id, fh); err != nil {
-		return s.amendAfterRefusedFile(c, a, id, err)
 	}
 	return s.redirect(c, "/", lateFlash(act, "amended"))
 }

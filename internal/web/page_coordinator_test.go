@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -167,19 +168,41 @@ func TestPageCoordinator(t *testing.T) {
 			t.Errorf("a double submission logged %d activities", n)
 		}
 
-		// a refused file: the activity is kept, the amend form says why
+		// a refused file refuses the form (nothing is logged), the message
+		// beside the upload
 		res = w.upload("/activities/new", url.Values{"pair_id": valid["pair_id"], "category": {"visit"}, "occurred_on": {"2026-02-11"},
 			"title": {"带错误附件的活动"}}, "evidence", "notes.txt", []byte("just text, not a photo"))
 		if res.Status != http.StatusUnprocessableEntity {
 			t.Fatalf("a text file: %d", res.Status)
 		}
-		res.has(t, "活动已保存，但佐证材料未能上传")
 		if fieldError(res.Body, "evidence") != "只能上传 JPEG、PNG、GIF、WebP 图片或 PDF 文件。" {
 			t.Errorf("file message %q", fieldError(res.Body, "evidence"))
 		}
-		bad := d.activityID("带错误附件的活动")
-		if !strings.Contains(res.Body, fmt.Sprintf(`action="/activities/%d/edit"`, bad)) {
-			t.Error("the refused file does not lead to the amend form")
+		if n := d.activityCount("title = ?", "带错误附件的活动"); n != 0 {
+			t.Errorf("the refused file's activity was logged %d times", n)
+		}
+		// without JavaScript, a form refused for another field keeps its
+		// file: staged, listed (ticked) by the re-rendered form, claimed
+		// when the form is sent again
+		res = w.upload("/activities/new", url.Values{"pair_id": valid["pair_id"], "category": {"visit"}, "occurred_on": {"2026-02-11"}},
+			"evidence", "签到表.png", pngImage(t, 40, 30))
+		if res.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("no title: %d", res.Status)
+		}
+		kept := regexp1(res.Body, `<input type="checkbox" name="upload_id" value="([0-9a-f]{32})" checked>`)
+		if kept == "" || !strings.Contains(res.Body, "签到表.png") {
+			t.Fatalf("the refused form dropped its file: %s", res.Body)
+		}
+		res = w.upload("/activities/new", url.Values{"pair_id": valid["pair_id"], "category": {"visit"}, "occurred_on": {"2026-02-11"},
+			"title": {"补交标题的活动"}, "upload_id": {kept}}, "", "", nil)
+		if res.Status != http.StatusSeeOther {
+			t.Fatalf("sent again: %d %s", res.Status, res.Body)
+		}
+		bad := d.activityID("补交标题的活动") // withdrawn below
+		var names []string
+		d.app.DB.Conn(context.Background()).Table("evidence").Where("activity_id = ?", bad).Pluck("file_name", &names)
+		if len(names) != 1 || names[0] != "签到表.png" {
+			t.Errorf("evidence after sending again: %v", names)
 		}
 
 		// amend: the form holds the stored values; a change is saved

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
-	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -128,24 +127,34 @@ func (s *Server) queuedSubmit(c echo.Context) error {
 		bad["pair_id"] = "err.required"
 	}
 	status := http.StatusUnprocessableEntity
-	fh, ferr := evidenceFile(c)
+	// the phone's files are staged first, like a plain form's, so the
+	// activity claims them in its own transaction: a retry whose first
+	// attempt was recorded replays it and its files stay stored once
+	var d activityFormData
+	carried := 0
+	if params, err := c.FormParams(); err == nil {
+		carried = len(params["upload_id"])
+	}
+	ferr := s.formUploads(c, a, &d)
 	if ferr != nil && !s.Views.ApplyError(p.Locale, p.Form, ferr, activityFields) {
 		return ferr
 	}
+	in.UploadIDs = d.UploadIDs
 	if len(bad) == 0 && ferr == nil {
 		act, replayed, err := s.Activities.Log(c.Request().Context(), a, pairID, in, key)
 		if err == nil {
+			if replayed {
+				// the files staged by this retry are not needed: the first
+				// attempt claimed its own (left alone, the daily clean-up
+				// would remove them; removing them now frees the quota)
+				for _, tok := range d.UploadIDs[carried:] {
+					if uerr := s.Activities.Unstage(c.Request().Context(), a, tok); uerr != nil && !errs.Is(uerr, errs.KindNotFound) {
+						return uerr
+					}
+				}
+			}
 			ans := queuedAnswer{ID: act.ID, URL: "/activities/" + strconv.FormatInt(act.ID, 10),
 				Replayed: replayed, Late: act.Late(), Message: p.T("flash." + lateFlash(act, "logged"))}
-			if err := s.attachQueued(c, a, act.ID, replayed, fh); err != nil {
-				// the activity is recorded; a file was refused: say so, the
-				// phone need not send the activity again
-				if !s.Views.ApplyError(p.Locale, p.Form, err, activityFields) {
-					return err
-				}
-				ans.Fields = p.Form.Errors
-				ans.Message = p.T("err.saved_file_refused")
-			}
 			return c.JSON(http.StatusCreated, ans)
 		}
 		if !s.Views.ApplyError(p.Locale, p.Form, err, activityFields) {
@@ -160,26 +169,4 @@ func (s *Server) queuedSubmit(c echo.Context) error {
 		p.Form.Error = p.T("err.validation")
 	}
 	return c.JSON(status, queuedAnswer{Message: p.Form.Error, Fields: p.Form.Errors})
-}
-
-// attachQueued stores the photos and files the phone kept with a queued
-// activity (multipart "evidence", as the log form sends them). A replay
-// (the first attempt recorded the activity, its answer was lost) attaches
-// them only if that attempt stored none, so a retry does not add them
-// twice; the first attempt stores them right after the activity, so only
-// a connection lost between the two leaves them to the retry.
-func (s *Server) attachQueued(c echo.Context, a auth.Actor, id int64, replayed bool, fh []*multipart.FileHeader) error {
-	if len(fh) == 0 {
-		return nil
-	}
-	if replayed {
-		act, err := s.Activities.Get(c.Request().Context(), a, id)
-		if err != nil {
-			return err
-		}
-		if len(act.Evidence) > 0 {
-			return nil
-		}
-	}
-	return s.attach(c, a, id, fh)
 }

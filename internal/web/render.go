@@ -297,6 +297,10 @@ func (s *Server) keepForm(c echo.Context, back string) {
 			r.Values[k] = v[0]
 		}
 	}
+	if ids := params["upload_id"]; len(ids) > 0 {
+		// all the staged files the form named (issue 10), not just the first
+		r.Values["upload_id"] = strings.Join(ids, ",")
+	}
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return

@@ -83,6 +83,10 @@ func (s *Server) routes() {
 	v.POST("/activities/:id/withdraw", s.withdrawActivity, small)
 	s.uploadRoute(v.POST("/activities/:id/evidence", s.addEvidence, upload))
 	v.GET("/evidence/:id", s.getEvidence)
+	// phone (issue 10): staged uploads, claimed by the activity forms
+	s.uploadRoute(v.POST("/uploads", s.stageUpload, upload))
+	v.GET("/uploads/:id", s.getUpload)
+	v.DELETE("/uploads/:id", s.deleteUpload)
 
 	// lifecycle: corrections, retirements, attachments (api_lifecycle.go)
 	v.PATCH("/regions/:id", s.updateRegion, small)
@@ -176,6 +180,9 @@ func (s *Server) routes() {
 	// with its photos; JSON answers, the log form's checks
 	s.uploadRoute(pg.POST("/activities/queued", s.queuedSubmit, activityIn...))
 	pg.GET("/activities/:id", s.activityPage, in...)
+	// the upload widget's twins of /api/v1/uploads (api_uploads.go)
+	s.uploadRoute(pg.POST("/uploads", s.stageUpload, []echo.MiddlewareFunc{s.pageSession, upload, csrf, s.signedIn}...))
+	pg.POST("/uploads/:id/delete", s.deleteUpload, in...)
 	pg.GET("/activities/:id/edit", s.amendForm, in...)
 	s.uploadRoute(pg.POST("/activities/:id/edit", s.amendSubmit, activityIn...))
 	pg.POST("/activities/:id/withdraw", s.withdrawSubmit, in...)

@@ -152,5 +152,11 @@ func TestSecurityEvidenceQuota(t *testing.T) {
 		// another school has its own quota
 		other := p.mustLog(p.supportedCoord, "visit", "回访", "2026-10-23")
 		p.api.Must(201, p.api.Upload(p.path("/api/v1/activities/%d/evidence", other), p.supportedCoord.Token, "file", "c.png", pngBytes(t)))
+		// staged uploads (issue 10) count too, waiting or claimed
+		staged := p.stage(p.supportedCoord, "d.png", pngBytes(t))
+		expectError(t, "staged over the quota", p.api.Upload("/api/v1/uploads", p.supportedCoord.Token, "file", "e.png", pngBytes(t)), 413, "file", "too_large")
+		expectError(t, "evidence over the quota with a staged file waiting", p.api.Upload(p.path("/api/v1/activities/%d/evidence", other), p.supportedCoord.Token, "file", "f.png", pngBytes(t)), 413, "file", "too_large")
+		p.api.Must(200, p.api.Do("PATCH", p.path("/api/v1/activities/%d", other), p.supportedCoord.Token, map[string]any{"upload_ids": []string{staged.ID}}))
+		expectError(t, "staged over the quota after the claim", p.api.Upload("/api/v1/uploads", p.supportedCoord.Token, "file", "g.png", pngBytes(t)), 413, "file", "too_large")
 	})
 }

@@ -14,7 +14,7 @@
   // refuse a too-large evidence file before uploading it
   document.addEventListener("change", function (ev) {
     var input = ev.target;
-    if (!input || input.type !== "file" || !input.dataset.maxBytes) return;
+    if (!input || input.type !== "file" || !input.dataset.maxBytes || input.dataset.stage) return; // staged: checked after shrinking
     var max = parseInt(input.dataset.maxBytes, 10);
     var file = null; // the first file over the limit (several may be chosen)
     for (var i = 0; input.files && i < input.files.length; i++) {
@@ -102,6 +102,148 @@
   } else {
     charts(document);
   }
+  // phone (issue 10): staged uploads. Each chosen file is shrunk (resize
+  // below) and uploaded at once to /uploads with its own progress bar; the
+  // form then sends the files' ids (upload_id), not the files, so a refused
+  // form, a reload or signing in again keeps them (the draft holds the
+  // ids). Without XMLHttpRequest the files go with the form as before.
+  var stagedList = document.getElementById("staged-files");
+  var uploading = 0, waiting = null; // uploads under way; a form sent meanwhile
+  function csrfToken() {
+    var t = document.querySelector('input[name="_csrf"]');
+    return t ? t.value : "";
+  }
+  function kb(n) { return Math.max(1, Math.round(n / 1024)) + " KB"; }
+  function stagedFiles() {
+    if (!stagedList) return [];
+    var ticked = Array.prototype.filter.call(stagedList.querySelectorAll("li[data-upload]"), function (li) {
+      var box = li.querySelector('input[name="upload_id"]');
+      return box && box.checked;
+    });
+    return ticked.map(function (li) {
+      return { id: li.dataset.upload, name: li.dataset.name, size: parseInt(li.dataset.size, 10) || 0 };
+    });
+  }
+  function touched() { // the draft follows the list
+    var f = stagedList && stagedList.closest("form");
+    if (f) f.dispatchEvent(new Event("change"));
+  }
+  function chip(up) {
+    var li = document.createElement("li");
+    li.className = "staged-file";
+    li.dataset.name = up.name;
+    li.dataset.size = up.size || 0;
+    var label = document.createElement("label");
+    var box = document.createElement("input");
+    box.type = "checkbox"; box.name = "upload_id"; box.checked = true;
+    if (up.id) { box.value = up.id; li.dataset.upload = up.id; } else { box.disabled = true; }
+    var name = document.createElement("span");
+    name.className = "file-name"; name.textContent = up.name;
+    var size = document.createElement("span");
+    size.className = "muted"; size.textContent = up.size ? kb(up.size) : "";
+    label.append(box, " ", name, " ", size);
+    li.appendChild(label);
+    stagedList.appendChild(li);
+    removable(li);
+    return li;
+  }
+  function removable(li) { // a remove button per chip, the server's too
+    var b = document.createElement("button");
+    b.type = "button"; b.className = "file-remove"; b.textContent = "×";
+    b.setAttribute("aria-label", stagedList.dataset.remove + " " + li.dataset.name);
+    b.addEventListener("click", function () {
+      var id = li.dataset.upload;
+      if (li.xhr) li.xhr.abort();
+      li.remove();
+      touched();
+      if (id) { // the staged file goes too (the daily clean-up would take it)
+        var x = new XMLHttpRequest();
+        x.open("POST", "/uploads/" + encodeURIComponent(id) + "/delete");
+        x.setRequestHeader("X-CSRF-Token", csrfToken());
+        x.send();
+      }
+    });
+    li.appendChild(b);
+  }
+  function stage(input, file) {
+    var li = chip({ name: file.name, size: file.size });
+    li.classList.add("uploading");
+    var bar = document.createElement("progress");
+    bar.max = 100; bar.value = 0;
+    var note = document.createElement("span");
+    note.className = "file-note"; note.textContent = stagedList.dataset.uploading;
+    li.append(bar, note);
+    uploading++;
+    var done = false;
+    function finish() {
+      if (done) return;
+      done = true; li.xhr = null; uploading--;
+      if (uploading === 0 && waiting) {
+        var f = waiting; waiting = null;
+        if (f.requestSubmit) f.requestSubmit(); else f.submit();
+      }
+    }
+    function fail(msg) {
+      li.classList.remove("uploading"); li.classList.add("failed");
+      bar.remove(); note.textContent = msg;
+      finish();
+    }
+    resize(file).then(function (f) {
+      if (!li.isConnected) return finish();
+      var max = parseInt(input.dataset.maxBytes, 10);
+      if (max && f.size > max) return fail(input.dataset.tooLarge); // never leaves the phone
+      li.dataset.name = f.name; li.dataset.size = f.size;
+      li.querySelector(".file-name").textContent = f.name;
+      li.querySelector(".muted").textContent = kb(f.size);
+      var fd = new FormData();
+      fd.append("file", f, f.name);
+      var xhr = new XMLHttpRequest();
+      li.xhr = xhr;
+      xhr.open("POST", input.dataset.stage);
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+      xhr.upload.onprogress = function (e) { if (e.lengthComputable) bar.value = Math.round(100 * e.loaded / e.total); };
+      xhr.onload = function () {
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* an HTML page: signed out */ }
+        if (xhr.status === 201 && body && body.id) {
+          li.dataset.upload = body.id;
+          var box = li.querySelector("input");
+          box.value = body.id; box.disabled = false;
+          li.classList.remove("uploading");
+          bar.remove(); note.remove();
+          touched();
+          return finish();
+        }
+        if (xhr.status === 401 || xhr.status === 403 || /\/login/.test(xhr.responseURL || "")) return fail(stagedList.dataset.signedOut);
+        if (xhr.status === 413) return fail(input.dataset.tooLarge);
+        if (xhr.status === 422) return fail(stagedList.dataset.badType);
+        fail(stagedList.dataset.failed);
+      };
+      xhr.onerror = function () { fail(stagedList.dataset.failed); };
+      xhr.onabort = finish;
+      xhr.send(fd);
+    });
+  }
+  if (stagedList) {
+    Array.prototype.forEach.call(stagedList.querySelectorAll("li[data-upload]"), removable);
+    document.addEventListener("change", function (ev) {
+      var input = ev.target;
+      if (!input || input.type !== "file" || !input.dataset.stage || !window.FormData || !window.XMLHttpRequest) return;
+      var files = Array.prototype.slice.call(input.files || []);
+      input.value = ""; // the files go now, not with the form
+      files.forEach(function (f) { stage(input, f); });
+    });
+    // a form sent while files are still uploading waits for them
+    document.addEventListener("submit", function (ev) {
+      if (ev.defaultPrevented || uploading === 0 || !ev.target.contains(stagedList)) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      waiting = ev.target;
+      var st = document.getElementById("evidence-hint");
+      if (st) st.textContent = stagedList.dataset.waiting;
+    }, true);
+  }
+
   // phone (issue 10): the log and amend forms keep a draft on the phone as
   // the user types (localStorage, per form action), restore it when the
   // form opens empty (after a session expiry and sign-in, a reload, a lost
@@ -114,6 +256,7 @@
     function save() {
       var d = {};
       fields.forEach(function (n) { var el = form.elements[n]; if (el) d[n] = el.value; });
+      d.uploads = stagedFiles(); // the staged files' ids, names and sizes
       try { localStorage.setItem(key, JSON.stringify(d)); } catch (e) { /* full or private mode */ }
     }
     var raw = null;
@@ -127,10 +270,12 @@
           var el = form.elements[n];
           if (el && d[n] !== undefined && d[n] !== "") el.value = d[n];
         });
+        (d.uploads || []).forEach(function (u) { if (u.id && stagedList && !stagedList.querySelector('[data-upload="' + u.id + '"]')) chip(u); });
         var note = document.getElementById("draft-restored");
         if (note) note.hidden = false;
       } catch (e) { /* a damaged draft is ignored */ }
     }
+    if (!fresh) save(); // a refused form holds what was sent: keep it across a reload
     form.addEventListener("input", save);
     form.addEventListener("change", save);
     form.addEventListener("submit", function () {
@@ -161,27 +306,6 @@
       }, function () { done(file); });
     });
   }
-  document.addEventListener("change", function (ev) {
-    var input = ev.target;
-    if (!input || input.type !== "file" || !input.dataset.resize || !window.DataTransfer || input.dataset.resizing) return;
-    if (input.dataset.resized) { delete input.dataset.resized; return; } // our own change event below
-    var files = Array.prototype.slice.call(input.files || []);
-    if (!files.length) return;
-    input.dataset.resizing = "1";
-    var status = document.getElementById(input.id + "-status");
-    if (status) { status.hidden = false; status.textContent = status.dataset.working; }
-    Promise.all(files.map(resize)).then(function (out) {
-      var dt = new DataTransfer();
-      out.forEach(function (f) { dt.items.add(f); });
-      input.files = dt.files;
-      delete input.dataset.resizing;
-      var total = out.reduce(function (n, f) { return n + f.size; }, 0);
-      if (status) status.textContent = status.dataset.ready.replace("{n}", out.length).replace("{kb}", Math.round(total / 1024));
-      input.dataset.resized = "1";
-      input.dispatchEvent(new Event("change", { bubbles: true })); // the size check sees the resized files
-    });
-  });
-
   // phone (issue 10): a form with files is sent with a progress bar
   // (XMLHttpRequest reports upload progress; fetch does not), then the
   // answer replaces the page as a normal submission would.
