@@ -70,7 +70,7 @@ function queueForm(req) {
       if (!m.user) throw new Error("no user");
       var f = {};
       self.TwinningQueue.FIELDS.forEach(function (n) { f[n] = fd.get(n) || ""; });
-      return self.TwinningQueue.enqueue(m.user, fd.get("idem") || self.TwinningQueue.newKey(), f, "", fd.getAll("evidence"));
+      return self.TwinningQueue.enqueue(m.user, fd.get("idem") || self.TwinningQueue.newKey(), f, "", fd.getAll("evidence"), fd.getAll("upload_id"));
     });
   }).then(function () {
     tellPages();
