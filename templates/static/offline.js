@@ -56,11 +56,14 @@
   // enqueue keeps one activity: fields as the form holds them (strings)
   // and, optionally, its chosen files (File objects: IndexedDB stores
   // them as they are; photos are already shrunk by app.js)
-  function enqueue(user, key, fields, label, files) {
+  // and the staged uploads it claims (upload_id tokens of files sent
+  // before the network went)
+  function enqueue(user, key, fields, label, files, uploads) {
     var f = {};
     FIELDS.forEach(function (n) { f[n] = fields[n] == null ? "" : String(fields[n]); });
-    files = (files || []).filter(function (x) { return x && x.size > 0; });
-    return put({ key: key, user: String(user), fields: f, files: files, label: label || "", created: Date.now(), attempts: 0, next: 0, state: "waiting" });
+    files = (files || []).filter(function (x) { return x && typeof x !== "string" && x.size > 0; });
+    uploads = (uploads || []).filter(function (x) { return typeof x === "string" && x !== ""; });
+    return put({ key: key, user: String(user), fields: f, files: files, uploads: uploads, label: label || "", created: Date.now(), attempts: 0, next: 0, state: "waiting" });
   }
 
   // flush sends the user's waiting activities, oldest first, and stops at
@@ -90,6 +93,7 @@
         var body = files.length ? new FormData() : new URLSearchParams();
         FIELDS.forEach(function (n) { body.append(n, item.fields[n]); });
         body.append("idem", item.key);
+        (item.uploads || []).forEach(function (u) { body.append("upload_id", u); });
         files.forEach(function (f) { body.append("evidence", f, f.name); });
         return fetch("/activities/queued", {
           method: "POST", body: body, credentials: "same-origin", redirect: "manual", cache: "no-store",
@@ -100,7 +104,8 @@
           // the user to correct, never sent again on its own
           if (res.status === 422 || res.status === 409 || res.status === 400 || res.status === 413) {
             return res.json().catch(function () { return {}; }).then(function (ans) {
-              item.state = "invalid"; item.error = { message: ans.message || "", fields: ans.fields || {} };
+              // (a 413 from the body limit is an error page, not JSON)
+              item.state = "invalid"; item.error = { message: ans.message || "HTTP " + res.status, fields: ans.fields || {} };
               out.failed++;
               return put(item).then(function () { return step(k + 1); });
             });
@@ -206,6 +211,12 @@
     FIELDS.forEach(function (n) { var el = form.elements[n]; if (el) el.value = item.fields[n]; });
     if (form.elements.idem) form.elements.idem.value = newKey();
     var input = form.elements.evidence;
+    // staged files it claimed go back as the form's upload ids
+    (item.uploads || []).forEach(function (u) {
+      var h = document.createElement("input");
+      h.type = "hidden"; h.name = "upload_id"; h.value = u;
+      form.appendChild(h);
+    });
     if (input && item.files && item.files.length && window.DataTransfer) {
       var dt = new DataTransfer();
       item.files.forEach(function (f) { dt.items.add(f); });
@@ -233,10 +244,22 @@
     if (form.dataset.fresh === "true" && form.elements.idem) form.elements.idem.value = newKey();
     // without a network the activity waits on the phone
     document.addEventListener("submit", function (ev) {
-      if (ev.target !== form || navigator.onLine !== false) return;
-      ev.preventDefault();
-      ev.stopImmediatePropagation();
-      keep();
+      if (ev.target !== form) return;
+      if (navigator.onLine === false) {
+        ev.preventDefault();
+        ev.stopImmediatePropagation();
+        keep();
+        return;
+      }
+      // online: a submission with files goes past the worker (which would
+      // hide its upload progress; if its answer is lost, app.js sends the
+      // form again with the same key); one without files is kept by the
+      // worker if its answer is lost
+      var input = form.elements.evidence;
+      var u = new URL(form.getAttribute("action"), location.href);
+      if (input && input.files && input.files.length) u.searchParams.set("files", "1");
+      else u.searchParams.delete("files");
+      form.setAttribute("action", u.pathname + u.search);
     }, true);
   }
   function keep() {
@@ -247,9 +270,15 @@
     var key = (form.elements.idem && form.elements.idem.value) || newKey();
     var input = form.elements.evidence;
     var files = input && input.files ? Array.prototype.slice.call(input.files) : [];
-    return enqueue(user, key, f, label, files).then(function () {
+    var uploads = Array.prototype.map.call(form.querySelectorAll('input[name="upload_id"]:checked, input[type="hidden"][name="upload_id"]'), function (el) { return el.value; });
+    return enqueue(user, key, f, label, files, uploads).then(function () {
       try { localStorage.removeItem("twinning.draft./activities/new"); } catch (e) { /* nothing kept */ }
       form.reset();
+      // the staged files now belong to the kept activity
+      Array.prototype.forEach.call(form.querySelectorAll('input[name="upload_id"]'), function (el) {
+        var li = el.closest("li.staged-file");
+        (li || el).remove();
+      });
       if (form.elements.idem) form.elements.idem.value = newKey();
       var note = document.getElementById("queue-kept");
       if (note) { note.hidden = false; note.focus && note.focus(); }
@@ -266,6 +295,19 @@
       if (ev.data && ev.data.type === "queue") show();
     });
   }
+  // without a network a chosen file stays in the form's file input (as
+  // without JavaScript) instead of being staged at once by app.js, which
+  // would fail: the activity is kept with the file itself
+  var stageURL = null;
+  function fileInput(off) {
+    var input = form && form.elements.evidence;
+    if (!input || input.type !== "file") return;
+    if (off && input.dataset.stage) { stageURL = input.dataset.stage; delete input.dataset.stage; }
+    if (!off && stageURL) { input.dataset.stage = stageURL; stageURL = null; }
+  }
+  if (navigator.onLine === false) fileInput(true);
+  window.addEventListener("offline", function () { fileInput(true); });
+  window.addEventListener("online", function () { fileInput(false); });
   // without a network, the log form's live notes are not asked for
   document.addEventListener("htmx:beforeRequest", function (ev) { if (navigator.onLine === false) ev.preventDefault(); });
   var q = /[?&]queued=1\b/.test(location.search);

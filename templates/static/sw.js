@@ -10,7 +10,9 @@
 //   form (for /activities/new) or to a small offline page.
 // - A log form sent while the network fails (before an answer arrived) is
 //   put in the offline queue with the form's idempotency key, so if it did
-//   reach the server the queued retry is the same activity.
+//   reach the server the queued retry is the same activity. offline.js
+//   marks a submission with files (?files=1): it goes past the worker, so
+//   the browser reports its upload progress.
 // - Caches of older versions are deleted on activation.
 "use strict";
 var VERSION = "__VERSION__";
@@ -68,7 +70,7 @@ function queueForm(req) {
       if (!m.user) throw new Error("no user");
       var f = {};
       self.TwinningQueue.FIELDS.forEach(function (n) { f[n] = fd.get(n) || ""; });
-      return self.TwinningQueue.enqueue(m.user, fd.get("idem") || self.TwinningQueue.newKey(), f, "", fd.getAll("evidence"));
+      return self.TwinningQueue.enqueue(m.user, fd.get("idem") || self.TwinningQueue.newKey(), f, "", fd.getAll("evidence"), fd.getAll("upload_id"));
     });
   }).then(function () {
     tellPages();
@@ -81,7 +83,7 @@ self.addEventListener("fetch", function (ev) {
   var req = ev.request;
   var url = new URL(req.url);
   if (url.origin !== self.location.origin) return;
-  if (req.method === "POST" && url.pathname === FORM) {
+  if (req.method === "POST" && url.pathname === FORM && !url.searchParams.has("files")) {
     ev.respondWith(fetch(req.clone()).catch(function (err) {
       return queueForm(req).catch(function () { throw err; });
     }));
