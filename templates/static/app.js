@@ -170,6 +170,7 @@
     li.classList.add("uploading");
     var bar = document.createElement("progress");
     bar.max = 100; bar.value = 0;
+    bar.setAttribute("aria-label", file.name);
     var note = document.createElement("span");
     note.className = "file-note"; note.textContent = stagedList.dataset.uploading;
     li.append(bar, note);
