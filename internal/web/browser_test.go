@@ -243,10 +243,19 @@ func (tb *tab) checkConsole() {
 // an empty cache, then again with its assets cached.
 func (tb *tab) weigh(path, waitFor string) (cold, warm float64) {
 	tb.t.Helper()
-	tb.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	// past the service worker (issue 10), whose cache would otherwise
+	// answer for the network: this is the weight over the wire
+	bypass := func(on bool) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: on})
+			return err
+		})
+	}
+	tb.do(bypass(true), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, network.ClearBrowserCache, cdp.Empty{})
 		return err
 	}))
+	defer tb.do(bypass(false))
 	for i := range 2 {
 		tb.mu.Lock()
 		tb.bytes = 0

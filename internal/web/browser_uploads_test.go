@@ -80,7 +80,7 @@ func TestBrowserStagedUploads(t *testing.T) {
 		phone.do(chromedp.SetUploadFiles(chromedp.ID("evidence"), []string{photo}))
 		phone.long(`(() => { const p = document.querySelector("#staged-files li.uploading progress"); return !!p && p.value > 0; })()`)
 		phone.do(chromedp.Click(chromedp.CSS("form.form button.primary"))) // before the upload ends: the form waits for it
-		phone.long(`!!document.querySelector(".flash")`)
+		phone.long(`!!document.querySelector(".flash:not([hidden])")`) // not the hidden offline note
 		took := time.Since(start)
 		id := d.activityID("限速上传的到校指导")
 		ev := evidenceOf(t, d, id)

@@ -155,6 +155,9 @@ func (s *Server) routes() {
 	pg := e.Group("")
 
 	e.GET("/static/*", s.static, gz)
+	// the installable app (issue 10, pwa.go): manifest and service worker
+	e.GET("/manifest.webmanifest", s.manifest, gz)
+	e.GET("/sw.js", s.serviceWorker, gz)
 	pg.GET("/login", s.loginPage, open...)
 	pg.POST("/login", s.loginSubmit, open...)
 	pg.POST("/logout", s.logoutSubmit, open...)
@@ -173,6 +176,9 @@ func (s *Server) routes() {
 	pg.GET("/activities/accounting", s.accountingFragment, in...) // phone (issue 10): the log form's late-logging note
 	pg.GET("/notifications", s.notificationsPage, in...)          // phone (issue 10): the bell's list
 	s.uploadRoute(pg.POST("/activities/new", s.logSubmit, activityIn...))
+	// the installable app (issue 10, pwa.go): what the phone kept offline,
+	// with its photos; JSON answers, the log form's checks
+	s.uploadRoute(pg.POST("/activities/queued", s.queuedSubmit, activityIn...))
 	pg.GET("/activities/:id", s.activityPage, in...)
 	// the upload widget's twins of /api/v1/uploads (api_uploads.go)
 	s.uploadRoute(pg.POST("/uploads", s.stageUpload, []echo.MiddlewareFunc{s.pageSession, upload, csrf, s.signedIn}...))
