@@ -225,6 +225,25 @@ func TestStagedCleanup(t *testing.T) {
 		if c := p.count("evidence", "file_name = ?", "已用.png"); c != 1 {
 			t.Errorf("%d evidence rows for the claimed file", c)
 		}
+
+		// the scheduled job: it claims its firing in job_runs and cleans
+		// as of the now it is given
+		late := p.stage(coord, "晚.png", img)
+		lateFile := p.stagedFile(late.ID)
+		if err := db.Gorm().Exec("UPDATE staged_uploads SET created_at = ? WHERE token = ?", t0.Add(-30*time.Hour).UTC(), late.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		sched, err := p.api.A.Scheduler()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sched.CatchUp(context.Background(), now) // the 03:30 firing of that day, missed
+		if c := p.count("job_runs", "job = ? AND status = ?", "uploads", "done"); c != 1 {
+			t.Errorf("%d done runs of the uploads job, want 1", c)
+		}
+		if _, err := os.Stat(lateFile); !os.IsNotExist(err) || p.count("staged_uploads", "token = ?", late.ID) != 0 {
+			t.Errorf("the job left the old upload (%v)", err)
+		}
 	})
 }
 

@@ -165,11 +165,28 @@
     });
     li.appendChild(b);
   }
+  // keepWithForm leaves files in the input, to be sent with the form (the
+  // server stages them) or kept by the offline queue (offline.js reads the
+  // input), when they cannot be uploaded now.
+  function keepWithForm(input, files) {
+    if (!window.DataTransfer) return;
+    input.kept = (input.kept || []).concat(files);
+    var dt = new DataTransfer();
+    input.kept.forEach(function (f) { dt.items.add(f); });
+    input.files = dt.files;
+    var status = document.getElementById(input.id + "-status");
+    if (status) {
+      var total = input.kept.reduce(function (n, f) { return n + f.size; }, 0);
+      status.hidden = false;
+      status.textContent = status.dataset.ready.replace("{n}", input.kept.length).replace("{kb}", Math.round(total / 1024));
+    }
+  }
   function stage(input, file) {
     var li = chip({ name: file.name, size: file.size });
     li.classList.add("uploading");
     var bar = document.createElement("progress");
     bar.max = 100; bar.value = 0;
+    bar.setAttribute("aria-label", file.name);
     var note = document.createElement("span");
     note.className = "file-note"; note.textContent = stagedList.dataset.uploading;
     li.append(bar, note);
@@ -219,7 +236,11 @@
         if (xhr.status === 422) return fail(stagedList.dataset.badType);
         fail(stagedList.dataset.failed);
       };
-      xhr.onerror = function () { fail(stagedList.dataset.failed); };
+      xhr.onerror = function () { // no network: the file goes with the form (or its offline queue)
+        li.remove();
+        keepWithForm(input, [f]);
+        finish();
+      };
       xhr.onabort = finish;
       xhr.send(fd);
     });
@@ -230,7 +251,15 @@
       var input = ev.target;
       if (!input || input.type !== "file" || !input.dataset.stage || !window.FormData || !window.XMLHttpRequest) return;
       var files = Array.prototype.slice.call(input.files || []);
+      if (navigator.onLine === false && window.DataTransfer) {
+        // offline: shrunk and kept in the input, for the offline queue
+        input.files = new DataTransfer().files;
+        Promise.all(files.map(resize)).then(function (out) { keepWithForm(input, out); });
+        return;
+      }
       input.value = ""; // the files go now, not with the form
+      (input.kept || []).forEach(function (f) { stage(input, f); }); // kept while offline
+      input.kept = [];
       files.forEach(function (f) { stage(input, f); });
     });
     // a form sent while files are still uploading waits for them
