@@ -90,10 +90,21 @@ func (l *Ledger) Move(ctx context.Context, pairID int64, before, after *Fact) er
 			achieved = append(achieved, k)
 		}
 	}
+	conn := l.db.Conn(ctx)
+	// lock the totals rows about to move first, in key order (a zero
+	// upsert: an X lock, the row created if missing): moveSums reads them
+	// in an INSERT … SELECT, which on InnoDB takes shared locks, and two
+	// confirmations on one pair would otherwise both hold the shared lock
+	// and both wait to upgrade it — a deadlock on every busy pair
+	for _, k := range achieved {
+		r := delta[k]
+		if err := conn.Exec(l.upsertSQL(), r.CommitmentID, r.PeriodKey, r.PairID, r.PeriodStart, r.PeriodEnd, decimal.D(0), decimal.D(0)).Error; err != nil {
+			return err
+		}
+	}
 	if err := l.moveSums(ctx, pairID, achieved, -1); err != nil {
 		return err
 	}
-	conn := l.db.Conn(ctx)
 	for _, k := range keys {
 		r := delta[k]
 		if err := conn.Exec(l.upsertSQL(), r.CommitmentID, r.PeriodKey, r.PairID, r.PeriodStart, r.PeriodEnd, r.Achieved, r.Pending).Error; err != nil {

@@ -295,19 +295,8 @@
       if (ev.data && ev.data.type === "queue") show();
     });
   }
-  // without a network a chosen file stays in the form's file input (as
-  // without JavaScript) instead of being staged at once by app.js, which
-  // would fail: the activity is kept with the file itself
-  var stageURL = null;
-  function fileInput(off) {
-    var input = form && form.elements.evidence;
-    if (!input || input.type !== "file") return;
-    if (off && input.dataset.stage) { stageURL = input.dataset.stage; delete input.dataset.stage; }
-    if (!off && stageURL) { input.dataset.stage = stageURL; stageURL = null; }
-  }
-  if (navigator.onLine === false) fileInput(true);
-  window.addEventListener("offline", function () { fileInput(true); });
-  window.addEventListener("online", function () { fileInput(false); });
+  // without a network a chosen file is not staged: app.js shrinks it and
+  // keeps it in the form's file input, where keep() above finds it
   // without a network, the log form's live notes are not asked for
   document.addEventListener("htmx:beforeRequest", function (ev) { if (navigator.onLine === false) ev.preventDefault(); });
   var q = /[?&]queued=1\b/.test(location.search);
