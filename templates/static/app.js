@@ -254,7 +254,16 @@
       if (navigator.onLine === false && window.DataTransfer) {
         // offline: shrunk and kept in the input, for the offline queue
         input.files = new DataTransfer().files;
-        Promise.all(files.map(resize)).then(function (out) { keepWithForm(input, out); });
+        // a form sent while they shrink waits for them, as for an upload
+        uploading++;
+        Promise.all(files.map(resize)).then(function (out) {
+          keepWithForm(input, out);
+          uploading--;
+          if (uploading === 0 && waiting) {
+            var f = waiting; waiting = null;
+            if (f.requestSubmit) f.requestSubmit(); else f.submit();
+          }
+        });
         return;
       }
       input.value = ""; // the files go now, not with the form

@@ -244,7 +244,9 @@
     if (form.dataset.fresh === "true" && form.elements.idem) form.elements.idem.value = newKey();
     // without a network the activity waits on the phone
     document.addEventListener("submit", function (ev) {
-      if (ev.target !== form) return;
+      // (a form app.js holds back while its photos shrink or upload is
+      // sent again by it when they are ready)
+      if (ev.target !== form || ev.defaultPrevented) return;
       if (navigator.onLine === false) {
         ev.preventDefault();
         ev.stopImmediatePropagation();
