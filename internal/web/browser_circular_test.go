@@ -21,21 +21,7 @@ import (
 // acknowledgement and report on a phone, and the bureau through
 // acceptance. No page may log a console error.
 func TestBrowserCircular(t *testing.T) {
-	bin := chromium()
-	_, err := os.Stat(bin)
-	testutil.Require(t, err == nil, "Chromium at "+bin+" (apt-get install -y chromium)")
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true), chromedp.Flag("lang", "zh-CN"))
-	defer cancel()
-	ctx, cancel := context.WithTimeout(alloc, 4*time.Minute)
-	defer cancel()
-	browser, cancel := chromedp.NewContext(ctx)
-	defer cancel()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
+	browser := startChromium(t, 4*time.Minute)
 	shotsDir := ""
 	if os.Getenv("TWINNING_SCREENSHOTS") == "1" {
 		shotsDir = filepath.Join("..", "..", "docs", "screenshots")

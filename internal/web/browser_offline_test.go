@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -100,21 +99,7 @@ func (e errString) Error() string { return string(e) }
 // form submitted online whose answer is lost the same way is queued by the
 // worker with the form's key and recorded once.
 func TestBrowserOffline(t *testing.T) {
-	bin := chromium()
-	_, err := os.Stat(bin)
-	testutil.Require(t, err == nil, "Chromium at "+bin+" (apt-get install -y chromium)")
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true), chromedp.Flag("lang", "zh-CN"))
-	defer cancel()
-	ctx, cancel := context.WithTimeout(alloc, 4*time.Minute)
-	defer cancel()
-	browser, cancel := chromedp.NewContext(ctx)
-	defer cancel()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
+	browser := startChromium(t, 4*time.Minute)
 	// SQLite only: what is proved here happens in the browser; the
 	// endpoint's once-per-key rule is proved on both databases by
 	// TestQueuedActivity (and the package's time under -race is bounded)

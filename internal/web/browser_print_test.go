@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,21 +24,7 @@ import (
 // its margins), the pair page, the dashboard and the activity page show no
 // navigation, buttons or forms, and nothing is wider than the page.
 func TestBrowserDashboardPhoneAndPrint(t *testing.T) {
-	bin := chromium()
-	_, err := os.Stat(bin)
-	testutil.Require(t, err == nil, "Chromium at "+bin+" (apt-get install -y chromium)")
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true), chromedp.Flag("lang", "zh-CN"))
-	defer cancel()
-	ctx, cancel := context.WithTimeout(alloc, 4*time.Minute)
-	defer cancel()
-	browser, cancel := chromedp.NewContext(ctx)
-	defer cancel()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
+	browser := startChromium(t, 4*time.Minute)
 	// SQLite only: what is proved here happens in the browser; the
 	// endpoint's once-per-key rule is proved on both databases by
 	// TestQueuedActivity (and the package's time under -race is bounded)

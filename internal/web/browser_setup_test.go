@@ -1,10 +1,8 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,21 +19,7 @@ import (
 // empty trend once (not the page inside itself), and the pair form's
 // school picker finds a school by pinyin initials as you type.
 func TestBrowserSetup(t *testing.T) {
-	bin := chromium()
-	_, err := os.Stat(bin)
-	testutil.Require(t, err == nil, "Chromium at "+bin+" (apt-get install -y chromium)")
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true), chromedp.Flag("lang", "zh-CN"))
-	defer cancel()
-	ctx, cancel := context.WithTimeout(alloc, 3*time.Minute)
-	defer cancel()
-	browser, cancel := chromedp.NewContext(ctx)
-	defer cancel()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
+	browser := startChromium(t, 3*time.Minute)
 	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
 		a := testutil.NewApp(t, db, testutil.NewClock(testutil.At("2026-11-30")))
 		api := testutil.NewAPI(t, a)

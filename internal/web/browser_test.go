@@ -90,6 +90,27 @@ type tab struct {
 	bytes  float64
 }
 
+// startChromium starts the headless Chromium of a browser test, stopped
+// when the test ends, with the whole test bounded by timeout. It skips
+// without Chromium, except under CI=true, where it fails.
+func startChromium(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	bin := chromium()
+	_, err := os.Stat(bin)
+	testutil.Require(t, err == nil, "Chromium at "+bin+" (apt-get install -y chromium)")
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true), chromedp.Flag("lang", "zh-CN"))
+	ctx, cancelTimeout := context.WithTimeout(alloc, timeout)
+	browser, cancelBrowser := chromedp.NewContext(ctx)
+	t.Cleanup(func() { cancelBrowser(); cancelTimeout(); cancelAlloc() })
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	return browser
+}
+
 func openTab(t *testing.T, browser context.Context, base, name string, width, height int64, mobile bool) *tab {
 	t.Helper()
 	tb := &tab{t: t, base: base, name: name, width: width}

@@ -33,21 +33,7 @@ import (
 // It logs the figures of issue 10: bytes sent for the photo, time to
 // record it at 0.5 Mbit/s, the log form's page weight.
 func TestBrowserStagedUploads(t *testing.T) {
-	bin := chromium()
-	_, err := os.Stat(bin)
-	testutil.Require(t, err == nil, "Chromium at "+bin+" (apt-get install -y chromium)")
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true), chromedp.Flag("lang", "zh-CN"))
-	defer cancel()
-	ctx, cancel := context.WithTimeout(alloc, 8*time.Minute)
-	defer cancel()
-	browser, cancel := chromedp.NewContext(ctx)
-	defer cancel()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
+	browser := startChromium(t, 8*time.Minute)
 	photo := filepath.Join(t.TempDir(), "IMG_20260212_093015.jpg")
 	writeNoisyPhoto(t, photo, 4000, 3000)
 	st, _ := os.Stat(photo)
