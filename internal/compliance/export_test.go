@@ -13,3 +13,7 @@ func SetFullScope(r *Reader, n int) { r.fullScope = n }
 
 // SetStatusBatch makes RebuildStatus cover n pair ids per statement.
 func SetStatusBatch(l *Ledger, n int64) { l.statusBatch = n }
+
+// SetListScope sets the largest scope whose page Scope finds by
+// PairIDsUnder (-1: none, so every large scope walks the pairs).
+func SetListScope(r *Reader, n int) { r.listScope = n }

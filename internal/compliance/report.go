@@ -32,6 +32,9 @@ type Reader struct {
 	summaryByCond bool
 	// fullScope overrides defaultFullScope; -1: never (tests)
 	fullScope int
+	// listScope overrides maxIDList as the largest scope whose page Scope
+	// finds by PairIDsUnder rather than PageUnder; -1: never (tests)
+	listScope int
 }
 
 // defaultFullScope is the largest scope Scope grades in full rather than
@@ -46,6 +49,16 @@ func (r *Reader) fullBelow() int {
 		return r.fullScope
 	}
 	return defaultFullScope
+}
+
+func (r *Reader) listBelow() int {
+	switch {
+	case r.listScope < 0:
+		return -1
+	case r.listScope > 0:
+		return r.listScope
+	}
+	return maxIDList
 }
 
 // NewReader wires the reader.
@@ -346,6 +359,9 @@ type Query struct {
 	Term     string // a term key: the periods overlapping that term
 	Status   Status // keep items (and pairs) with this status
 	Page     page.Page
+	// After is a keyset cursor: the page holds the pairs with an id above
+	// it (0: from the first), Page.Offset of them skipped.
+	After int64
 }
 
 // Report is the compliance of the pairs in an actor's scope.
@@ -357,28 +373,51 @@ type Report struct {
 	Limit   int            `json:"limit"`
 	Offset  int            `json:"offset"`
 	Total   int64          `json:"total"`
+	// NextAfter is the cursor of the next page (the last pair id of this
+	// one, for Query.After) while pairs follow; absent on the last page.
+	NextAfter *int64 `json:"next_after,omitempty"`
 }
 
-// Scope reports the pairs a sees, a page at a time. Without a term, each
-// commitment shows its current period (the running one, or the last one
-// started); with a term, every period overlapping it. The summary counts
-// the items of the whole scope before the status filter, so KPI cards do
-// not change with paging.
+// next sets NextAfter when more pairs follow the page.
+func (rep *Report) next(more bool) {
+	if more && len(rep.Items) > 0 {
+		id := rep.Items[len(rep.Items)-1].PairID
+		rep.NextAfter = &id
+	}
+}
+
+// window is the page of p after the pair id after in a list of n sorted
+// by pair id (idAt): its bounds, and whether pairs follow it.
+func window(n int, idAt func(int) int64, after int64, p page.Page) (lo, hi int, more bool) {
+	start := sort.Search(n, func(i int) bool { return idAt(i) > after })
+	lo = min(start+p.Offset, n)
+	hi = min(lo+p.Limit, n)
+	return lo, hi, hi < n
+}
+
+// Scope reports the pairs a sees, a page at a time (by offset, or after
+// a pair id). Without a term, each commitment shows its current period
+// (the running one, or the last one started); with a term, every period
+// overlapping it. The summary counts the items of the whole scope before
+// the status filter, so KPI cards do not change with paging.
 //
-// Without a status filter a page costs in proportion to the page: the
-// scope's pair ids are read in order (one indexed column), only the page's
-// pairs are loaded and graded, and the summary comes from two grouped
-// statements (summary.go) instead of grading every pair.
+// Without a status filter a page costs in proportion to the page: only
+// the page's pair ids are read, in id order (PairIDsUnder for a few
+// thousand pairs, PageUnder's walk of the primary key above that), only
+// the page's pairs are loaded and graded, and the summary comes from the
+// status read model instead of grading every pair.
 func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, error) {
 	p := q.Page.Normalize()
+	out := Report{At: q.At, Term: q.Term, Items: []PairReport{}, Limit: p.Limit, Offset: p.Offset}
 	if q.Status != "" {
 		kept, summary, err := r.Reports(ctx, a, q)
 		if err != nil {
 			return Report{}, err
 		}
-		total := len(kept)
-		lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
-		return Report{At: q.At, Term: q.Term, Summary: summary, Items: kept[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+		lo, hi, more := window(len(kept), func(i int) int64 { return kept[i].PairID }, q.After, p)
+		out.Summary, out.Items, out.Total = summary, kept[lo:hi], int64(len(kept))
+		out.next(more)
+		return out, nil
 	}
 	cond, args, err := r.scopeCond(ctx, a, q)
 	if err != nil {
@@ -392,7 +431,10 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 	if err != nil {
 		return Report{}, err
 	}
+	// ids: the scope's pair ids, or (paged) only the page's and one more,
+	// which tells whether pairs follow
 	var ids []int64
+	paged := false
 	scope, path, region, err := r.regionScope(ctx, a, q)
 	if err != nil {
 		return Report{}, err
@@ -401,18 +443,26 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 	if region {
 		// a region's scope: counted by the status read model; a small one
 		// read by two indexed lookups, a large one only its page's ids
-		if total, err = r.PairsIn(ctx, scope); err != nil {
+		all := 0
+		if total, all, err = r.pairsOf(ctx, scope); err != nil {
 			return Report{}, err
 		}
 		switch {
 		case total <= r.fullBelow():
-			ids, err = r.PairIDsUnder(ctx, path, 0, -1)
-		case total <= maxIDList:
+			ids, err = r.PairIDsUnder(ctx, path, 0, 0, -1)
+		case total <= r.listBelow():
 			// a few thousand pairs: the indexed lookups, then the page
-			ids, err = r.PairIDsUnder(ctx, path, p.Offset, p.Limit)
+			ids, err = r.PairIDsUnder(ctx, path, q.After, p.Offset, p.Limit+1)
+			paged = true
+		case total == all:
+			// every pair of the programme (a province): a range of the
+			// primary key, nothing to test
+			ids, err = r.PageUnder(ctx, "", q.After, p.Offset, p.Limit+1)
+			paged = true
 		default:
 			// a large share of the programme: walk the pairs in order
-			ids, err = r.PageUnder(ctx, path, p.Offset, p.Limit)
+			ids, err = r.PageUnder(ctx, path, q.After, p.Offset, p.Limit+1)
+			paged = true
 		}
 		if err != nil {
 			return Report{}, err
@@ -423,8 +473,8 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		}
 		total = len(ids)
 	}
-	lo, hi := min(p.Offset, total), min(p.Offset+p.Limit, total)
-	if total <= r.fullBelow() {
+	out.Total = int64(total)
+	if total <= r.fullBelow() && !paged {
 		// a county: grading every pair costs less than the summary's
 		// statements
 		sc, err := r.Load(ctx, "pairs.id IN ?", ids)
@@ -441,23 +491,32 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 				summary[k] += v
 			}
 		}
-		return Report{At: q.At, Term: q.Term, Summary: summary, Items: reports[lo:hi], Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+		lo, hi, more := window(len(reports), func(i int) int64 { return reports[i].PairID }, q.After, p)
+		out.Summary, out.Items = summary, reports[lo:hi]
+		out.next(more)
+		return out, nil
 	}
-	items := []PairReport{}
-	page := ids
-	if !region || total <= r.fullBelow() {
-		page = ids[lo:hi]
+	var pageIDs []int64
+	more := false
+	if paged {
+		more = len(ids) > p.Limit
+		pageIDs = ids[:min(len(ids), p.Limit)]
+	} else {
+		var lo, hi int
+		lo, hi, more = window(len(ids), func(i int) int64 { return ids[i] }, q.After, p)
+		pageIDs = ids[lo:hi]
 	}
-	if len(page) > 0 {
-		sc, err := r.Load(ctx, "pairs.id IN ?", page)
+	if len(pageIDs) > 0 {
+		sc, err := r.Load(ctx, "pairs.id IN ?", pageIDs)
 		if err != nil {
 			return Report{}, err
 		}
-		if items, err = r.EvaluateScope(ctx, sc, opt); err != nil {
+		if out.Items, err = r.EvaluateScope(ctx, sc, opt); err != nil {
 			return Report{}, err
 		}
 	}
-	summary := map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
+	out.next(more)
+	out.Summary = map[Status]int{Met: 0, OnTrack: 0, AtRisk: 0, Breached: 0}
 	if total > 0 {
 		// a region's scope: the status read model, rows in proportion to
 		// its areas and shapes
@@ -466,22 +525,23 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 			return Report{}, err
 		}
 		if ok && !r.summaryByCond {
-			summary = v.Total
+			out.Summary = v.Total
 		} else {
 			// otherwise the summary's statements, selecting the scope by
-			// the id list when it is short, by the condition when it is a
-			// large share of the programme
+			// the id list when it is short (and known: not a region's
+			// page), by the condition when it is a large share of the
+			// programme
 			sumCond, sumArgs := cond, args
-			byIDs := total <= maxIDList && !r.summaryByCond
+			byIDs := !paged && total <= maxIDList && !r.summaryByCond
 			if byIDs {
 				sumCond, sumArgs = "pairs.id IN ?", []any{ids}
 			}
-			if summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
+			if out.Summary, err = r.summary(ctx, cal, opt, sumCond, sumArgs, byIDs); err != nil {
 				return Report{}, err
 			}
 		}
 	}
-	return Report{At: q.At, Term: q.Term, Summary: summary, Items: items, Limit: p.Limit, Offset: p.Offset, Total: int64(total)}, nil
+	return out, nil
 }
 
 // scopeCond is the condition on "pairs" selecting what a sees under q.

@@ -452,34 +452,71 @@ func (r *Reader) regionScope(ctx context.Context, a auth.Actor, q Query) (int64,
 // PairsIn counts the pairs of a scope region (0: the programme) from the
 // status read model: a few rows, whatever the number of pairs.
 func (r *Reader) PairsIn(ctx context.Context, scope int64) (int, error) {
-	var n int64
-	err := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Raw("SELECT COALESCE(SUM(n), 0) FROM "+StatusTable+" WHERE scope_id = ? AND sums = 2", scope).Scan(&n).Error
-	return int(n), err
+	n, _, err := r.pairsOf(ctx, scope)
+	return n, err
 }
 
-// PageUnder is limit pair ids of the subtree of path from offset, in id
-// order, for a large scope: the pairs are walked in id order and each
-// tested, so the cost follows offset + limit over the share of the
-// programme the scope holds (a city or more: a large share), not the
-// scope's size.
-func (r *Reader) PageUnder(ctx context.Context, path string, offset, limit int) ([]int64, error) {
+// pairsOf counts the pairs of a scope region and of the whole programme
+// in one statement on the status read model: when the two agree, the
+// scope holds every pair (a province's bureau in a one-province
+// programme) and its pages are pages of the pairs table itself.
+func (r *Reader) pairsOf(ctx context.Context, scope int64) (n, all int, err error) {
+	var rows []struct {
+		ScopeID int64
+		N       int64
+	}
+	err = r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).
+		Raw("SELECT scope_id, COALESCE(SUM(n), 0) AS n FROM "+StatusTable+" WHERE scope_id IN ? AND sums = 2 GROUP BY scope_id", []int64{scope, 0}).
+		Scan(&rows).Error
+	for _, row := range rows {
+		if row.ScopeID == scope {
+			n = int(row.N)
+		}
+		if row.ScopeID == 0 {
+			all = int(row.N)
+		}
+	}
+	return n, all, err
+}
+
+// PageUnder is limit pair ids of the subtree of path ("" for every pair)
+// after the pair id after (0: from the first), skipping offset of them, in
+// id order, for a large scope: the pairs are walked in primary-key order
+// and each tested through four primary-key lookups, and the walk stops at
+// the page's end. The join order is forced (STRAIGHT_JOIN, SQLite's CROSS
+// JOIN): left to itself MariaDB starts from the regions matching the LIKE,
+// reads every pair of the scope and sorts them (201 ms for the first page
+// of a 50,000-pair province). The cost follows offset + limit over the
+// share of the programme the scope holds, not the scope's size; for every
+// pair it is one range of the primary key.
+func (r *Reader) PageUnder(ctx context.Context, path string, after int64, offset, limit int) ([]int64, error) {
 	var ids []int64
-	q := "SELECT p.id FROM pairs p JOIN schools ds ON ds.id = p.supported_school_id JOIN regions dr ON dr.id = ds.region_id" +
-		" JOIN schools us ON us.id = p.supporting_school_id JOIN regions ur ON ur.id = us.region_id" +
-		" WHERE dr.path LIKE ? OR ur.path LIKE ? ORDER BY p.id" + fmt.Sprintf(" LIMIT %d OFFSET %d", limit, offset)
-	err := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Raw(q, path+"%", path+"%").Scan(&ids).Error
+	tail := fmt.Sprintf(" ORDER BY p.id LIMIT %d OFFSET %d", limit, offset)
+	q, args := "SELECT p.id FROM pairs p WHERE p.id > ?"+tail, []any{after}
+	if path != "" {
+		join := "CROSS JOIN"
+		if r.db.Dialect() == database.MySQL {
+			join = "STRAIGHT_JOIN"
+		}
+		q = "SELECT p.id FROM pairs p " + join + " schools ds ON ds.id = p.supported_school_id " + join + " regions dr ON dr.id = ds.region_id " +
+			join + " schools us ON us.id = p.supporting_school_id " + join + " regions ur ON ur.id = us.region_id" +
+			" WHERE p.id > ? AND (dr.path LIKE ? OR ur.path LIKE ?)" + tail
+		args = []any{after, path + "%", path + "%"}
+	}
+	err := r.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Raw(q, args...).Scan(&ids).Error
 	return ids, err
 }
 
 // PairIDsUnder are the ids of the pairs with either school in the subtree
-// of path (every pair when path is empty), in id order, limit of them from
-// offset (limit < 0: all): pairing.RegionSQL as two indexed lookups
-// (regions by path, their schools, the pairs of those schools) instead of
-// a scan of every pair testing two IN-lists.
-func (r *Reader) PairIDsUnder(ctx context.Context, path string, offset, limit int) ([]int64, error) {
+// of path (every pair when path is empty) after the pair id after, in id
+// order, limit of them from offset (limit < 0: all): pairing.RegionSQL as
+// two indexed lookups (regions by path, their schools, the pairs of those
+// schools) instead of a scan of every pair testing two IN-lists.
+func (r *Reader) PairIDsUnder(ctx context.Context, path string, after int64, offset, limit int) ([]int64, error) {
 	var ids []int64
 	q, args := pairsUnder(path)
-	q = "SELECT id FROM (" + q + ") x ORDER BY id"
+	q = "SELECT id FROM (" + q + ") x WHERE id > ? ORDER BY id"
+	args = append(args, after)
 	if limit >= 0 {
 		q += fmt.Sprintf(" LIMIT %d OFFSET %d", limit, offset)
 	}

@@ -135,22 +135,34 @@ func compareStatus(t *testing.T, w *world, at date.Date) {
 				}
 			}
 		}
-		// a page of a large scope walks the pairs in order: the same page
-		for _, off := range []int{0, 1, 2} {
-			walked, err := w.a.Compliance.PageUnder(ctx, strings.TrimSuffix(prefix, "/")+"/", off, 2)
-			if rid == 0 {
-				walked, err = w.a.Compliance.PageUnder(ctx, "", off, 2)
+		// a page of a large scope walks the pairs in order: the same page,
+		// by offset and after each pair id
+		walkPath := strings.TrimSuffix(prefix, "/") + "/"
+		listPath := prefix
+		if rid == 0 {
+			walkPath, listPath = "", ""
+		}
+		every, err := w.a.Compliance.PairIDsUnder(ctx, listPath, 0, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, after := range append([]int64{0}, every...) {
+			for _, off := range []int{0, 1, 2} {
+				walked, err := w.a.Compliance.PageUnder(ctx, walkPath, after, off, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				listed, err := w.a.Compliance.PairIDsUnder(ctx, listPath, after, off, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(walked) != fmt.Sprint(listed) {
+					t.Fatalf("region %d page after %d from %d: walked %v, listed %v", rid, after, off, walked, listed)
+				}
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			listed, err := w.a.Compliance.PairIDsUnder(ctx, map[bool]string{true: "", false: prefix}[rid == 0], off, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(walked) != fmt.Sprint(listed) {
-				t.Fatalf("region %d page from %d: walked %v, listed %v", rid, off, walked, listed)
-			}
+		}
+		if at.Day() == 1 {
+			comparePages(t, w, at, rid)
 		}
 		for _, term := range append([]string{""}, keys(terms)...) {
 			q := compliance.Query{At: at, Term: term, RegionID: rid}

@@ -129,7 +129,7 @@ func (s *Server) dashboard(c echo.Context, trendOnly bool) error {
 		}
 	}
 	if npairs <= 5000 {
-		ids, err := s.Compliance.PairIDsUnder(ctx, path, 0, -1)
+		ids, err := s.Compliance.PairIDsUnder(ctx, path, 0, 0, -1)
 		if err != nil {
 			return err
 		}
