@@ -208,8 +208,13 @@ func (s *Server) compliance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// after: the keyset cursor (a previous page's next_after)
+	after, err := queryInt(c, "after")
+	if err != nil {
+		return err
+	}
 	rep, err := s.Compliance.Scope(c.Request().Context(), actor(c), compliance.Query{
-		At: at, RegionID: region, Term: c.QueryParam("term"), Status: compliance.Status(c.QueryParam("status")), Page: p})
+		At: at, RegionID: region, Term: c.QueryParam("term"), Status: compliance.Status(c.QueryParam("status")), Page: p, After: after})
 	if err != nil {
 		return err
 	}

@@ -258,5 +258,35 @@ func TestPagination(t *testing.T) {
 				t.Errorf("%s limit 500: limit %d", l.path, most.Limit)
 			}
 		}
+		// the compliance list also pages by cursor: next_after until the end
+		var all listJSON[map[string]any]
+		mustDecode(t, api.Must(200, api.Do("GET", "/api/v1/compliance", p.admin, nil)), &all)
+		var seen, order []any
+		for _, it := range all.Items {
+			order = append(order, it["pair_id"])
+		}
+		url := "/api/v1/compliance?limit=1"
+		for pages := 0; ; pages++ {
+			if pages > len(order) {
+				t.Fatalf("compliance by cursor: more than %d pages", len(order))
+			}
+			var pg struct {
+				listJSON[map[string]any]
+				NextAfter *int64 `json:"next_after"`
+			}
+			mustDecode(t, api.Must(200, api.Do("GET", url, p.admin, nil)), &pg)
+			if pg.Total != int64(len(order)) || len(pg.Items) != 1 {
+				t.Fatalf("compliance %s: %d items, total %d", url, len(pg.Items), pg.Total)
+			}
+			seen = append(seen, pg.Items[0]["pair_id"])
+			if pg.NextAfter == nil {
+				break
+			}
+			url = fmt.Sprintf("/api/v1/compliance?limit=1&after=%d", *pg.NextAfter)
+		}
+		if fmt.Sprint(seen) != fmt.Sprint(order) {
+			t.Errorf("compliance: pages by cursor give %v, the whole list %v", seen, order)
+		}
+		expectError(t, "compliance after=x", api.Do("GET", "/api/v1/compliance?after=x", p.admin, nil), 422, "after", "validation_failed")
 	})
 }
