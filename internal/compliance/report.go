@@ -450,14 +450,14 @@ func (r *Reader) Scope(ctx context.Context, a auth.Actor, q Query) (Report, erro
 		switch {
 		case total <= r.fullBelow():
 			ids, err = r.PairIDsUnder(ctx, path, 0, 0, -1)
+		case total == all:
+			// every pair of the programme (a province, the one city of an
+			// embedded programme): a range of the primary key
+			ids, err = r.PageUnder(ctx, "", q.After, p.Offset, p.Limit+1)
+			paged = true
 		case total <= r.listBelow():
 			// a few thousand pairs: the indexed lookups, then the page
 			ids, err = r.PairIDsUnder(ctx, path, q.After, p.Offset, p.Limit+1)
-			paged = true
-		case total == all:
-			// every pair of the programme (a province): a range of the
-			// primary key, nothing to test
-			ids, err = r.PageUnder(ctx, "", q.After, p.Offset, p.Limit+1)
 			paged = true
 		default:
 			// a large share of the programme: walk the pairs in order
