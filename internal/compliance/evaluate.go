@@ -31,6 +31,12 @@ type Options struct {
 	At       date.Date // D, the "as of" date
 	Mode     Mode
 	From, To date.Date // for Window: periods overlapping [From, To]
+	// EndsBy, when set, drops the periods ending after it, whatever the
+	// mode: a sweep asks only for what can be due — a reminder needs a
+	// period ending within the largest reminder milestone, a breach a
+	// period that has ended — so on most days it grades and reads the
+	// totals of a few periods instead of every running one.
+	EndsBy date.Date
 }
 
 // Evaluate applies DESIGN §3 to every commitment of ag: for each period of
@@ -50,13 +56,18 @@ func (opt Options) forAgreement(rules Rules, ag *Agreement) Options {
 		return opt
 	}
 	if ag.DecidedThrough.IsZero() {
-		return Options{At: opt.At, Mode: All}
+		return Options{At: opt.At, Mode: All, EndsBy: opt.EndsBy}
 	}
 	// A period with end + grace < DecidedThrough was decided then; one day
 	// of margin. A sweep as of a date before DecidedThrough needs only
 	// what is running or closed by its own date.
 	from := date.Min(ag.DecidedThrough, opt.At).AddDays(-rules.GraceDays - 1)
-	return Options{At: opt.At, Mode: Window, From: from, To: opt.At}
+	return Options{At: opt.At, Mode: Window, From: from, To: opt.At, EndsBy: opt.EndsBy}
+}
+
+// ends reports whether period p is within opt.EndsBy (always when unset).
+func (opt Options) ends(p calendar.Period) bool {
+	return opt.EndsBy.IsZero() || !p.End.After(opt.EndsBy)
 }
 
 // EvaluateTotals is Evaluate over stored per-period totals (the read model)
@@ -171,7 +182,7 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 		}
 		n := 0
 		for _, p := range ps {
-			if !p.Start.After(at) {
+			if !p.Start.After(at) && opt.ends(p) {
 				ps[n] = p
 				n++
 			}
@@ -423,7 +434,7 @@ func selected(rules Rules, cal calendar.Calendar, kind calendar.PeriodKind, ag A
 	}
 	var ps []calendar.Period
 	for _, p := range cal.Periods(kind, from, hi, ag.ID) {
-		if p.Start.After(at) {
+		if p.Start.After(at) || !opt.ends(p) {
 			continue
 		}
 		if opt.Mode == Window && !calendar.Overlaps(p.Start, p.End, opt.From, opt.To) {

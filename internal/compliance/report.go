@@ -314,7 +314,7 @@ func (r *Reader) EvaluateScope(ctx context.Context, sc Scope, opt Options) ([]Pa
 		// the scope's commitments are looked up.
 		cond, args = "", nil
 	}
-	totals, err := r.ledger.Load(ctx, since, cond, args...)
+	totals, err := r.ledger.LoadEnding(ctx, since, opt.EndsBy, cond, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,12 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -82,15 +78,14 @@ type Sweeper struct {
 	cat    *i18n.Catalog
 	cfg    Config
 	robots RobotQueue // robots.go; nil: no robot posts
-	// nameEsc escapes a name exactly as the mail templates do where they
-	// show it, in HTML text (renderAll)
-	nameEsc *htmltemplate.Template
 }
 
-// NewSweeper wires the sweeper.
+// NewSweeper wires the sweeper and registers its Composer with outbox.
 func NewSweeper(db *database.DB, reader *compliance.Reader, outbox *mail.Outbox, render *Renderer, cat *i18n.Catalog, cfg Config) *Sweeper {
-	return &Sweeper{db: db, reader: reader, outbox: outbox, render: render, cat: cat, cfg: cfg,
-		nameEsc: htmltemplate.Must(htmltemplate.New("name").Parse("{{.}}"))}
+	s := &Sweeper{db: db, reader: reader, outbox: outbox, render: render, cat: cat, cfg: cfg}
+	// the messages it queues without bodies are rendered at delivery
+	outbox.SetComposer(composerName, s.Composer())
+	return s
 }
 
 // Planned describes one message a sweep queued (or, dry, would queue).
@@ -228,7 +223,14 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 	// no sweep has seen: new, possibly backdated, whenever and on whatever
 	// replica it was created). A pair paused and reactivated picks up where
 	// its agreements were left.
-	reports, err := s.reader.EvaluateScope(ctx, sc, compliance.Options{At: at, Mode: compliance.Undecided})
+	// Only what can be due: a reminder is for a period with at most the
+	// largest milestone left, a breach for one that has ended. Periods
+	// ending later are neither graded nor read.
+	maxRem := 0
+	for _, m := range s.cfg.Rules.ReminderDays {
+		maxRem = max(maxRem, m)
+	}
+	reports, err := s.reader.EvaluateScope(ctx, sc, compliance.Options{At: at, Mode: compliance.Undecided, EndsBy: at.AddDays(maxRem)})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -505,14 +507,20 @@ func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.
 	if err := conn.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, noticeRows).Error; err != nil {
 		return nil, err
 	}
-	var inserted []Notice
-	if err := conn.Session(&gorm.Session{NewDB: true}).Where("run_token = ?", token).Order("id").Find(&inserted).Error; err != nil {
+	// the ids and keys only: the rest is what this call inserted
+	var inserted []struct {
+		ID        int64
+		DedupeKey string
+	}
+	if err := conn.Session(&gorm.Session{NewDB: true}).Table("notices").Select("id, dedupe_key").
+		Where("run_token = ?", token).Order("id").Scan(&inserted).Error; err != nil {
 		return nil, err
 	}
 	out := make([]candidate, 0, len(inserted))
 	for _, n := range inserted {
 		c := byKey[n.DedupeKey]
-		c.notice = n
+		c.notice.ID = n.ID
+		c.notice.AsOf, c.notice.RunToken, c.notice.CreatedAt = at, token, now.UTC()
 		out = append(out, c)
 	}
 	return out, nil
@@ -612,20 +620,26 @@ func pairIDs(cs []candidate) []int64 {
 	return out
 }
 
-// enqueue renders every message in its recipient's language, queues them
-// in the outbox and links each to its notices.
+// enqueue queues a message for every outgoing in the outbox and links each
+// to its notices. A digest is rendered here; the messages of notices are
+// stored with their subject but without bodies: the deliverer has the
+// Composer render them from the notices when it sends them (composer
+// "notice", "notice:copy" for the supported principal's copy of a
+// reminder). A reminder day's thousands of messages thus cost the sweep a
+// small row each, and one subject per group of recipients.
 func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) ([]Planned, error) {
 	if len(outs) == 0 {
 		return []Planned{}, nil
 	}
-	rendered, err := s.renderAll(outs, now)
-	if err != nil {
-		return nil, err
-	}
 	msgs := make([]*mail.Message, len(outs))
 	planned := make([]Planned, len(outs))
+	type subjectKey struct {
+		group  int
+		locale string
+		copy   bool
+	}
+	subjects := map[subjectKey]string{}
 	for i, o := range outs {
-		r := rendered[i]
 		uid := o.recipient.ID
 		var pairID *int64
 		var pid int64
@@ -633,13 +647,38 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 			pid = o.pair.id
 			pairID = &pid
 		}
-		msgs[i] = &mail.Message{Kind: o.kind, PairID: pairID, RecipientUserID: &uid, To: o.recipient.address(), Locale: o.recipient.locale(),
-			Subject: r.Subject, BodyText: r.Text, BodyHTML: r.HTML}
+		loc := o.recipient.locale()
+		m := &mail.Message{Kind: o.kind, PairID: pairID, RecipientUserID: &uid, To: o.recipient.address(), Locale: loc}
+		if o.data != nil || o.group < 0 {
+			r, err := s.render.Render(o.kind, loc, o.data)
+			if err != nil {
+				return nil, err
+			}
+			m.Subject, m.BodyText, m.BodyHTML = r.Subject, r.Text, r.HTML
+		} else {
+			k := subjectKey{o.group, loc, o.copy}
+			subject, ok := subjects[k]
+			if !ok {
+				// the subject names the pair and counts the lines: the
+				// lines themselves are the composer's to write
+				d := &Data{Copy: o.copy, Pair: s.pairRef(o.pair), Lines: make([]Line, len(o.notices))}
+				var err error
+				if subject, err = s.render.Subject(o.kind, loc, d); err != nil {
+					return nil, err
+				}
+				subjects[k] = subject
+			}
+			m.Subject, m.Composer = subject, composerName
+			if o.copy {
+				m.Composer = composerName + ":" + composerCopy
+			}
+		}
+		msgs[i] = m
 		keys := make([]string, len(o.notices))
 		for j, c := range o.notices {
 			keys[j] = c.notice.DedupeKey
 		}
-		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: o.recipient.locale(), PairID: pid, Subject: r.Subject, Keys: keys}
+		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: loc, PairID: pid, Subject: m.Subject, Keys: keys}
 	}
 	// one user's unusable address must not hold back the sweep or anyone
 	// else's mail: that message fails at delivery, with its reason
@@ -670,117 +709,8 @@ const (
 	linkRows   = 5000
 )
 
-// recipientMark stands for the recipient's name while a message is
-// rendered once for every recipient of a group: characters no name
-// contains and that neither template escapes.
-const recipientMark = "\uE000recipient\uE001"
-
-// renderAll renders the message of every outgoing. The recipients of one
-// group (a pair, a kind) in one language get the same message but for
-// their name, so it is rendered once per group, language and copy flag
-// with a mark for the name, which is then replaced — escaped for HTML by
-// the same html/template escaper — for each recipient: a reminder day's
-// thousands of messages cost a few thousand renders, spread over the CPUs.
-// A template that shows the name other than once in each body, or in the
-// subject, is rendered per recipient as before. Nothing here outlives the
-// call, so a re-run transaction renders afresh.
-func (s *Sweeper) renderAll(outs []*outgoing, now time.Time) ([]Rendered, error) {
-	type key struct {
-		group  int
-		locale string
-		copy   bool
-	}
-	type job struct {
-		o      *outgoing
-		shared bool // rendered with recipientMark for a whole group
-		r      Rendered
-		ok     bool // the mark appears exactly once in each body
-		err    error
-	}
-	jobs := []*job{}
-	byKey := map[key]*job{}
-	of := make([]*job, len(outs))
-	for i, o := range outs {
-		if o.data != nil || o.group < 0 {
-			j := &job{o: o}
-			jobs, of[i] = append(jobs, j), j
-			continue
-		}
-		k := key{o.group, o.recipient.locale(), o.copy}
-		j := byKey[k]
-		if j == nil {
-			j = &job{o: o, shared: true}
-			byKey[k] = j
-			jobs = append(jobs, j)
-		}
-		of[i] = j
-	}
-	// the data (catalog look-ups) is built here, on one goroutine; the
-	// templates, safe for concurrent use, execute on every CPU
-	datas := make([]*Data, len(jobs))
-	for i, j := range jobs {
-		switch {
-		case j.o.data != nil:
-			datas[i] = j.o.data
-		default:
-			datas[i] = s.data(j.o, now)
-			if j.shared {
-				datas[i].Recipient = recipientMark
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range max(1, min(runtime.GOMAXPROCS(0), len(jobs))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(jobs) {
-					return
-				}
-				j := jobs[i]
-				j.r, j.err = s.render.Render(j.o.kind, j.o.recipient.locale(), datas[i])
-				j.ok = j.err == nil && strings.Count(j.r.Text, recipientMark) == 1 &&
-					strings.Count(j.r.HTML, recipientMark) == 1 && !strings.Contains(j.r.Subject, recipientMark)
-			}
-		}()
-	}
-	wg.Wait()
-	out := make([]Rendered, len(outs))
-	var esc strings.Builder
-	for i, o := range outs {
-		j := of[i]
-		if j.err != nil {
-			return nil, j.err
-		}
-		if !j.shared {
-			out[i] = j.r
-			continue
-		}
-		if !j.ok {
-			// a template that shows the name otherwise: render this one
-			r, err := s.render.Render(o.kind, o.recipient.locale(), s.data(o, now))
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-			continue
-		}
-		esc.Reset()
-		if err := s.nameEsc.Execute(&esc, o.recipient.Name); err != nil {
-			return nil, err
-		}
-		out[i] = Rendered{Subject: j.r.Subject,
-			Text: strings.Replace(j.r.Text, recipientMark, o.recipient.Name, 1),
-			HTML: strings.Replace(j.r.HTML, recipientMark, esc.String(), 1)}
-	}
-	return out, nil
-}
-
 // data builds the template data of one message.
-func (s *Sweeper) data(o *outgoing, now time.Time) *Data {
+func (s *Sweeper) data(o *outgoing) *Data {
 	loc := o.recipient.locale()
 	d := &Data{Recipient: o.recipient.Name, Copy: o.copy, Pair: s.pairRef(o.pair),
 		AsOf: o.notices[0].notice.AsOf.String(), Footer: s.footer(loc)}
