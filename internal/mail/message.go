@@ -55,13 +55,13 @@ type Message struct {
 	// To is one address, optionally with a display name
 	// ("张老师 <zhang@example.cn>"); Cc is a comma-separated list of them.
 	// Enqueue normalizes both (see Address: no bare comma in a name).
-	To            string     `json:"to_addr" gorm:"column:to_addr"`
-	Cc            string     `json:"cc_addrs" gorm:"column:cc_addrs"`
-	Locale        string     `json:"locale"`
-	Subject       string     `json:"subject"`
-	BodyText      string     `json:"body_text,omitempty" gorm:"column:body_text"` // left out of List
-	BodyHTML      string     `json:"body_html,omitempty" gorm:"column:body_html"` // left out of List
-	MessageID     string     `json:"message_id" gorm:"column:message_id"`         // "<twinning-outbox-ID@domain>"
+	To        string `json:"to_addr" gorm:"column:to_addr"`
+	Cc        string `json:"cc_addrs" gorm:"column:cc_addrs"`
+	Locale    string `json:"locale"`
+	Subject   string `json:"subject"`
+	BodyText  string `json:"body_text,omitempty" gorm:"column:body_text"` // left out of List
+	BodyHTML  string `json:"body_html,omitempty" gorm:"column:body_html"` // left out of List
+	MessageID string `json:"message_id" gorm:"column:message_id"`         // "<twinning-outbox-ID@domain>"
 	// Composer names who renders the bodies at delivery ("name" or
 	// "name:argument", see Outbox.SetComposer); '' when they are stored.
 	Composer      string     `json:"composer,omitempty" gorm:"column:composer"`
