@@ -46,7 +46,7 @@ type Options struct {
 // facts may hold other pairs' facts; they are ignored. Evaluate does not
 // modify its arguments; Item.Categories shares the commitment's slice.
 func Evaluate(rules Rules, cal calendar.Calendar, ag Agreement, facts []Fact, opt Options) []Item {
-	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) { sumFacts(rules, ag, c, facts, items) })
+	return evaluate(rules, cal, ag, opt, nil, func(c *Commitment, items []Item) { sumFacts(rules, ag, c, facts, items) })
 }
 
 // forAgreement turns Undecided into the Window (or All) it means for ag;
@@ -73,7 +73,13 @@ func (opt Options) ends(p calendar.Period) bool {
 // EvaluateTotals is Evaluate over stored per-period totals (the read model)
 // instead of the activity history: same periods, same grading.
 func EvaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options) []Item {
-	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) {
+	return evaluateTotals(rules, cal, ag, totals, opt, nil)
+}
+
+// evaluateTotals is EvaluateTotals sharing the started periods of cache
+// (nil: none) with the other agreements of one evaluation.
+func evaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options, cache periodCache) []Item {
+	return evaluate(rules, cal, ag, opt, cache, func(c *Commitment, items []Item) {
 		es := totals.m[c.ID]
 		for i := range items {
 			for _, e := range es {
@@ -140,7 +146,19 @@ func (t Totals) Len() int {
 	return n
 }
 
-func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fill func(c *Commitment, items []Item)) []Item {
+// periodCache holds the calendar periods (of a kind other than the
+// agreement's own) started by At within an agreement span, for one
+// evaluation (one At and EndsBy): a province's agreements share a few
+// spans, and generating their months again for each is most of the cost
+// of grading them. Not safe for concurrent use.
+type periodCache map[periodSpan][]calendar.Period
+
+type periodSpan struct {
+	kind     calendar.PeriodKind
+	from, hi date.Date
+}
+
+func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, shared periodCache, fill func(c *Commitment, items []Item)) []Item {
 	opt = opt.forAgreement(rules, &ag)
 	at := opt.At
 	from, to := ag.EffectiveFrom, ag.EffectiveTo
@@ -167,6 +185,7 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 			return cache[k]
 		}
 		var ps []calendar.Period
+		var span periodSpan
 		if kind == calendar.Agreement {
 			ps = cal.Periods(kind, from, to, ag.ID)
 		} else {
@@ -177,6 +196,13 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 			hi := date.Min(to, at)
 			if hi.Before(from) {
 				hi = from
+			}
+			span = periodSpan{kind, from, hi}
+			if shared != nil {
+				if ps, ok := shared[span]; ok {
+					cache[k], cached[k] = ps, true
+					return ps
+				}
 			}
 			ps = cal.Periods(kind, from, hi, ag.ID)
 		}
@@ -189,6 +215,11 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 		}
 		ps = ps[:n]
 		cache[k], cached[k] = ps, true
+		if shared != nil && kind != calendar.Agreement {
+			// shared read-only from here: callers take prefixes, never
+			// write into it
+			shared[span] = ps
+		}
 		return ps
 	}
 

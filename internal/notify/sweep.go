@@ -214,7 +214,15 @@ func ptr[T any](v T) *T { return &v }
 // must look at and returns reminder and breach notices, the breach rows,
 // keyed by their notice's dedupe key, and the agreements it decided.
 func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []int64, err error) {
-	sc, err := s.reader.Load(ctx, "pairs.status = ?", "active")
+	// Only what can be due: a reminder is for a period with at most the
+	// largest milestone left, a breach for one that has ended. Periods
+	// ending later are neither loaded, graded nor read.
+	maxRem := 0
+	for _, m := range s.cfg.Rules.ReminderDays {
+		maxRem = max(maxRem, m)
+	}
+	opt := compliance.Options{At: at, Mode: compliance.Undecided, EndsBy: at.AddDays(maxRem)}
+	sc, err := s.reader.LoadDue(ctx, opt, "pairs.status = ?", "active")
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -223,14 +231,7 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 	// no sweep has seen: new, possibly backdated, whenever and on whatever
 	// replica it was created). A pair paused and reactivated picks up where
 	// its agreements were left.
-	// Only what can be due: a reminder is for a period with at most the
-	// largest milestone left, a breach for one that has ended. Periods
-	// ending later are neither graded nor read.
-	maxRem := 0
-	for _, m := range s.cfg.Rules.ReminderDays {
-		maxRem = max(maxRem, m)
-	}
-	reports, err := s.reader.EvaluateScope(ctx, sc, compliance.Options{At: at, Mode: compliance.Undecided, EndsBy: at.AddDays(maxRem)})
+	reports, err := s.reader.EvaluateScope(ctx, sc, opt)
 	if err != nil {
 		return nil, nil, nil, err
 	}
