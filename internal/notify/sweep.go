@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -78,6 +79,8 @@ type Sweeper struct {
 	cat    *i18n.Catalog
 	cfg    Config
 	robots RobotQueue // robots.go; nil: no robot posts
+	// splitMin overrides the default splitMin (tests: split every sweep)
+	splitMin int
 }
 
 // NewSweeper wires the sweeper and registers its Composer with outbox.
@@ -115,52 +118,25 @@ var errDryRun = errors.New("dry run: rolled back")
 // correct whatever it re-reads. With dryRun, everything is rolled back and
 // the result tells what would have been queued.
 func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
+	var p plan
 	var res Result
+	split := false
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
-		// a fresh result per attempt: a retried transaction counts only
-		// what its last, committed attempt inserted
-		res = Result{AsOf: at, Notices: map[string]int{}}
-		since, err := s.lastCompleted(ctx, "sweep", at)
+		// a fresh plan and result per attempt: a retried transaction
+		// counts only what its last, committed attempt inserted
+		var err error
+		if p, err = s.plan(ctx, at); err != nil {
+			return err
+		}
+		res = Result{AsOf: at, Since: p.since, Notices: map[string]int{}}
+		if split = s.splits(ctx, p, dryRun); split {
+			return nil // written below, in parts
+		}
+		part, err := s.write(ctx, p.all(), at, now)
 		if err != nil {
 			return err
 		}
-		res.Since = since
-		token := newToken()
-		cands, breaches, decided, err := s.quotaCandidates(ctx, at)
-		if err != nil {
-			return err
-		}
-		confirms, err := s.confirmCandidates(ctx, at, since)
-		if err != nil {
-			return err
-		}
-		cands = append(cands, confirms...)
-		if cands, err = s.withoutExisting(ctx, cands, at); err != nil {
-			return err
-		}
-		if err := s.describeActivities(ctx, cands); err != nil {
-			return err
-		}
-		fresh, err := s.insertNotices(ctx, cands, at, now, token)
-		if err != nil {
-			return err
-		}
-		if res.Breaches, err = s.recordBreaches(ctx, breaches, fresh, at, now); err != nil {
-			return err
-		}
-		if err := s.markDecided(ctx, decided, at); err != nil {
-			return err
-		}
-		for _, n := range fresh {
-			res.Notices[n.notice.Kind]++
-		}
-		msgs, err := s.compose(ctx, fresh, at)
-		if err != nil {
-			return err
-		}
-		if res.Messages, err = s.enqueue(ctx, msgs, now); err != nil {
-			return err
-		}
+		res.add(part)
 		if dryRun {
 			return errDryRun
 		}
@@ -173,7 +149,197 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 		// nothing was committed: nothing to report or count
 		return Result{AsOf: at, Notices: map[string]int{}}, err
 	}
+	if !split {
+		return res, nil
+	}
+	return s.writeParts(ctx, p, res, at, now)
+}
+
+// A reminder day of a province writes tens of thousands of notices and
+// messages: a single transaction leaves one of the database server's
+// cores idle. From splitMin new candidates on, a sweep writes its pairs in
+// splitParts disjoint parts, each in a transaction of its own on its own
+// connection, at the same time. Every notice commits with its messages,
+// its breach and its agreement's decided_through — all of a pair are in
+// one part —, so a part that fails leaves its pairs to the next sweep,
+// exactly as a failed sweep does, and the dedupe keys keep a part that is
+// retried from sending anything twice. Group robots get one post per part.
+const (
+	splitMin   = 4000
+	splitParts = 2
+)
+
+// splits reports whether the plan is written in parts: a large plan, not
+// inside a caller's transaction (which one connection carries), not dry.
+func (s *Sweeper) splits(ctx context.Context, p plan, dryRun bool) bool {
+	least := splitMin
+	if s.splitMin > 0 {
+		least = s.splitMin
+	}
+	return !dryRun && !database.InTx(ctx) && len(p.cands) >= least
+}
+
+// writeParts writes p in splitParts parts at once, adding what each part
+// committed to res. A part that fails does not stop the others; its error
+// is returned with what the others committed.
+func (s *Sweeper) writeParts(ctx context.Context, p plan, res Result, at date.Date, now time.Time) (Result, error) {
+	parts := p.parts(splitParts)
+	type outcome struct {
+		res Result
+		err error
+	}
+	outs := make([]outcome, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i].err = s.db.WithTx(ctx, func(ctx context.Context) error {
+				var err error
+				outs[i].res, err = s.write(ctx, part, at, now)
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, o := range outs {
+		if o.err != nil {
+			errs = append(errs, o.err)
+			continue
+		}
+		res.add(o.res)
+	}
+	return res, errors.Join(errs...)
+}
+
+// plan is what a sweep decided to write: the notices it wants (not yet
+// checked against those that exist), the breaches they record, and the
+// agreements it evaluated, by pair.
+type plan struct {
+	since    date.Date
+	cands    []candidate
+	breaches map[string]Breach
+	decided  []decidedAgreement
+}
+
+type decidedAgreement struct{ pair, id int64 }
+
+// plan reads the programme as of at.
+func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
+	var p plan
+	var err error
+	if p.since, err = s.lastCompleted(ctx, "sweep", at); err != nil {
+		return p, err
+	}
+	if p.cands, p.breaches, p.decided, err = s.quotaCandidates(ctx, at); err != nil {
+		return p, err
+	}
+	confirms, err := s.confirmCandidates(ctx, at, p.since)
+	if err != nil {
+		return p, err
+	}
+	p.cands = append(p.cands, confirms...)
+	return p, nil
+}
+
+// part is the share of a plan one transaction writes.
+type part struct {
+	cands    []candidate
+	breaches map[string]Breach
+	decided  []int64
+}
+
+func (p plan) all() part {
+	ids := make([]int64, len(p.decided))
+	for i, d := range p.decided {
+		ids[i] = d.id
+	}
+	return part{cands: p.cands, breaches: p.breaches, decided: ids}
+}
+
+// parts splits p by pair into n parts of about as many candidates each.
+func (p plan) parts(n int) []part {
+	count := map[int64]int{}
+	for _, c := range p.cands {
+		count[*c.notice.PairID]++
+	}
+	pairs := keysOf(count)
+	slices.Sort(pairs)
+	of := make(map[int64]int, len(pairs)) // pair → part
+	seen := 0
+	for _, id := range pairs {
+		of[id] = min(n-1, seen*n/max(1, len(p.cands)))
+		seen += count[id]
+	}
+	out := make([]part, n)
+	for i := range out {
+		out[i].breaches = map[string]Breach{}
+	}
+	for _, c := range p.cands {
+		i := of[*c.notice.PairID]
+		out[i].cands = append(out[i].cands, c)
+		if b, ok := p.breaches[c.notice.DedupeKey]; ok {
+			out[i].breaches[c.notice.DedupeKey] = b
+		}
+	}
+	for _, d := range p.decided {
+		// an agreement without candidates goes with the part of its
+		// pair's neighbours: any part will do, once
+		i, ok := of[d.pair]
+		if !ok {
+			i = int(d.pair % int64(n))
+		}
+		out[i].decided = append(out[i].decided, d.id)
+	}
+	return out
+}
+
+// write inserts the notices of pt that do not exist yet, their breaches
+// and their messages, and marks pt's agreements decided, in the
+// transaction of ctx.
+func (s *Sweeper) write(ctx context.Context, pt part, at date.Date, now time.Time) (Result, error) {
+	res := Result{Notices: map[string]int{}}
+	cands, err := s.withoutExisting(ctx, pt.cands, at)
+	if err != nil {
+		return res, err
+	}
+	if err := s.describeActivities(ctx, cands); err != nil {
+		return res, err
+	}
+	fresh, err := s.insertNotices(ctx, cands, at, now, newToken())
+	if err != nil {
+		return res, err
+	}
+	if res.Breaches, err = s.recordBreaches(ctx, pt.breaches, fresh, at, now); err != nil {
+		return res, err
+	}
+	if err := s.markDecided(ctx, pt.decided, at); err != nil {
+		return res, err
+	}
+	for _, n := range fresh {
+		res.Notices[n.notice.Kind]++
+	}
+	msgs, err := s.compose(ctx, fresh, at)
+	if err != nil {
+		return res, err
+	}
+	if res.Messages, err = s.enqueue(ctx, msgs, now); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// add counts what part committed into r.
+func (r *Result) add(part Result) {
+	for k, n := range part.Notices {
+		r.Notices[k] += n
+	}
+	r.Breaches += part.Breaches
+	r.Messages = append(r.Messages, part.Messages...)
+	if r.Messages == nil {
+		r.Messages = []Planned{}
+	}
 }
 
 // lastCompleted is the as-of date of the latest finished run of job on or
@@ -213,7 +379,7 @@ func ptr[T any](v T) *T { return &v }
 // quotaCandidates evaluates the active pairs over the periods the sweep
 // must look at and returns reminder and breach notices, the breach rows,
 // keyed by their notice's dedupe key, and the agreements it decided.
-func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []int64, err error) {
+func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []decidedAgreement, err error) {
 	// Only what can be due: a reminder is for a period with at most the
 	// largest milestone left, a breach for one that has ended. Periods
 	// ending later are neither loaded, graded nor read.
@@ -238,7 +404,7 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 	for _, ags := range sc.Agreements {
 		for _, ag := range ags {
 			if ag.DecidedThrough.IsZero() || ag.DecidedThrough.Before(at) {
-				decided = append(decided, ag.ID)
+				decided = append(decided, decidedAgreement{pair: ag.PairID, id: ag.ID})
 			}
 		}
 	}
