@@ -121,6 +121,7 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 	var p plan
 	var res Result
 	split := false
+	outer := ctx // a caller's transaction, if any, is never split
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		// a fresh plan and result per attempt: a retried transaction
 		// counts only what its last, committed attempt inserted
@@ -129,7 +130,7 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 			return err
 		}
 		res = Result{AsOf: at, Since: p.since, Notices: map[string]int{}}
-		if split = s.splits(ctx, p, dryRun); split {
+		if split = s.splits(outer, p, dryRun); split {
 			return nil // written below, in parts
 		}
 		part, err := s.write(ctx, p.all(), at, now)
@@ -194,7 +195,10 @@ func (s *Sweeper) writeParts(ctx context.Context, p plan, res Result, at date.Da
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i].err = s.db.WithTx(ctx, func(ctx context.Context) error {
+			// the parts write beside each other: READ COMMITTED, so the
+			// UPDATE of one part's agreements does not lock the other's
+			// (what a part reads needs no single instant: the plan is made)
+			outs[i].err = s.db.WithTx(database.ReadCommitted(ctx), func(ctx context.Context) error {
 				var err error
 				outs[i].res, err = s.write(ctx, part, at, now)
 				return err
