@@ -158,7 +158,7 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 
 // A reminder day of a province writes tens of thousands of notices and
 // messages: a single transaction leaves one of the database server's
-// cores idle. From splitMin new candidates on, a sweep writes its pairs in
+// cores idle. From splitMin new notices on, a sweep writes its pairs in
 // splitParts disjoint parts, each in a transaction of its own on its own
 // connection, at the same time. Every notice commits with its messages,
 // its breach and its agreement's decided_through — all of a pair are in
@@ -217,9 +217,8 @@ func (s *Sweeper) writeParts(ctx context.Context, p plan, res Result, at date.Da
 	return res, errors.Join(errs...)
 }
 
-// plan is what a sweep decided to write: the notices it wants (not yet
-// checked against those that exist), the breaches they record, and the
-// agreements it evaluated, by pair.
+// plan is what a sweep decided to write: the notices it wants that do not
+// exist yet, the breaches they record, and the agreements it evaluated.
 type plan struct {
 	since    date.Date
 	cands    []candidate
@@ -243,8 +242,12 @@ func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
 	if err != nil {
 		return p, err
 	}
-	p.cands = append(p.cands, confirms...)
-	return p, nil
+	// the new ones only (insertNotices still skips a key another sweep
+	// inserts meanwhile), with their activities described
+	if p.cands, err = s.withoutExisting(ctx, append(p.cands, confirms...), at); err != nil {
+		return p, err
+	}
+	return p, s.describeActivities(ctx, p.cands)
 }
 
 // part is the share of a plan one transaction writes.
@@ -299,19 +302,12 @@ func (p plan) parts(n int) []part {
 	return out
 }
 
-// write inserts the notices of pt that do not exist yet, their breaches
-// and their messages, and marks pt's agreements decided, in the
-// transaction of ctx.
+// write inserts the notices of pt (skipping any another sweep inserted
+// meanwhile), their breaches and their messages, and marks pt's agreements
+// decided, in the transaction of ctx.
 func (s *Sweeper) write(ctx context.Context, pt part, at date.Date, now time.Time) (Result, error) {
 	res := Result{Notices: map[string]int{}}
-	cands, err := s.withoutExisting(ctx, pt.cands, at)
-	if err != nil {
-		return res, err
-	}
-	if err := s.describeActivities(ctx, cands); err != nil {
-		return res, err
-	}
-	fresh, err := s.insertNotices(ctx, cands, at, now, newToken())
+	fresh, err := s.insertNotices(ctx, pt.cands, at, now, newToken())
 	if err != nil {
 		return res, err
 	}
