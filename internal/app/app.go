@@ -186,7 +186,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Options)
 		return nil, err
 	}
 	a.Assessments = assessment.NewService(db, a.Compliance, cfg.Location, now)
-	a.Notices = notify.NewLister(db, schools)
+	a.Notices = notify.NewLister(db, schools, a.Outbox)
 	views, err := view.New(templates.FS(), cat, cfg.Location)
 	if err != nil {
 		return nil, err

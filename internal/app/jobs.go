@@ -55,6 +55,9 @@ func (a *App) Today(now time.Time) date.Date { return date.Of(now, a.Config.Loca
 func (a *App) Check(ctx context.Context, at date.Date, now time.Time, dry bool) (notify.Result, error) {
 	res, err := a.Sweeper.Sweep(ctx, at, now, dry)
 	if err != nil || dry {
+		if !dry {
+			a.Metrics.count(res) // the parts that committed
+		}
 		return res, err
 	}
 	if _, err := a.Circulars.Sweep(ctx, at, now); err != nil {
@@ -83,8 +86,10 @@ func (a *App) Scheduler() (*scheduler.Scheduler, error) {
 	jobs := []scheduler.Job{
 		{Name: "sweep", Spec: a.Config.Schedule.Sweep, CatchUp: true, Run: func(ctx context.Context, now time.Time) error {
 			res, err := a.Sweeper.Sweep(ctx, a.Today(now), now, false)
+			// committed notices only: all of them, or on an error those
+			// of the parts that committed (Sweeper.writeParts)
+			a.Metrics.count(res)
 			if err == nil {
-				a.Metrics.count(res) // committed notices only
 				// rectification reminders and escalations, the same day
 				_, err = a.Circulars.Sweep(ctx, a.Today(now), now)
 			}

@@ -61,6 +61,14 @@ type Batch struct {
 // allows more; one limit for both keeps posts alike).
 const maxBody = 4000
 
+// Robots reports whether any robot is configured (in the transaction of
+// ctx, like Queue).
+func (s *Service) Robots(ctx context.Context) (bool, error) {
+	var ids []int64
+	err := s.db.Conn(ctx).Raw("SELECT id FROM channel_robots LIMIT 1").Scan(&ids).Error
+	return len(ids) > 0, err
+}
+
 // Queue inserts one post per robot concerned by the batch, in the
 // transaction carried by ctx (the job's own, with its notices). A batch
 // concerning no robot queues nothing.

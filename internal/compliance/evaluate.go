@@ -31,6 +31,12 @@ type Options struct {
 	At       date.Date // D, the "as of" date
 	Mode     Mode
 	From, To date.Date // for Window: periods overlapping [From, To]
+	// EndsBy, when set, drops the periods ending after it, whatever the
+	// mode: a sweep asks only for what can be due — a reminder needs a
+	// period ending within the largest reminder milestone, a breach a
+	// period that has ended — so on most days it grades and reads the
+	// totals of a few periods instead of every running one.
+	EndsBy date.Date
 }
 
 // Evaluate applies DESIGN §3 to every commitment of ag: for each period of
@@ -40,7 +46,7 @@ type Options struct {
 // facts may hold other pairs' facts; they are ignored. Evaluate does not
 // modify its arguments; Item.Categories shares the commitment's slice.
 func Evaluate(rules Rules, cal calendar.Calendar, ag Agreement, facts []Fact, opt Options) []Item {
-	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) { sumFacts(rules, ag, c, facts, items) })
+	return evaluate(rules, cal, ag, opt, nil, func(c *Commitment, items []Item) { sumFacts(rules, ag, c, facts, items) })
 }
 
 // forAgreement turns Undecided into the Window (or All) it means for ag;
@@ -50,19 +56,30 @@ func (opt Options) forAgreement(rules Rules, ag *Agreement) Options {
 		return opt
 	}
 	if ag.DecidedThrough.IsZero() {
-		return Options{At: opt.At, Mode: All}
+		return Options{At: opt.At, Mode: All, EndsBy: opt.EndsBy}
 	}
 	// A period with end + grace < DecidedThrough was decided then; one day
 	// of margin. A sweep as of a date before DecidedThrough needs only
 	// what is running or closed by its own date.
 	from := date.Min(ag.DecidedThrough, opt.At).AddDays(-rules.GraceDays - 1)
-	return Options{At: opt.At, Mode: Window, From: from, To: opt.At}
+	return Options{At: opt.At, Mode: Window, From: from, To: opt.At, EndsBy: opt.EndsBy}
+}
+
+// ends reports whether period p is within opt.EndsBy (always when unset).
+func (opt Options) ends(p calendar.Period) bool {
+	return opt.EndsBy.IsZero() || !p.End.After(opt.EndsBy)
 }
 
 // EvaluateTotals is Evaluate over stored per-period totals (the read model)
 // instead of the activity history: same periods, same grading.
 func EvaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options) []Item {
-	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) {
+	return evaluateTotals(rules, cal, ag, totals, opt, nil)
+}
+
+// evaluateTotals is EvaluateTotals sharing the started periods of cache
+// (nil: none) with the other agreements of one evaluation.
+func evaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options, cache periodCache) []Item {
+	return evaluate(rules, cal, ag, opt, cache, func(c *Commitment, items []Item) {
 		es := totals.m[c.ID]
 		for i := range items {
 			for _, e := range es {
@@ -129,7 +146,19 @@ func (t Totals) Len() int {
 	return n
 }
 
-func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fill func(c *Commitment, items []Item)) []Item {
+// periodCache holds the calendar periods (of a kind other than the
+// agreement's own) started by At within an agreement span, for one
+// evaluation (one At and EndsBy): a province's agreements share a few
+// spans, and generating their months again for each is most of the cost
+// of grading them. Not safe for concurrent use.
+type periodCache map[periodSpan][]calendar.Period
+
+type periodSpan struct {
+	kind     calendar.PeriodKind
+	from, hi date.Date
+}
+
+func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, shared periodCache, fill func(c *Commitment, items []Item)) []Item {
 	opt = opt.forAgreement(rules, &ag)
 	at := opt.At
 	from, to := ag.EffectiveFrom, ag.EffectiveTo
@@ -156,6 +185,7 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 			return cache[k]
 		}
 		var ps []calendar.Period
+		var span periodSpan
 		if kind == calendar.Agreement {
 			ps = cal.Periods(kind, from, to, ag.ID)
 		} else {
@@ -167,17 +197,29 @@ func evaluate(rules Rules, cal calendar.Calendar, ag Agreement, opt Options, fil
 			if hi.Before(from) {
 				hi = from
 			}
+			span = periodSpan{kind, from, hi}
+			if shared != nil {
+				if ps, ok := shared[span]; ok {
+					cache[k], cached[k] = ps, true
+					return ps
+				}
+			}
 			ps = cal.Periods(kind, from, hi, ag.ID)
 		}
 		n := 0
 		for _, p := range ps {
-			if !p.Start.After(at) {
+			if !p.Start.After(at) && opt.ends(p) {
 				ps[n] = p
 				n++
 			}
 		}
 		ps = ps[:n]
 		cache[k], cached[k] = ps, true
+		if shared != nil && kind != calendar.Agreement {
+			// shared read-only from here: callers take prefixes, never
+			// write into it
+			shared[span] = ps
+		}
 		return ps
 	}
 
@@ -423,7 +465,7 @@ func selected(rules Rules, cal calendar.Calendar, kind calendar.PeriodKind, ag A
 	}
 	var ps []calendar.Period
 	for _, p := range cal.Periods(kind, from, hi, ag.ID) {
-		if p.Start.After(at) {
+		if p.Start.After(at) || !opt.ends(p) {
 			continue
 		}
 		if opt.Mode == Window && !calendar.Overlaps(p.Start, p.End, opt.From, opt.To) {

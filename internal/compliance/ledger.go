@@ -397,6 +397,13 @@ func (l *Ledger) insertInto(ctx context.Context, table string, acc map[TotalKey]
 // Load reads the totals of the pairs matching cond (on table "pairs"; all
 // pairs when empty) for periods ending on or after since.
 func (l *Ledger) Load(ctx context.Context, since date.Date, cond string, args ...any) (Totals, error) {
+	return l.LoadEnding(ctx, since, date.Date{}, cond, args...)
+}
+
+// LoadEnding is Load of the periods ending between since and until (no
+// upper bound when until is zero): a sweep's few periods that can be due,
+// an index range on period_end instead of every running period.
+func (l *Ledger) LoadEnding(ctx context.Context, since, until date.Date, cond string, args ...any) (Totals, error) {
 	q := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("period_totals").
 		Select("commitment_id, period_key, achieved, pending")
 	if cond != "" {
@@ -404,6 +411,9 @@ func (l *Ledger) Load(ctx context.Context, since date.Date, cond string, args ..
 	}
 	if !since.IsZero() {
 		q = q.Where("period_end >= ?", since)
+	}
+	if !until.IsZero() {
+		q = q.Where("period_end <= ?", until)
 	}
 	rows, err := q.Rows()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/twinning-platform/twinning/internal/activity"
@@ -178,6 +179,7 @@ func TestReadModelMatchesFullRecompute(t *testing.T) {
 				}
 				comparePage(t, w, day)
 				compareStatus(t, w, day)
+				compareDue(t, w, day)
 			}
 			day = day.AddDays(1 + rng.Intn(3))
 		}
@@ -315,4 +317,72 @@ func totals(t *testing.T, db *database.DB) map[string]string {
 		out[fmt.Sprintf("%d/%s", r.CommitmentID, r.PeriodKey)] = r.Achieved.String() + "/" + r.Pending.String()
 	}
 	return out
+}
+
+// compareDue checks that what a sweep loads and grades (LoadDue, Undecided
+// with EndsBy: periods that can be due) is exactly the full Undecided
+// evaluation's items ending by EndsBy, with agreements decided through a
+// few days back, weeks back, and never.
+func compareDue(t *testing.T, w *world, at date.Date) {
+	t.Helper()
+	ctx := context.Background()
+	db := w.a.DB
+	defer func() {
+		if err := db.Gorm().Exec("UPDATE agreements SET decided_through = NULL").Error; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for _, back := range []int{1, 9, 45, -1} {
+		var err error
+		if back < 0 {
+			err = db.Gorm().Exec("UPDATE agreements SET decided_through = NULL").Error
+		} else {
+			err = db.Gorm().Exec("UPDATE agreements SET decided_through = ?", at.AddDays(-back)).Error
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, horizon := range []int{0, 14, 30} {
+			opt := compliance.Options{At: at, Mode: compliance.Undecided, EndsBy: at.AddDays(horizon)}
+			due, err := w.a.Compliance.LoadDue(ctx, opt, "1 = 1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := w.a.Compliance.EvaluateScope(ctx, due, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := w.a.Compliance.Load(ctx, "1 = 1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := w.a.Compliance.EvaluateScope(ctx, all, compliance.Options{At: at, Mode: compliance.Undecided})
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := func(it compliance.Item) string {
+				return fmt.Sprintf("%d %s %s %s %s %s %d", it.CommitmentID, it.PeriodKey, it.Status, it.Required, it.Achieved, it.Pending, it.DaysLeft)
+			}
+			var g, want []string
+			for _, rep := range got {
+				for _, it := range rep.Items {
+					g = append(g, line(it))
+				}
+			}
+			for _, rep := range full {
+				for _, it := range rep.Items {
+					if !it.PeriodEnd.After(opt.EndsBy) {
+						want = append(want, line(it))
+					}
+				}
+			}
+			if horizon == 30 && len(want) == 0 {
+				t.Fatalf("%s: no item ends within 30 days, nothing compared", at)
+			}
+			if strings.Join(g, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("%s decided %d days back, ending by +%d: the sweep grades\n%s\nthe full evaluation\n%s", at, back, horizon,
+					strings.Join(g, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
 }

@@ -106,6 +106,50 @@ type Scope struct {
 // with their agreements, commitments and the calendar: five queries
 // whatever the number of pairs.
 func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, error) {
+	return r.load(ctx, Options{}, cond, args...)
+}
+
+// LoadDue is Load for an evaluation under opt (a sweep's: Undecided with
+// EndsBy), leaving out the commitments of a period kind of which no period
+// can be selected — on most days the terms and school years, whose
+// periods neither end within the reminder milestones nor closed since the
+// last sweep. They would grade to nothing; a province reads a third of
+// its commitments instead of all of them.
+func (r *Reader) LoadDue(ctx context.Context, opt Options, cond string, args ...any) (Scope, error) {
+	return r.load(ctx, opt, cond, args...)
+}
+
+// dueKinds are the period kinds of which opt can select a period of an
+// agreement decided through one of decided; nil: every kind.
+func dueKinds(rules Rules, cal calendar.Calendar, opt Options, decided []date.Date) []string {
+	if opt.Mode != Undecided || opt.EndsBy.IsZero() {
+		return nil
+	}
+	var from date.Date
+	for i, d := range decided {
+		if d.IsZero() {
+			return nil // never swept: every started period
+		}
+		// forAgreement's window: the earliest of them all
+		f := date.Min(d, opt.At).AddDays(-rules.GraceDays - 1)
+		if i == 0 || f.Before(from) {
+			from = f
+		}
+	}
+	kinds := []string{string(calendar.Agreement)} // its period is its own span
+	for _, k := range []calendar.PeriodKind{calendar.Month, calendar.TermPeriod, calendar.SchoolYear} {
+		// within an agreement the periods are these, clipped: a superset
+		for _, p := range cal.Periods(k, from, opt.At, 0) {
+			if !p.Start.After(opt.At) && opt.ends(p) {
+				kinds = append(kinds, string(k))
+				break
+			}
+		}
+	}
+	return kinds
+}
+
+func (r *Reader) load(ctx context.Context, due Options, cond string, args ...any) (Scope, error) {
 	conn := r.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
 	sc := Scope{Agreements: map[int64][]Agreement{}, regions: map[int64]School{}, supportingRegions: map[int64]int64{}, cond: cond, args: args}
@@ -188,6 +232,14 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 		}
 		commitCond, commitArgs = "commitments.agreement_id IN ?", []any{agIDs}
 	}
+	var terms []calendar.Term
+	if err := fresh().Table("terms").Order("starts_on").Find(&terms).Error; err != nil {
+		return sc, err
+	}
+	sc.Calendar = calendar.New(terms)
+	if kinds := dueKinds(r.rules, sc.Calendar, due, decided); kinds != nil {
+		commitCond, commitArgs = commitCond+" AND commitments.period IN ?", append(commitArgs, kinds)
+	}
 	commitments, err := pairing.LoadCommitments(conn, commitCond, commitArgs...)
 	if err != nil {
 		return sc, err
@@ -198,11 +250,6 @@ func (r *Reader) Load(ctx context.Context, cond string, args ...any) (Scope, err
 		sc.Agreements[ag.PairID] = append(sc.Agreements[ag.PairID], x)
 	}
 	// (commitments of agreements outside the scope are simply not used)
-	var terms []calendar.Term
-	if err := fresh().Table("terms").Order("starts_on").Find(&terms).Error; err != nil {
-		return sc, err
-	}
-	sc.Calendar = calendar.New(terms)
 	return sc, nil
 }
 
@@ -224,6 +271,7 @@ func toAgreement(ag pairing.Agreement, cs []pairing.Commitment) Agreement {
 func (sc Scope) Evaluate(rules Rules, opt Options, totals Totals) []PairReport {
 	out := make([]PairReport, len(sc.Pairs))
 	run := func(lo, hi int) {
+		cache := periodCache{}
 		for i := lo; i < hi; i++ {
 			p := sc.Pairs[i]
 			rep := PairReport{PairID: p.ID, At: opt.At, Status: p.Status, Round: p.Round,
@@ -232,7 +280,7 @@ func (sc Scope) Evaluate(rules Rules, opt Options, totals Totals) []PairReport {
 				Region:           sc.regions[p.ID],
 				Items:            []Item{}}
 			for j, ag := range sc.Agreements[p.ID] {
-				items := EvaluateTotals(rules, sc.Calendar, ag, totals, opt)
+				items := evaluateTotals(rules, sc.Calendar, ag, totals, opt, cache)
 				if j == 0 && items != nil {
 					rep.Items = items // the usual single agreement: no copy
 				} else {
@@ -327,7 +375,7 @@ func (r *Reader) EvaluateScope(ctx context.Context, sc Scope, opt Options) ([]Pa
 		// the scope's commitments are looked up.
 		cond, args = "", nil
 	}
-	totals, err := r.ledger.Load(ctx, since, cond, args...)
+	totals, err := r.ledger.LoadEnding(ctx, since, opt.EndsBy, cond, args...)
 	if err != nil {
 		return nil, err
 	}

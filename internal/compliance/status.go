@@ -284,7 +284,7 @@ func (r *Reader) StatusOf(ctx context.Context, scope int64, cal calendar.Calenda
 		if g == nil {
 			ag := Agreement{EffectiveFrom: from, EffectiveTo: to,
 				Commitments: []Commitment{{Period: calendar.PeriodKind(string(kind)), Minimum: minimum, EndsOn: endsOn}}}
-			g = &graded{ag: ag, items: evaluate(r.rules, cal, ag, opt, func(*Commitment, []Item) {})}
+			g = &graded{ag: ag, items: evaluate(r.rules, cal, ag, opt, nil, func(*Commitment, []Item) {})}
 			shapes[s] = g
 		}
 		return g, nil

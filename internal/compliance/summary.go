@@ -97,7 +97,7 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 		seenSpan[sp.span] = true
 		for _, kind := range []calendar.PeriodKind{calendar.Month, calendar.TermPeriod, calendar.SchoolYear, calendar.Agreement} {
 			ag := Agreement{EffectiveFrom: sp.start, EffectiveTo: sp.end, Commitments: []Commitment{{Period: kind}}}
-			for _, it := range evaluate(r.rules, cal, ag, opt, func(*Commitment, []Item) {}) {
+			for _, it := range evaluate(r.rules, cal, ag, opt, nil, func(*Commitment, []Item) {}) {
 				periods[span{it.PeriodStart, it.PeriodEnd}] = true
 			}
 		}
@@ -202,7 +202,7 @@ func (r *Reader) summary(ctx context.Context, cal calendar.Calendar, opt Options
 			// grades and the totals matched below use the dates only)
 			ag := Agreement{EffectiveFrom: sp.start, EffectiveTo: sp.end,
 				Commitments: []Commitment{{Period: calendar.PeriodKind(string(kind)), Minimum: minimum, EndsOn: endsOn}}}
-			g = &graded{ag: ag, items: evaluate(r.rules, cal, ag, opt, func(*Commitment, []Item) {})}
+			g = &graded{ag: ag, items: evaluate(r.rules, cal, ag, opt, nil, func(*Commitment, []Item) {})}
 			shapes[s] = g
 		}
 		g.n++

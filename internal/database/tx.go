@@ -108,6 +108,19 @@ var ErrCommitUnknown = errors.New("database: connection lost during COMMIT; the 
 
 type txKey struct{}
 
+type readCommittedKey struct{}
+
+// ReadCommitted makes the transactions WithTx starts with ctx run at READ
+// COMMITTED on MySQL (SQLite's transactions are serializable whatever
+// asked): for a transaction that reads nothing it must see as of one
+// instant, and writes rows other transactions write beside at the same
+// time — an UPDATE scanning for its own rows then neither waits for nor
+// locks the rows others update (semi-consistent reads), and no gap locks
+// are taken.
+func ReadCommitted(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readCommittedKey{}, true)
+}
+
 // Conn returns the transaction carried by ctx, or the pool.
 func (d *DB) Conn(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
@@ -226,6 +239,12 @@ func (t *pinnedTx) exec(ctx context.Context, q string) (sql.Result, error) {
 func (t *pinnedTx) begin() error {
 	if _, err := t.exec(t.ctx, "SET autocommit = 0"); err != nil {
 		return err
+	}
+	if rc, _ := t.ctx.Value(readCommittedKey{}).(bool); rc {
+		// for the next transaction only: the one the marker starts
+		if _, err := t.exec(t.ctx, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
+			return err
+		}
 	}
 	_, err := t.exec(t.ctx, "INSERT INTO "+markerTable+" (n) VALUES (1)")
 	if mysqlErrno(err) == 1146 { // first transaction of this session

@@ -267,3 +267,42 @@ func BenchmarkWithTx(b *testing.B) {
 		})
 	}
 }
+
+// ReadCommitted applies to the transaction it starts only: inside it, a row
+// another connection commits meanwhile is seen; the next transaction on the
+// same connection is back at the server's default (a snapshot).
+func TestReadCommittedIsForOneTransaction(t *testing.T) {
+	db := testutil.MySQL(t)
+	g := db.Gorm()
+	if err := g.Exec("CREATE TABLE rc_probe (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Exec("INSERT INTO rc_probe VALUES (1, 0)").Error; err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	seesOthers := func(ctx context.Context) bool {
+		var before, after int
+		if err := db.WithTx(ctx, func(ctx context.Context) error {
+			if err := db.Conn(ctx).Raw("SELECT v FROM rc_probe WHERE id = 1").Scan(&before).Error; err != nil {
+				return err
+			}
+			// another connection of the pool commits meanwhile
+			if err := g.Exec("UPDATE rc_probe SET v = v + 1 WHERE id = 1").Error; err != nil {
+				return err
+			}
+			return db.Conn(ctx).Raw("SELECT v FROM rc_probe WHERE id = 1").Scan(&after).Error
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return before != after
+	}
+	for i := 0; i < 2; i++ {
+		if seesOthers(ctx) {
+			t.Fatal("a default transaction saw another's commit: not a snapshot")
+		}
+		if !seesOthers(database.ReadCommitted(ctx)) {
+			t.Fatal("a ReadCommitted transaction did not see another's commit")
+		}
+	}
+}

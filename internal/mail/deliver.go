@@ -269,6 +269,13 @@ func (d *Deliverer) claimOnce(ctx context.Context, now time.Time) (_ []*Message,
 // when the run should stop (the server is unavailable, or the run is out of
 // lease time).
 func (d *Deliverer) deliver(ctx context.Context, run *run, now time.Time, batch []*Message, token string, res *Result) (more bool, err error) {
+	// Messages stored without bodies are rendered now, the batch in one go;
+	// one that cannot be composed fails alone, with the reason. The
+	// database failing hands the batch back, untried.
+	uncomposed, err := d.outbox.compose(ctx, batch)
+	if err != nil {
+		return false, errors.Join(err, d.release(ctx, now, batch, token))
+	}
 	for i, m := range batch {
 		if err := ctx.Err(); err != nil {
 			return false, errors.Join(err, d.release(ctx, now, batch[i:], token))
@@ -278,8 +285,12 @@ func (d *Deliverer) deliver(ctx context.Context, run *run, now time.Time, batch 
 				"elapsed", time.Since(run.start), "lease", d.opt.Lease, "released", len(batch)-i)
 			return false, d.release(ctx, now, batch[i:], token)
 		}
-		if m.MessageID == "" {
-			m.MessageID = d.outbox.MessageIDFor(m.ID)
+		d.outbox.withMessageID(m)
+		if cerr := uncomposed[m]; cerr != nil {
+			if err := d.recordFailure(ctx, now, m, token, cerr, res); err != nil {
+				return false, err
+			}
+			continue
 		}
 		reply, sendErr := d.send(run.sendCtx, m, now)
 		switch {

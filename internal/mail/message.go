@@ -41,6 +41,7 @@ const (
 	maxSubject   = 500
 	maxLastError = 2000
 	maxReply     = 500
+	maxComposer  = 32
 )
 
 // Message is one outgoing mail, a row of outbox_messages. Times of the
@@ -54,13 +55,16 @@ type Message struct {
 	// To is one address, optionally with a display name
 	// ("张老师 <zhang@example.cn>"); Cc is a comma-separated list of them.
 	// Enqueue normalizes both (see Address: no bare comma in a name).
-	To            string     `json:"to_addr" gorm:"column:to_addr"`
-	Cc            string     `json:"cc_addrs" gorm:"column:cc_addrs"`
-	Locale        string     `json:"locale"`
-	Subject       string     `json:"subject"`
-	BodyText      string     `json:"body_text,omitempty" gorm:"column:body_text"` // left out of List
-	BodyHTML      string     `json:"body_html,omitempty" gorm:"column:body_html"` // left out of List
-	MessageID     string     `json:"message_id" gorm:"column:message_id"`         // "<twinning-outbox-ID@domain>"
+	To        string `json:"to_addr" gorm:"column:to_addr"`
+	Cc        string `json:"cc_addrs" gorm:"column:cc_addrs"`
+	Locale    string `json:"locale"`
+	Subject   string `json:"subject"`
+	BodyText  string `json:"body_text,omitempty" gorm:"column:body_text"` // left out of List
+	BodyHTML  string `json:"body_html,omitempty" gorm:"column:body_html"` // left out of List
+	MessageID string `json:"message_id" gorm:"column:message_id"`         // "<twinning-outbox-ID@domain>"
+	// Composer names who renders the bodies at delivery ("name" or
+	// "name:argument", see Outbox.SetComposer); '' when they are stored.
+	Composer      string     `json:"composer,omitempty" gorm:"column:composer"`
 	Status        string     `json:"status"`
 	Attempts      int        `json:"attempts"`
 	MaxAttempts   int        `json:"max_attempts"`
@@ -79,7 +83,7 @@ func (Message) TableName() string { return "outbox_messages" }
 
 // listColumns are the columns List reads: everything but the bodies.
 var listColumns = []string{"id", "kind", "pair_id", "recipient_user_id", "to_addr", "cc_addrs", "locale",
-	"subject", "message_id", "status", "attempts", "max_attempts", "next_attempt_at", "lease_until",
+	"subject", "message_id", "composer", "status", "attempts", "max_attempts", "next_attempt_at", "lease_until",
 	"last_error", "smtp_reply", "sent_at", "created_at", "updated_at"}
 
 // CcList splits Cc into its addresses (empty entries dropped).
@@ -208,8 +212,11 @@ func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool) {
 	if strings.TrimSpace(m.Subject) == "" || utf8.RuneCountInString(m.Subject) > maxSubject {
 		f.Add(prefix+"subject", fmt.Sprintf("is required, at most %d characters", maxSubject))
 	}
-	if m.BodyText == "" && m.BodyHTML == "" {
+	if m.BodyText == "" && m.BodyHTML == "" && m.Composer == "" {
 		f.Add(prefix+"body_text", "a text or an HTML body is required")
+	}
+	if len(m.Composer) > maxComposer {
+		f.Add(prefix+"composer", fmt.Sprintf("at most %d characters", maxComposer))
 	}
 }
 

@@ -18,13 +18,12 @@ const DefaultMaxAttempts = 8
 
 // Limits of one INSERT: rows (1,000 rows of 20 columns stay below
 // SQLite's 32,766 variables) and bytes of bodies (half MariaDB's default
-// max_allowed_packet of 16 MiB, leaving room for escaping); and of one IN
-// list. A sweep's thousands of messages take ceil(rows / 1,000) or
-// ceil(bytes / 8 MiB) INSERTs, whichever is more, and one UPDATE per 5,000.
+// max_allowed_packet of 16 MiB, leaving room for escaping). A sweep's
+// thousands of messages take ceil(rows / 1,000) or ceil(bytes / 8 MiB)
+// INSERTs, whichever is more.
 const (
 	insertRows  = 1000
 	insertBytes = 8 << 20
-	inListIDs   = 5000
 )
 
 // Outbox stores outgoing messages. Its methods are safe for concurrent use.
@@ -32,6 +31,9 @@ type Outbox struct {
 	db          *database.DB
 	domain      string
 	maxAttempts int
+	// composers render the bodies of messages stored without them, by
+	// name (SetComposer); set while wiring, read-only afterwards
+	composers map[string]Composer
 }
 
 // NewOutbox returns the outbox on db. domain is the right-hand side of the
@@ -71,11 +73,14 @@ func (o *Outbox) MessageIDFor(id int64) string {
 }
 
 // Enqueue validates msgs and inserts them as queued, due at now, in the
-// transaction carried by ctx (or a transaction of its own), then assigns
-// each its Message-ID. It normalizes the addresses of msgs and sets ID,
-// MessageID, Status and the bookkeeping fields on them. An invalid message
-// fails the whole call with a validation error naming it. It sends batched INSERTs (up to 1,000 messages or
-// 8 MiB each) and one UPDATE per 5,000 ids, never one per message.
+// transaction carried by ctx (or a transaction of its own). It normalizes
+// the addresses of msgs and sets ID, MessageID, Status and the bookkeeping
+// fields on them. An invalid message fails the whole call with a
+// validation error naming it. It sends batched INSERTs (up to 1,000
+// messages or 8 MiB each), never one per message. The Message-ID is a
+// function of the id (MessageIDFor): the row holds it once the message is
+// sent, and every read fills it in before (withMessageID), so a sweep's
+// thousands of messages cost no second statement.
 func (o *Outbox) Enqueue(ctx context.Context, msgs []*Message, now time.Time) error {
 	return o.enqueue(ctx, msgs, now, false)
 }
@@ -126,31 +131,22 @@ func (o *Outbox) enqueue(ctx context.Context, msgs []*Message, now time.Time, to
 				return fmt.Errorf("outbox: insert: %w", err)
 			}
 		}
-		ids := make([]int64, len(msgs))
-		for i, m := range msgs {
+		for _, m := range msgs {
 			if m.ID == 0 {
 				return fmt.Errorf("outbox: insert returned no id")
 			}
-			ids[i] = m.ID
-		}
-		expr := "'" + messageIDPrefix + "' || id || ?"
-		if o.db.Dialect() == database.MySQL {
-			expr = "CONCAT('" + messageIDPrefix + "', id, ?)"
-		}
-		for chunk := range slices.Chunk(ids, inListIDs) {
-			res := conn.Exec("UPDATE outbox_messages SET message_id = "+expr+" WHERE id IN ?", "@"+o.domain+">", chunk)
-			if res.Error != nil {
-				return fmt.Errorf("outbox: set message ids: %w", res.Error)
-			}
-			if res.RowsAffected != int64(len(chunk)) {
-				return fmt.Errorf("outbox: set message ids: %d rows of %d", res.RowsAffected, len(chunk))
-			}
-		}
-		for _, m := range msgs {
 			m.MessageID = o.MessageIDFor(m.ID)
 		}
 		return nil
 	})
+}
+
+// withMessageID fills in the Message-ID of a message read before it was
+// sent (Enqueue leaves the column empty: it is MessageIDFor(id)).
+func (o *Outbox) withMessageID(m *Message) {
+	if m.MessageID == "" && m.ID != 0 {
+		m.MessageID = o.MessageIDFor(m.ID)
+	}
 }
 
 // insertChunks splits msgs into INSERTs of bounded rows and bytes.
@@ -187,6 +183,9 @@ func (o *Outbox) List(ctx context.Context, status string, p page.Page) (page.Lis
 	}
 	var out []Message
 	err := q.Select(listColumns).Order("id DESC").Limit(p.Limit).Offset(p.Offset).Find(&out).Error
+	for i := range out {
+		o.withMessageID(&out[i])
+	}
 	return page.Of(out, p, total), err
 }
 
@@ -199,6 +198,18 @@ func (o *Outbox) Get(ctx context.Context, id int64) (*Message, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	o.withMessageID(&m)
+	if m.needsComposing() {
+		// an administrator reads what the deliverer will send; a message
+		// that cannot be composed shows why instead of its bodies
+		failed, err := o.compose(ctx, []*Message{&m})
+		if err != nil {
+			return nil, err
+		}
+		if e := failed[&m]; e != nil && m.LastError == "" {
+			m.LastError = e.Error()
+		}
 	}
 	return &m, nil
 }

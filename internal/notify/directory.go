@@ -2,7 +2,10 @@ package notify
 
 import (
 	"context"
+	"slices"
 	"strings"
+
+	"gorm.io/gorm"
 
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/mail"
@@ -56,30 +59,15 @@ type directory struct {
 }
 
 func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64) (*directory, error) {
-	d := &directory{pairs: map[int64]*pairInfo{}, bySchool: map[int64][]recipient{}, byRegion: map[string][]recipient{}}
+	d := &directory{bySchool: map[int64][]recipient{}, byRegion: map[string][]recipient{}}
 	conn := db.Conn(ctx)
-	var ps []struct {
-		ID                                    int64
-		SupportingSchoolID, SupportedSchoolID int64
-		SupportingName, SupportedName         string
-		SupportingPath, SupportedPath         string
-	}
-	if len(pairIDs) > 0 {
-		if err := conn.Table("pairs").
-			Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, sup.name AS supporting_name, sud.name AS supported_name, rsup.path AS supporting_path, rsud.path AS supported_path").
-			Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
-			Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
-			Joins("JOIN regions rsup ON rsup.id = sup.region_id").
-			Joins("JOIN regions rsud ON rsud.id = sud.region_id").
-			Where("pairs.id IN ?", pairIDs).Find(&ps).Error; err != nil {
-			return nil, err
-		}
+	var err error
+	if d.pairs, err = loadPairs(ctx, db, pairIDs); err != nil {
+		return nil, err
 	}
 	schools := map[int64]bool{}
-	for _, p := range ps {
-		d.pairs[p.ID] = &pairInfo{id: p.ID, supporting: p.SupportingSchoolID, supported: p.SupportedSchoolID,
-			supportingName: p.SupportingName, supportedName: p.SupportedName, supportingPath: p.SupportingPath, supportedPath: p.SupportedPath}
-		schools[p.SupportingSchoolID], schools[p.SupportedSchoolID] = true, true
+	for _, p := range d.pairs {
+		schools[p.supporting], schools[p.supported] = true, true
 	}
 	ids := make([]int64, 0, len(schools))
 	for id := range schools {
@@ -87,14 +75,22 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64) (*dire
 	}
 	var users []recipient
 	if len(ids) > 0 {
-		if err := conn.Table("users").Select("id, name, email, role, school_id, locale").
-			Where("active = ? AND role IN ? AND school_id IN ?", true, []string{"coordinator", "principal"}, ids).
-			Order("id").Find(&users).Error; err != nil {
+		q := conn.Table("users").Select("id, name, email, role, school_id, locale").
+			Where("active = ? AND role IN ?", true, []string{"coordinator", "principal"})
+		if len(ids) <= inList {
+			q = q.Where("school_id IN ?", ids)
+		}
+		// more schools than one IN list holds (a reminder day of a
+		// province): every school's users in one read, fewer rows to skip
+		// than ids to look up
+		if err := q.Order("id").Find(&users).Error; err != nil {
 			return nil, err
 		}
 	}
 	for _, u := range users {
-		d.bySchool[*u.SchoolID] = append(d.bySchool[*u.SchoolID], u)
+		if u.SchoolID != nil && schools[*u.SchoolID] {
+			d.bySchool[*u.SchoolID] = append(d.bySchool[*u.SchoolID], u)
+		}
 	}
 	if err := conn.Table("users").Select("users.id, users.name, users.email, users.role, users.locale, regions.path AS path, regions.name AS region_name").
 		Joins("JOIN regions ON regions.id = users.region_id").
@@ -106,6 +102,37 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64) (*dire
 	}
 	return d, nil
 }
+
+// loadPairs reads the pairs' schools, names and regions: one query per
+// 5,000 pairs.
+func loadPairs(ctx context.Context, db *database.DB, pairIDs []int64) (map[int64]*pairInfo, error) {
+	out := make(map[int64]*pairInfo, len(pairIDs))
+	for chunk := range slices.Chunk(pairIDs, inList) {
+		var ps []struct {
+			ID                                    int64
+			SupportingSchoolID, SupportedSchoolID int64
+			SupportingName, SupportedName         string
+			SupportingPath, SupportedPath         string
+		}
+		if err := db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("pairs").
+			Select("pairs.id, pairs.supporting_school_id, pairs.supported_school_id, sup.name AS supporting_name, sud.name AS supported_name, rsup.path AS supporting_path, rsud.path AS supported_path").
+			Joins("JOIN schools sup ON sup.id = pairs.supporting_school_id").
+			Joins("JOIN schools sud ON sud.id = pairs.supported_school_id").
+			Joins("JOIN regions rsup ON rsup.id = sup.region_id").
+			Joins("JOIN regions rsud ON rsud.id = sud.region_id").
+			Where("pairs.id IN ?", chunk).Find(&ps).Error; err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			out[p.ID] = &pairInfo{id: p.ID, supporting: p.SupportingSchoolID, supported: p.SupportedSchoolID,
+				supportingName: p.SupportingName, supportedName: p.SupportedName, supportingPath: p.SupportingPath, supportedPath: p.SupportedPath}
+		}
+	}
+	return out, nil
+}
+
+// inList is the most ids one IN list holds.
+const inList = 5000
 
 func (d *directory) schoolUsers(school int64, roles ...string) []recipient {
 	var out []recipient

@@ -387,6 +387,19 @@ func (w *world) messages(kind string) []mail.Message {
 	if err := q.Find(&out).Error; err != nil {
 		w.t.Fatal(err)
 	}
+	// the bodies the deliverer will send: a sweep stores its messages
+	// without them (mail.Composer)
+	ptrs := make([]*mail.Message, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+	}
+	failed, err := w.a.Outbox.Compose(context.Background(), ptrs)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for m, err := range failed {
+		w.t.Errorf("message %d cannot be composed: %v", m.ID, err)
+	}
 	return out
 }
 

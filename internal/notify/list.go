@@ -6,6 +6,7 @@ import (
 	"github.com/twinning-platform/twinning/internal/auth"
 	"github.com/twinning-platform/twinning/internal/database"
 	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/mail"
 	"github.com/twinning-platform/twinning/internal/page"
 	"github.com/twinning-platform/twinning/internal/pairing"
 )
@@ -28,12 +29,15 @@ type NoticeFilter struct {
 
 // Lister answers the notice and breach listings.
 type Lister struct {
-	db  *database.DB
-	dir pairing.Directory
+	db     *database.DB
+	dir    pairing.Directory
+	outbox *mail.Outbox // Message-IDs of messages not sent yet
 }
 
 // NewLister wires the lister.
-func NewLister(db *database.DB, dir pairing.Directory) *Lister { return &Lister{db: db, dir: dir} }
+func NewLister(db *database.DB, dir pairing.Directory, outbox *mail.Outbox) *Lister {
+	return &Lister{db: db, dir: dir, outbox: outbox}
+}
 
 // ListNotices lists the notices of the pairs a sees (and a's own digests),
 // newest first.
@@ -76,11 +80,12 @@ func (l *Lister) ListNotices(ctx context.Context, a auth.Actor, f NoticeFilter, 
 	if len(ids) > 0 {
 		var links []struct {
 			NoticeID  int64
+			ID        int64
 			MessageID string
 			Status    string
 		}
 		if err := l.db.Conn(ctx).Table("message_notices").
-			Select("message_notices.notice_id, outbox_messages.message_id, outbox_messages.status").
+			Select("message_notices.notice_id, outbox_messages.id, outbox_messages.message_id, outbox_messages.status").
 			Joins("JOIN outbox_messages ON outbox_messages.id = message_notices.message_id").
 			Where("message_notices.notice_id IN ?", ids).Order("outbox_messages.id").Find(&links).Error; err != nil {
 			return page.List[NoticeView]{}, err
@@ -90,7 +95,11 @@ func (l *Lister) ListNotices(ctx context.Context, a auth.Actor, f NoticeFilter, 
 			v := &out[idx[ln.NoticeID]]
 			v.Messages++
 			if v.MessageID == "" {
+				// stored once sent; a function of the id before
 				v.MessageID = ln.MessageID
+				if v.MessageID == "" {
+					v.MessageID = l.outbox.MessageIDFor(ln.ID)
+				}
 			}
 			st := ln.Status
 			if st == "sending" {

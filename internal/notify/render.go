@@ -80,6 +80,23 @@ func (r *Renderer) Render(kind, locale string, data *Data) (Rendered, error) {
 	return Rendered{Subject: data.Subject, Text: strings.TrimSpace(text.String()) + "\n", HTML: html.String()}, nil
 }
 
+// Subject renders the subject of kind in locale alone: what a sweep stores
+// for a message the Composer writes later.
+func (r *Renderer) Subject(kind, locale string, data *Data) (string, error) {
+	key := locale + "/" + kind
+	t, ok := r.text[key]
+	if !ok {
+		return "", fmt.Errorf("no mail template %s", key)
+	}
+	data.Locale = locale
+	readable(data, locale)
+	var subj bytes.Buffer
+	if err := t.ExecuteTemplate(&subj, "subject", data); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(subj.String()), nil
+}
+
 // Data is what every mail template sees.
 type Data struct {
 	Locale, Subject string

@@ -14,6 +14,9 @@ import (
 // (channel.Service). A sweeper without one posts nothing.
 type RobotQueue interface {
 	Queue(ctx context.Context, b channel.Batch, now time.Time) (int, error)
+	// Robots reports whether any region has a robot: without one, a
+	// reminder day's thousands of lines are not written at all.
+	Robots(ctx context.Context) (bool, error)
 }
 
 // SetRobots makes the sweeper also post reminders, breaches and digests to
@@ -30,6 +33,9 @@ const robotLocale = "zh-CN"
 func (s *Sweeper) postRobots(ctx context.Context, outs []*outgoing, now time.Time) error {
 	if s.robots == nil || len(outs) == 0 {
 		return nil
+	}
+	if has, err := s.robots.Robots(ctx); err != nil || !has {
+		return err
 	}
 	base := strings.TrimRight(s.cfg.BaseURL, "/")
 	seen := map[int64]bool{}     // notice ids: a notice goes to many recipients, to a robot once

@@ -14,12 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -82,15 +79,16 @@ type Sweeper struct {
 	cat    *i18n.Catalog
 	cfg    Config
 	robots RobotQueue // robots.go; nil: no robot posts
-	// nameEsc escapes a name exactly as the mail templates do where they
-	// show it, in HTML text (renderAll)
-	nameEsc *htmltemplate.Template
+	// splitMin overrides the default splitMin (tests: split every sweep)
+	splitMin int
 }
 
-// NewSweeper wires the sweeper.
+// NewSweeper wires the sweeper and registers its Composer with outbox.
 func NewSweeper(db *database.DB, reader *compliance.Reader, outbox *mail.Outbox, render *Renderer, cat *i18n.Catalog, cfg Config) *Sweeper {
-	return &Sweeper{db: db, reader: reader, outbox: outbox, render: render, cat: cat, cfg: cfg,
-		nameEsc: htmltemplate.Must(htmltemplate.New("name").Parse("{{.}}"))}
+	s := &Sweeper{db: db, reader: reader, outbox: outbox, render: render, cat: cat, cfg: cfg}
+	// the messages it queues without bodies are rendered at delivery
+	outbox.SetComposer(composerName, s.Composer())
+	return s
 }
 
 // Planned describes one message a sweep queued (or, dry, would queue).
@@ -120,52 +118,26 @@ var errDryRun = errors.New("dry run: rolled back")
 // correct whatever it re-reads. With dryRun, everything is rolled back and
 // the result tells what would have been queued.
 func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
+	var p plan
 	var res Result
+	split := false
+	outer := ctx // a caller's transaction, if any, is never split
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
-		// a fresh result per attempt: a retried transaction counts only
-		// what its last, committed attempt inserted
-		res = Result{AsOf: at, Notices: map[string]int{}}
-		since, err := s.lastCompleted(ctx, "sweep", at)
+		// a fresh plan and result per attempt: a retried transaction
+		// counts only what its last, committed attempt inserted
+		var err error
+		if p, err = s.plan(ctx, at); err != nil {
+			return err
+		}
+		res = Result{AsOf: at, Since: p.since, Notices: map[string]int{}}
+		if split = s.splits(outer, p, dryRun); split {
+			return nil // written below, in parts
+		}
+		part, err := s.write(ctx, p.all(), at, now)
 		if err != nil {
 			return err
 		}
-		res.Since = since
-		token := newToken()
-		cands, breaches, decided, err := s.quotaCandidates(ctx, at)
-		if err != nil {
-			return err
-		}
-		confirms, err := s.confirmCandidates(ctx, at, since)
-		if err != nil {
-			return err
-		}
-		cands = append(cands, confirms...)
-		if cands, err = s.withoutExisting(ctx, cands, at); err != nil {
-			return err
-		}
-		if err := s.describeActivities(ctx, cands); err != nil {
-			return err
-		}
-		fresh, err := s.insertNotices(ctx, cands, at, now, token)
-		if err != nil {
-			return err
-		}
-		if res.Breaches, err = s.recordBreaches(ctx, breaches, fresh, at, now); err != nil {
-			return err
-		}
-		if err := s.markDecided(ctx, decided, at); err != nil {
-			return err
-		}
-		for _, n := range fresh {
-			res.Notices[n.notice.Kind]++
-		}
-		msgs, err := s.compose(ctx, fresh, at)
-		if err != nil {
-			return err
-		}
-		if res.Messages, err = s.enqueue(ctx, msgs, now); err != nil {
-			return err
-		}
+		res.add(part)
 		if dryRun {
 			return errDryRun
 		}
@@ -178,7 +150,196 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 		// nothing was committed: nothing to report or count
 		return Result{AsOf: at, Notices: map[string]int{}}, err
 	}
+	if !split {
+		return res, nil
+	}
+	return s.writeParts(ctx, p, res, at, now)
+}
+
+// A reminder day of a province writes tens of thousands of notices and
+// messages: a single transaction leaves one of the database server's
+// cores idle. From splitMin new notices on, a sweep writes its pairs in
+// splitParts disjoint parts, each in a transaction of its own on its own
+// connection, at the same time. Every notice commits with its messages,
+// its breach and its agreement's decided_through — all of a pair are in
+// one part —, so a part that fails leaves its pairs to the next sweep,
+// exactly as a failed sweep does, and the dedupe keys keep a part that is
+// retried from sending anything twice. Group robots get one post per part.
+const (
+	splitMin   = 4000
+	splitParts = 2
+)
+
+// splits reports whether the plan is written in parts: a large plan, not
+// inside a caller's transaction (which one connection carries), not dry.
+func (s *Sweeper) splits(ctx context.Context, p plan, dryRun bool) bool {
+	least := splitMin
+	if s.splitMin > 0 {
+		least = s.splitMin
+	}
+	return !dryRun && !database.InTx(ctx) && len(p.cands) >= least
+}
+
+// writeParts writes p in splitParts parts at once, adding what each part
+// committed to res. A part that fails does not stop the others; its error
+// is returned with what the others committed.
+func (s *Sweeper) writeParts(ctx context.Context, p plan, res Result, at date.Date, now time.Time) (Result, error) {
+	parts := p.parts(splitParts)
+	type outcome struct {
+		res Result
+		err error
+	}
+	outs := make([]outcome, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// the parts write beside each other: READ COMMITTED, so the
+			// UPDATE of one part's agreements does not lock the other's
+			// (what a part reads needs no single instant: the plan is made)
+			outs[i].err = s.db.WithTx(database.ReadCommitted(ctx), func(ctx context.Context) error {
+				var err error
+				outs[i].res, err = s.write(ctx, part, at, now)
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, o := range outs {
+		if o.err != nil {
+			errs = append(errs, o.err)
+			continue
+		}
+		res.add(o.res)
+	}
+	return res, errors.Join(errs...)
+}
+
+// plan is what a sweep decided to write: the notices it wants that do not
+// exist yet, the breaches they record, and the agreements it evaluated.
+type plan struct {
+	since    date.Date
+	cands    []candidate
+	breaches map[string]Breach
+	decided  []decidedAgreement
+}
+
+type decidedAgreement struct{ pair, id int64 }
+
+// plan reads the programme as of at.
+func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
+	var p plan
+	var err error
+	if p.since, err = s.lastCompleted(ctx, "sweep", at); err != nil {
+		return p, err
+	}
+	if p.cands, p.breaches, p.decided, err = s.quotaCandidates(ctx, at); err != nil {
+		return p, err
+	}
+	confirms, err := s.confirmCandidates(ctx, at, p.since)
+	if err != nil {
+		return p, err
+	}
+	// the new ones only (insertNotices still skips a key another sweep
+	// inserts meanwhile), with their activities described
+	if p.cands, err = s.withoutExisting(ctx, append(p.cands, confirms...), at); err != nil {
+		return p, err
+	}
+	return p, s.describeActivities(ctx, p.cands)
+}
+
+// part is the share of a plan one transaction writes.
+type part struct {
+	cands    []candidate
+	breaches map[string]Breach
+	decided  []int64
+}
+
+func (p plan) all() part {
+	ids := make([]int64, len(p.decided))
+	for i, d := range p.decided {
+		ids[i] = d.id
+	}
+	return part{cands: p.cands, breaches: p.breaches, decided: ids}
+}
+
+// parts splits p by pair into n parts of about as many candidates each.
+func (p plan) parts(n int) []part {
+	count := map[int64]int{}
+	for _, c := range p.cands {
+		count[*c.notice.PairID]++
+	}
+	pairs := keysOf(count)
+	slices.Sort(pairs)
+	of := make(map[int64]int, len(pairs)) // pair → part
+	seen := 0
+	for _, id := range pairs {
+		of[id] = min(n-1, seen*n/max(1, len(p.cands)))
+		seen += count[id]
+	}
+	out := make([]part, n)
+	for i := range out {
+		out[i].breaches = map[string]Breach{}
+	}
+	for _, c := range p.cands {
+		i := of[*c.notice.PairID]
+		out[i].cands = append(out[i].cands, c)
+		if b, ok := p.breaches[c.notice.DedupeKey]; ok {
+			out[i].breaches[c.notice.DedupeKey] = b
+		}
+	}
+	for _, d := range p.decided {
+		// an agreement without candidates goes with the part of its
+		// pair's neighbours: any part will do, once
+		i, ok := of[d.pair]
+		if !ok {
+			i = int(d.pair % int64(n))
+		}
+		out[i].decided = append(out[i].decided, d.id)
+	}
+	return out
+}
+
+// write inserts the notices of pt (skipping any another sweep inserted
+// meanwhile), their breaches and their messages, and marks pt's agreements
+// decided, in the transaction of ctx.
+func (s *Sweeper) write(ctx context.Context, pt part, at date.Date, now time.Time) (Result, error) {
+	res := Result{Notices: map[string]int{}}
+	fresh, err := s.insertNotices(ctx, pt.cands, at, now, newToken())
+	if err != nil {
+		return res, err
+	}
+	if res.Breaches, err = s.recordBreaches(ctx, pt.breaches, fresh, at, now); err != nil {
+		return res, err
+	}
+	if err := s.markDecided(ctx, pt.decided, at); err != nil {
+		return res, err
+	}
+	for _, n := range fresh {
+		res.Notices[n.notice.Kind]++
+	}
+	msgs, err := s.compose(ctx, fresh, at)
+	if err != nil {
+		return res, err
+	}
+	if res.Messages, err = s.enqueue(ctx, msgs, now); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// add counts what part committed into r.
+func (r *Result) add(part Result) {
+	for k, n := range part.Notices {
+		r.Notices[k] += n
+	}
+	r.Breaches += part.Breaches
+	r.Messages = append(r.Messages, part.Messages...)
+	if r.Messages == nil {
+		r.Messages = []Planned{}
+	}
 }
 
 // lastCompleted is the as-of date of the latest finished run of job on or
@@ -218,8 +379,16 @@ func ptr[T any](v T) *T { return &v }
 // quotaCandidates evaluates the active pairs over the periods the sweep
 // must look at and returns reminder and breach notices, the breach rows,
 // keyed by their notice's dedupe key, and the agreements it decided.
-func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []int64, err error) {
-	sc, err := s.reader.Load(ctx, "pairs.status = ?", "active")
+func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []decidedAgreement, err error) {
+	// Only what can be due: a reminder is for a period with at most the
+	// largest milestone left, a breach for one that has ended. Periods
+	// ending later are neither loaded, graded nor read.
+	maxRem := 0
+	for _, m := range s.cfg.Rules.ReminderDays {
+		maxRem = max(maxRem, m)
+	}
+	opt := compliance.Options{At: at, Mode: compliance.Undecided, EndsBy: at.AddDays(maxRem)}
+	sc, err := s.reader.LoadDue(ctx, opt, "pairs.status = ?", "active")
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -228,14 +397,14 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 	// no sweep has seen: new, possibly backdated, whenever and on whatever
 	// replica it was created). A pair paused and reactivated picks up where
 	// its agreements were left.
-	reports, err := s.reader.EvaluateScope(ctx, sc, compliance.Options{At: at, Mode: compliance.Undecided})
+	reports, err := s.reader.EvaluateScope(ctx, sc, opt)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for _, ags := range sc.Agreements {
 		for _, ag := range ags {
 			if ag.DecidedThrough.IsZero() || ag.DecidedThrough.Before(at) {
-				decided = append(decided, ag.ID)
+				decided = append(decided, decidedAgreement{pair: ag.PairID, id: ag.ID})
 			}
 		}
 	}
@@ -505,14 +674,20 @@ func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.
 	if err := conn.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, noticeRows).Error; err != nil {
 		return nil, err
 	}
-	var inserted []Notice
-	if err := conn.Session(&gorm.Session{NewDB: true}).Where("run_token = ?", token).Order("id").Find(&inserted).Error; err != nil {
+	// the ids and keys only: the rest is what this call inserted
+	var inserted []struct {
+		ID        int64
+		DedupeKey string
+	}
+	if err := conn.Session(&gorm.Session{NewDB: true}).Table("notices").Select("id, dedupe_key").
+		Where("run_token = ?", token).Order("id").Scan(&inserted).Error; err != nil {
 		return nil, err
 	}
 	out := make([]candidate, 0, len(inserted))
 	for _, n := range inserted {
 		c := byKey[n.DedupeKey]
-		c.notice = n
+		c.notice.ID = n.ID
+		c.notice.AsOf, c.notice.RunToken, c.notice.CreatedAt = at, token, now.UTC()
 		out = append(out, c)
 	}
 	return out, nil
@@ -612,20 +787,26 @@ func pairIDs(cs []candidate) []int64 {
 	return out
 }
 
-// enqueue renders every message in its recipient's language, queues them
-// in the outbox and links each to its notices.
+// enqueue queues a message for every outgoing in the outbox and links each
+// to its notices. A digest is rendered here; the messages of notices are
+// stored with their subject but without bodies: the deliverer has the
+// Composer render them from the notices when it sends them (composer
+// "notice", "notice:copy" for the supported principal's copy of a
+// reminder). A reminder day's thousands of messages thus cost the sweep a
+// small row each, and one subject per group of recipients.
 func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) ([]Planned, error) {
 	if len(outs) == 0 {
 		return []Planned{}, nil
 	}
-	rendered, err := s.renderAll(outs, now)
-	if err != nil {
-		return nil, err
-	}
 	msgs := make([]*mail.Message, len(outs))
 	planned := make([]Planned, len(outs))
+	type subjectKey struct {
+		group  int
+		locale string
+		copy   bool
+	}
+	subjects := map[subjectKey]string{}
 	for i, o := range outs {
-		r := rendered[i]
 		uid := o.recipient.ID
 		var pairID *int64
 		var pid int64
@@ -633,13 +814,38 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 			pid = o.pair.id
 			pairID = &pid
 		}
-		msgs[i] = &mail.Message{Kind: o.kind, PairID: pairID, RecipientUserID: &uid, To: o.recipient.address(), Locale: o.recipient.locale(),
-			Subject: r.Subject, BodyText: r.Text, BodyHTML: r.HTML}
+		loc := o.recipient.locale()
+		m := &mail.Message{Kind: o.kind, PairID: pairID, RecipientUserID: &uid, To: o.recipient.address(), Locale: loc}
+		if o.data != nil || o.group < 0 {
+			r, err := s.render.Render(o.kind, loc, o.data)
+			if err != nil {
+				return nil, err
+			}
+			m.Subject, m.BodyText, m.BodyHTML = r.Subject, r.Text, r.HTML
+		} else {
+			k := subjectKey{o.group, loc, o.copy}
+			subject, ok := subjects[k]
+			if !ok {
+				// the subject names the pair and counts the lines: the
+				// lines themselves are the composer's to write
+				d := &Data{Copy: o.copy, Pair: s.pairRef(o.pair), Lines: make([]Line, len(o.notices))}
+				var err error
+				if subject, err = s.render.Subject(o.kind, loc, d); err != nil {
+					return nil, err
+				}
+				subjects[k] = subject
+			}
+			m.Subject, m.Composer = subject, composerName
+			if o.copy {
+				m.Composer = composerName + ":" + composerCopy
+			}
+		}
+		msgs[i] = m
 		keys := make([]string, len(o.notices))
 		for j, c := range o.notices {
 			keys[j] = c.notice.DedupeKey
 		}
-		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: o.recipient.locale(), PairID: pid, Subject: r.Subject, Keys: keys}
+		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: loc, PairID: pid, Subject: m.Subject, Keys: keys}
 	}
 	// one user's unusable address must not hold back the sweep or anyone
 	// else's mail: that message fails at delivery, with its reason
@@ -670,117 +876,8 @@ const (
 	linkRows   = 5000
 )
 
-// recipientMark stands for the recipient's name while a message is
-// rendered once for every recipient of a group: characters no name
-// contains and that neither template escapes.
-const recipientMark = "\uE000recipient\uE001"
-
-// renderAll renders the message of every outgoing. The recipients of one
-// group (a pair, a kind) in one language get the same message but for
-// their name, so it is rendered once per group, language and copy flag
-// with a mark for the name, which is then replaced — escaped for HTML by
-// the same html/template escaper — for each recipient: a reminder day's
-// thousands of messages cost a few thousand renders, spread over the CPUs.
-// A template that shows the name other than once in each body, or in the
-// subject, is rendered per recipient as before. Nothing here outlives the
-// call, so a re-run transaction renders afresh.
-func (s *Sweeper) renderAll(outs []*outgoing, now time.Time) ([]Rendered, error) {
-	type key struct {
-		group  int
-		locale string
-		copy   bool
-	}
-	type job struct {
-		o      *outgoing
-		shared bool // rendered with recipientMark for a whole group
-		r      Rendered
-		ok     bool // the mark appears exactly once in each body
-		err    error
-	}
-	jobs := []*job{}
-	byKey := map[key]*job{}
-	of := make([]*job, len(outs))
-	for i, o := range outs {
-		if o.data != nil || o.group < 0 {
-			j := &job{o: o}
-			jobs, of[i] = append(jobs, j), j
-			continue
-		}
-		k := key{o.group, o.recipient.locale(), o.copy}
-		j := byKey[k]
-		if j == nil {
-			j = &job{o: o, shared: true}
-			byKey[k] = j
-			jobs = append(jobs, j)
-		}
-		of[i] = j
-	}
-	// the data (catalog look-ups) is built here, on one goroutine; the
-	// templates, safe for concurrent use, execute on every CPU
-	datas := make([]*Data, len(jobs))
-	for i, j := range jobs {
-		switch {
-		case j.o.data != nil:
-			datas[i] = j.o.data
-		default:
-			datas[i] = s.data(j.o, now)
-			if j.shared {
-				datas[i].Recipient = recipientMark
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	next := atomic.Int64{}
-	for range max(1, min(runtime.GOMAXPROCS(0), len(jobs))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(jobs) {
-					return
-				}
-				j := jobs[i]
-				j.r, j.err = s.render.Render(j.o.kind, j.o.recipient.locale(), datas[i])
-				j.ok = j.err == nil && strings.Count(j.r.Text, recipientMark) == 1 &&
-					strings.Count(j.r.HTML, recipientMark) == 1 && !strings.Contains(j.r.Subject, recipientMark)
-			}
-		}()
-	}
-	wg.Wait()
-	out := make([]Rendered, len(outs))
-	var esc strings.Builder
-	for i, o := range outs {
-		j := of[i]
-		if j.err != nil {
-			return nil, j.err
-		}
-		if !j.shared {
-			out[i] = j.r
-			continue
-		}
-		if !j.ok {
-			// a template that shows the name otherwise: render this one
-			r, err := s.render.Render(o.kind, o.recipient.locale(), s.data(o, now))
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-			continue
-		}
-		esc.Reset()
-		if err := s.nameEsc.Execute(&esc, o.recipient.Name); err != nil {
-			return nil, err
-		}
-		out[i] = Rendered{Subject: j.r.Subject,
-			Text: strings.Replace(j.r.Text, recipientMark, o.recipient.Name, 1),
-			HTML: strings.Replace(j.r.HTML, recipientMark, esc.String(), 1)}
-	}
-	return out, nil
-}
-
 // data builds the template data of one message.
-func (s *Sweeper) data(o *outgoing, now time.Time) *Data {
+func (s *Sweeper) data(o *outgoing) *Data {
 	loc := o.recipient.locale()
 	d := &Data{Recipient: o.recipient.Name, Copy: o.copy, Pair: s.pairRef(o.pair),
 		AsOf: o.notices[0].notice.AsOf.String(), Footer: s.footer(loc)}

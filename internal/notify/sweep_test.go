@@ -133,6 +133,10 @@ func TestConcurrentSweepsInTwoProcesses(t *testing.T) {
 		w := build(t, db, srv)
 		busy(w)
 		a2 := newApp(t, testutil.SecondHandle(t, db), w.clock, srv)
+		// the second process writes its sweeps in parts, on connections of
+		// their own, as a province's reminder day does: racing the first,
+		// still each notice and message once
+		notify.SetSplit(a2.Sweeper, 1)
 		type process struct {
 			sweep   func(context.Context, date.Date, time.Time, bool) (notify.Result, error)
 			deliver func(context.Context, time.Time) (mail.Result, error)
