@@ -40,17 +40,19 @@ func main() {
 	dates := flag.String("at", "2026-11-16,2026-11-18", "sweep dates (comma-separated; by default a reminder day and an ordinary day); sweeps write to the sweep tables (notices, outbox...) and clear them again")
 	runs := flag.Int("runs", 5, "runs per measurement (the best and the median are printed; the floor and the recompute alternate this many times)")
 	skipRebuild := flag.Bool("skip-rebuild", false, "do not time the full recompute")
+	recomputeOnly := flag.Bool("recompute-only", false, "time the floor and the full recompute, not Ledger.RebuildAll")
+	recomputeProfile := flag.String("recompute-cpuprofile", "", "write a CPU profile of the full recomputes (not the floor) to this file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first daily sweep to this file")
 	trace := flag.Bool("trace", false, "print the daily sweeps' SQL statements by total time")
 	flag.Parse()
-	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *trace, *cpuprofile); err != nil {
+	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *recomputeOnly, *trace, *cpuprofile, *recomputeProfile); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchsweep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool, cpuprofile string) error {
+func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnly, trace bool, cpuprofile, recomputeProfile string) error {
 	var profile *os.File
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -111,6 +113,20 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool, 
 				return err
 			}))
 		}
+		if recomputeProfile != "" {
+			// after the timed pairs, the recompute alone runs times more
+			// under the profiler: the floor's work is not in it
+			f, err := os.Create(recomputeProfile)
+			if err != nil {
+				return err
+			}
+			_ = pprof.StartCPUProfile(f)
+			for i := 0; i < runs; i++ {
+				timeOne(func() error { _, err := a.Ledger.Recompute(ctx); return err })
+			}
+			pprof.StopCPUProfile()
+			f.Close()
+		}
 		ratios := make([]float64, runs)
 		for i := range ratios {
 			ratios[i] = float64(recomputeT[i]) / float64(streamT[i])
@@ -121,6 +137,9 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool, 
 		fmt.Printf("full recompute (Ledger.Recompute)            : best %v, median %v -> %d period totals\n", rc.best, rc.median, totals)
 		fmt.Printf("ratio, median of %d alternating pairs         : %.2fx  (target: within 1.3x)\n", runs, pairRatio)
 		fmt.Printf("result\tkind=recompute\tpairs=%d\tfloor_ms=%d\trecompute_ms=%d\tratio=%.2f\n", pairs, st.median.Milliseconds(), rc.median.Milliseconds(), pairRatio)
+		fmt.Printf("ratios of the pairs, in run order: %s\n", fmtRatios(ratios))
+	}
+	if !skipRebuild && !recomputeOnly {
 		// the rebuild as `twinning rebuild` runs it (shadow tables, then a
 		// swap) alternating with the same in one transaction (DELETE and
 		// INSERT: the path a term change takes, and every rebuild before)
@@ -277,6 +296,14 @@ func timeOne(f func() error) time.Duration {
 		os.Exit(1)
 	}
 	return time.Since(start)
+}
+
+func fmtRatios(v []float64) string {
+	s := make([]string, len(v))
+	for i, r := range v {
+		s[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(s, " ")
 }
 
 func medianF(v []float64) float64 {

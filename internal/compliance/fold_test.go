@@ -1,0 +1,98 @@
+package compliance
+
+import (
+	"math/rand"
+	"testing"
+
+	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/decimal"
+)
+
+// TestFolderMatchesContributions folds random activities — every period
+// kind and measure, late and imported rows, rows outside every agreement,
+// unknown categories, pairs in arbitrary order and with sparse ids — and
+// compares the totals with the sums of Contributions, the reference the
+// incremental read model uses.
+func TestFolderMatchesContributions(t *testing.T) {
+	for _, pairIDs := range [][]int64{{1, 2, 3, 4, 5, 6}, {3, 90, 7_000_000, 12}} {
+		rng := rand.New(rand.NewSource(11))
+		cal := demoCalendar()
+		cats := []string{"visit", "teaching_support", "lecture", "secondment", "mentoring", "donation", "no-such-category"}
+		kinds := []calendar.PeriodKind{calendar.Month, calendar.TermPeriod, calendar.SchoolYear, calendar.Agreement, "fortnight"}
+		measures := []string{"count", "hours", "persons"}
+		byPair := map[int64][]Agreement{}
+		var agID, cID int64
+		for _, p := range pairIDs {
+			for n := 1 + rng.Intn(3); n > 0; n-- {
+				agID++
+				from := d("2025-06-01").AddDays(rng.Intn(400))
+				ag := Agreement{ID: agID, PairID: p, EffectiveFrom: from, EffectiveTo: from.AddDays(30 + rng.Intn(700))}
+				for k := 1 + rng.Intn(5); k > 0; k-- {
+					cID++
+					c := Commitment{ID: 1000 - cID, Measure: measures[rng.Intn(3)], Period: kinds[rng.Intn(len(kinds))]}
+					for j := 1 + rng.Intn(3); j > 0; j-- {
+						c.Categories = append(c.Categories, cats[rng.Intn(len(cats)-1)])
+					}
+					ag.Commitments = append(ag.Commitments, c)
+				}
+				byPair[p] = append(byPair[p], ag)
+			}
+		}
+		fo := newFolder(defaultRules, cal, byPair)
+		want := map[TotalKey]Total{}
+		x := newContributor(defaultRules, cal)
+		bits := categoryBits()
+		statuses := []string{"confirmed", "pending", "disputed"}
+		for i := 0; i < 20000; i++ {
+			p := pairIDs[rng.Intn(len(pairIDs))]
+			if rng.Intn(20) == 0 {
+				p = 555 // no agreement
+			}
+			occ := d("2025-05-01").AddDays(rng.Intn(1000))
+			f := Fact{PairID: p, Category: cats[rng.Intn(len(cats))], OccurredOn: occ, LoggedOn: occ.AddDays(rng.Intn(60)),
+				Imported: rng.Intn(10) == 0, Status: statuses[rng.Intn(3)], Count: 1,
+				Hours: decimal.D(rng.Intn(900)), Persons: decimal.FromInt(int64(rng.Intn(4)))}
+			x.each(byPair[p], f, func(c Contribution) {
+				k := TotalKey{c.CommitmentID, c.Period.Key}
+				w := want[k]
+				w.Achieved += c.Achieved
+				w.Pending += c.Pending
+				want[k] = w
+			})
+			a := activityFact{PairID: f.PairID, Category: f.Category, OccurredOn: f.OccurredOn, LoggedOn: f.LoggedOn,
+				Imported: f.Imported, Status: f.Status, Hours: f.Hours, Persons: f.Persons}
+			if ff, ok := factOf(bits, &a); ok {
+				fo.add(&ff)
+			}
+		}
+		got := map[TotalKey]Total{}
+		var last TotalKey
+		if err := fo.each(func(r *totalRow) error {
+			k := TotalKey{r.CommitmentID, r.PeriodKey}
+			if k.CommitmentID < last.CommitmentID || k.CommitmentID == last.CommitmentID && k.PeriodKey <= last.PeriodKey {
+				t.Fatalf("%v after %v: not in key order", k, last)
+			}
+			last = k
+			got[k] = Total{r.Achieved, r.Pending}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d totals", len(want))
+		if len(want) < 30 || len(got) != len(want) {
+			t.Fatalf("folder: %d totals, contributions: %d", len(got), len(want))
+		}
+		tot := fo.totals()
+		if tot.Len() != len(want) {
+			t.Fatalf("Totals: %d, contributions: %d", tot.Len(), len(want))
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%v: folded %v, contributions %v", k, got[k], w)
+			}
+			if g := tot.Get(k.CommitmentID, k.PeriodKey); g != w {
+				t.Errorf("%v: Totals %v, contributions %v", k, g, w)
+			}
+		}
+	}
+}
