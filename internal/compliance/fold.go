@@ -32,6 +32,10 @@ type folder struct {
 	spans  []foldSpan
 	ags    []foldAgreement
 	coms   []foldCommitment
+	// the commitment's id and pair, by the index in coms: read only when
+	// the totals come out, so kept out of the cache lines add touches
+	comIDs   []int64
+	comPairs []int64
 	// periods are interned: a kind and a day map to an index
 	periods []foldPeriod
 	terms   []calendar.Term // the calendar's, in its order: a term's ordinal
@@ -63,14 +67,43 @@ type foldCommitment struct {
 	mask    uint16
 	kind    int8 // 0 month, 1 term, 2 school year, 3 agreement
 	measure uint8
+	base    int32
 	// es holds the totals by period: es[o − base] for the period of
-	// ordinal o (see foldPeriod.ord), from the first to the last period
-	// seen — an index instead of a search per row.
-	es     []foldEntry
-	base   int32
-	n      int32 // len(es) once allocated: the periods of the agreement's span
-	id     int64
-	pairID int64
+	// ordinal o (see foldPeriod.ord), over the periods of the agreement's
+	// span (n of them), allocated when the first activity counts — an
+	// index instead of a search per row.
+	es []foldEntry
+	n  int32
+}
+
+// foldSource is what the folder is built from: the agreements and the
+// commitments, in any order, the categories already bits.
+type foldSource struct {
+	ags  []foldSourceAgreement
+	coms []foldSourceCommitment
+}
+
+type foldSourceAgreement struct {
+	id, pairID int64
+	from, to   date.Date
+}
+
+type foldSourceCommitment struct {
+	id, agreementID int64
+	mask            uint16
+	kind            int8 // kindIndex; -1: counts nowhere
+	measure         uint8
+}
+
+// measureIndex numbers a commitment's measure as the folder reads it.
+func measureIndex(m string) uint8 {
+	switch m {
+	case "hours":
+		return 1
+	case "persons":
+		return 2
+	}
+	return 0
 }
 
 type periodName struct {
@@ -122,64 +155,91 @@ func factOf(bits map[string]uint16, a *activityFact) (foldFact, bool) {
 		bit: bits[a.Category], confirmed: confirmed, imported: a.Imported, hours: a.Hours, persons: a.Persons}, true
 }
 
+// newFolder builds a folder over agreements by pair (tests; the
+// recompute builds it from the rows, buildFolder).
 func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement) *folder {
-	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1))}
 	bits := categoryBits()
-	pairIDs := make([]int64, 0, len(byPair))
-	nAgs, nComs := 0, 0
+	var src foldSource
 	for pairID, ags := range byPair {
-		pairIDs = append(pairIDs, pairID)
-		nAgs += len(ags)
 		for _, ag := range ags {
-			nComs += len(ag.Commitments)
+			src.ags = append(src.ags, foldSourceAgreement{id: ag.ID, pairID: pairID, from: ag.EffectiveFrom, to: ag.EffectiveTo})
+			for _, c := range ag.Commitments {
+				sc := foldSourceCommitment{id: c.ID, agreementID: ag.ID, kind: int8(kindIndex(c.Period)), measure: measureIndex(c.Measure)}
+				for _, cat := range c.Categories {
+					sc.mask |= bits[cat]
+				}
+				src.coms = append(src.coms, sc)
+			}
 		}
 	}
+	return buildFolder(rules, cal, src)
+}
+
+// buildFolder lays the agreements out by pair and their commitments by
+// agreement in flat arrays.
+func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
+	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1))}
+	ags := src.ags
 	// pairs in id order: the arrays then follow the table's usual order
-	sort.Slice(pairIDs, func(i, j int) bool { return pairIDs[i] < pairIDs[j] })
-	if len(pairIDs) > 0 {
-		lo, hi := pairIDs[0], pairIDs[len(pairIDs)-1]
-		if hi-lo < int64(8*len(pairIDs)+4096) {
+	sort.Slice(ags, func(i, j int) bool {
+		if ags[i].pairID != ags[j].pairID {
+			return ags[i].pairID < ags[j].pairID
+		}
+		return ags[i].id < ags[j].id
+	})
+	at := make(map[int64]int32, len(ags)) // agreement id → index in ags
+	for i := range ags {
+		at[ags[i].id] = int32(i)
+	}
+	// commitments grouped by agreement: a counting sort
+	starts := make([]int32, len(ags)+1)
+	for i := range src.coms {
+		c := &src.coms[i]
+		if a, ok := at[c.agreementID]; ok && c.kind >= 0 {
+			starts[a+1]++
+		}
+	}
+	for i := 1; i < len(starts); i++ {
+		starts[i] += starts[i-1]
+	}
+	n := starts[len(ags)]
+	f.coms = make([]foldCommitment, n)
+	f.comIDs, f.comPairs = make([]int64, n), make([]int64, n)
+	next := append([]int32(nil), starts[:len(ags)]...)
+	for i := range src.coms {
+		c := &src.coms[i]
+		a, ok := at[c.agreementID]
+		if !ok || c.kind < 0 {
+			continue
+		}
+		j := next[a]
+		next[a]++
+		fc := foldCommitment{mask: c.mask, kind: c.kind, measure: c.measure}
+		fc.base, fc.n = f.span(int(c.kind), ags[a].from, ags[a].to)
+		f.coms[j], f.comIDs[j], f.comPairs[j] = fc, c.id, ags[a].pairID
+	}
+	if len(ags) > 0 {
+		lo, hi := ags[0].pairID, ags[len(ags)-1].pairID
+		if hi-lo < int64(8*len(ags)+4096) {
 			f.pairLo, f.dense = lo, make([]int32, hi-lo+1)
 		} else {
-			f.sparse = make(map[int64]int32, len(pairIDs))
+			f.sparse = map[int64]int32{}
 		}
 	}
-	f.spans = make([]foldSpan, 0, len(pairIDs))
-	f.ags = make([]foldAgreement, 0, nAgs)
-	f.coms = make([]foldCommitment, 0, nComs)
-	for _, pairID := range pairIDs {
-		span := foldSpan{lo: int32(len(f.ags))}
-		for _, ag := range byPair[pairID] {
-			fa := foldAgreement{from: dayNum(ag.EffectiveFrom), to: dayNum(ag.EffectiveTo), lo: int32(len(f.coms)),
-				period: f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.ID), Start: ag.EffectiveFrom, End: ag.EffectiveTo}, 0)}
-			for _, c := range ag.Commitments {
-				kind := kindIndex(c.Period)
-				if kind < 0 {
-					continue
-				}
-				fc := foldCommitment{id: c.ID, pairID: pairID, kind: int8(kind)}
-				fc.base, fc.n = f.span(kind, ag.EffectiveFrom, ag.EffectiveTo)
-				for _, cat := range c.Categories {
-					fc.mask |= bits[cat]
-				}
-				switch c.Measure {
-				case "hours":
-					fc.measure = 1
-				case "persons":
-					fc.measure = 2
-				}
-				f.coms = append(f.coms, fc)
+	f.ags = make([]foldAgreement, len(ags))
+	for i := range ags {
+		ag := &ags[i]
+		f.ags[i] = foldAgreement{from: dayNum(ag.from), to: dayNum(ag.to), lo: starts[i], hi: starts[i+1],
+			period: f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.id), Start: ag.from, End: ag.to}, 0)}
+		if i == 0 || ag.pairID != ags[i-1].pairID {
+			f.spans = append(f.spans, foldSpan{lo: int32(i)})
+			if f.dense != nil {
+				f.dense[ag.pairID-f.pairLo] = int32(len(f.spans))
+			} else {
+				f.sparse[ag.pairID] = int32(len(f.spans))
 			}
-			fa.hi = int32(len(f.coms))
-			f.ags = append(f.ags, fa)
 		}
-		span.hi = int32(len(f.ags))
-		f.spans = append(f.spans, span)
-		if f.dense != nil {
-			f.dense[pairID-f.pairLo] = int32(len(f.spans))
-		} else {
-			f.sparse[pairID] = int32(len(f.spans))
-		}
+		f.spans[len(f.spans)-1].hi = int32(i + 1)
 	}
 	return f
 }
@@ -391,7 +451,7 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	sort.Slice(order, func(i, j int) bool { return f.coms[order[i]].id < f.coms[order[j]].id })
+	sort.Slice(order, func(i, j int) bool { return f.comIDs[order[i]] < f.comIDs[order[j]] })
 	var r totalRow
 	var es []foldEntry
 	for _, ci := range order {
@@ -405,7 +465,7 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 		sort.Slice(es, func(i, j int) bool { return f.periods[es[i].period-1].p.Key < f.periods[es[j].period-1].p.Key })
 		for _, e := range es {
 			p := &f.periods[e.period-1].p
-			r = totalRow{CommitmentID: c.id, PeriodKey: p.Key, PairID: c.pairID, PeriodStart: p.Start, PeriodEnd: p.End, Achieved: e.achieved, Pending: e.pending}
+			r = totalRow{CommitmentID: f.comIDs[ci], PeriodKey: p.Key, PairID: f.comPairs[ci], PeriodStart: p.Start, PeriodEnd: p.End, Achieved: e.achieved, Pending: e.pending}
 			if err := fn(&r); err != nil {
 				return err
 			}
@@ -439,7 +499,7 @@ func (f *folder) totals() Totals {
 				at++
 			}
 		}
-		out.m[c.id] = backing[lo:at:at] // full slice: a later Set appends to a copy
+		out.m[f.comIDs[i]] = backing[lo:at:at] // full slice: a later Set appends to a copy
 	}
 	return out
 }

@@ -1,9 +1,10 @@
 package compliance
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"sort"
-	"strings"
 
 	"gorm.io/gorm"
 
@@ -257,9 +258,9 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 	conn := l.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
 	type structure struct {
-		cal    calendar.Calendar
-		byPair map[int64][]Agreement
-		err    error
+		cal calendar.Calendar
+		src foldSource
+		err error
 	}
 	// The agreements and commitments load while the activity rows stream
 	// in — on another connection, outside a transaction; inside one (a
@@ -272,7 +273,7 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 		if st.cal, st.err = loadCalendar(c); st.err != nil {
 			return
 		}
-		st.byPair, st.err = loadFoldStructure(c, cond, args...)
+		st.src, st.err = loadFoldSource(c, cond, args...)
 	}
 	if database.InTx(ctx) {
 		load()
@@ -304,7 +305,7 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 			done <- st.err
 			return
 		}
-		fo = newFolder(l.rules, st.cal, st.byPair)
+		fo = buildFolder(l.rules, st.cal, st.src)
 		st = structure{} // the folder has what it needs: less for the collector to mark
 		for fs := range batches {
 			for i := range fs {
@@ -354,27 +355,27 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 	return fo, rows.Err()
 }
 
-// loadFoldStructure loads what the folder needs of the agreements matching
-// cond and their commitments — the columns it reads, scanned by hand —
-// by pair. It runs beside the activity stream, on the same two cores, so
-// it leaves out titles, goals, descriptions and minimums.
-func loadFoldStructure(c *gorm.DB, cond string, args ...any) (map[int64][]Agreement, error) {
+// loadFoldSource loads what the folder needs of the agreements matching
+// cond and of their commitments: the columns it reads, scanned by hand,
+// in table order (the folder groups them; a commitments ORDER BY is a
+// filesort). It runs beside the activity stream, on the same two cores.
+func loadFoldSource(c *gorm.DB, cond string, args ...any) (foldSource, error) {
+	var src foldSource
 	rows, err := c.Session(&gorm.Session{NewDB: true}).Table("agreements").
-		Select("id, pair_id, effective_from, effective_to").Where(cond, args...).Order("id").Rows()
+		Select("id, pair_id, effective_from, effective_to").Where(cond, args...).Rows()
 	if err != nil {
-		return nil, err
+		return src, err
 	}
-	var ags []Agreement
 	for rows.Next() {
-		var a Agreement
-		if err := rows.Scan(&a.ID, &a.PairID, &a.EffectiveFrom, &a.EffectiveTo); err != nil {
+		var a foldSourceAgreement
+		if err := rows.Scan(&a.id, &a.pairID, &a.from, &a.to); err != nil {
 			rows.Close()
-			return nil, err
+			return src, err
 		}
-		ags = append(ags, a)
+		src.ags = append(src.ags, a)
 	}
 	if err := rows.Close(); err != nil {
-		return nil, err
+		return src, err
 	}
 	// every agreement: no IN-subquery, which MariaDB runs as a temporary
 	// table with a filesort over all of them
@@ -384,37 +385,33 @@ func loadFoldStructure(c *gorm.DB, cond string, args ...any) (map[int64][]Agreem
 	}
 	rows, err = c.Session(&gorm.Session{NewDB: true}).Table("commitments").
 		Select("commitments.id, commitments.agreement_id, commitments.categories, commitments.measure, commitments.period").
-		Where(commitCond, commitArgs...).Order("commitments.agreement_id, commitments.position").Rows()
+		Where(commitCond, commitArgs...).Rows()
 	if err != nil {
-		return nil, err
+		return src, err
 	}
 	defer rows.Close()
-	byID := make(map[int64]int, len(ags))
-	for i := range ags {
-		byID[ags[i].ID] = i
-	}
+	bits := categoryBits()
+	src.coms = make([]foldSourceCommitment, 0, 6*len(src.ags))
+	// the text columns as bytes: decoded here, never kept
+	var cats, measure, period sql.RawBytes
 	for rows.Next() {
-		var cm Commitment
-		var agreementID int64
-		var cats, period string
-		if err := rows.Scan(&cm.ID, &agreementID, &cats, &cm.Measure, &period); err != nil {
-			return nil, err
+		var cm foldSourceCommitment
+		if err := rows.Scan(&cm.id, &cm.agreementID, &cats, &measure, &period); err != nil {
+			return src, err
 		}
-		i, ok := byID[agreementID]
-		if !ok {
-			continue
+		for rest := cats; len(rest) > 0; {
+			code := rest
+			if i := bytes.IndexByte(rest, ','); i >= 0 {
+				code, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = nil
+			}
+			cm.mask |= bits[string(code)]
 		}
-		cm.Categories, cm.Period = strings.Split(cats, ","), calendar.PeriodKind(period)
-		ags[i].Commitments = append(ags[i].Commitments, cm)
+		cm.kind, cm.measure = int8(kindIndex(calendar.PeriodKind(period))), measureIndex(string(measure))
+		src.coms = append(src.coms, cm)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	byPair := make(map[int64][]Agreement, len(ags))
-	for _, a := range ags {
-		byPair[a.PairID] = append(byPair[a.PairID], a)
-	}
-	return byPair, nil
+	return src, rows.Err()
 }
 
 // insert writes totals in multi-row INSERTs.

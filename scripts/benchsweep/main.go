@@ -24,7 +24,9 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twinning-platform/twinning/internal/app"
@@ -104,14 +106,24 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 		// one after the other, runs times; the ratio is of the medians and
 		// the median of the per-pair ratios.
 		var streamT, recomputeT []time.Duration
+		// CPU spent by this process and by the database server (when it
+		// runs on this machine): on a shared machine less noisy than the
+		// wall clock
+		var streamCPU, recomputeCPU [][2]time.Duration
+		server := serverPID()
 		var totals int
 		for i := 0; i < runs; i++ {
+			c0 := cpuNow(server)
 			streamT = append(streamT, timeOne(func() error { return stream(db) }))
+			c1 := cpuNow(server)
 			recomputeT = append(recomputeT, timeOne(func() error {
 				t, err := a.Ledger.Recompute(ctx)
 				totals = t.Len()
 				return err
 			}))
+			c2 := cpuNow(server)
+			streamCPU = append(streamCPU, [2]time.Duration{c1[0] - c0[0], c1[1] - c0[1]})
+			recomputeCPU = append(recomputeCPU, [2]time.Duration{c2[0] - c1[0], c2[1] - c1[1]})
 		}
 		if recomputeProfile != "" {
 			// after the timed pairs, the recompute alone runs times more
@@ -138,6 +150,15 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 		fmt.Printf("ratio, median of %d alternating pairs         : %.2fx  (target: within 1.3x)\n", runs, pairRatio)
 		fmt.Printf("result\tkind=recompute\tpairs=%d\tfloor_ms=%d\trecompute_ms=%d\tratio=%.2f\n", pairs, st.median.Milliseconds(), rc.median.Milliseconds(), pairRatio)
 		fmt.Printf("ratios of the pairs, in run order: %s\n", fmtRatios(ratios))
+		cpuRatios := make([]float64, runs)
+		var sc, rcpu, ss, rs []time.Duration
+		for i := range cpuRatios {
+			cpuRatios[i] = float64(recomputeCPU[i][0]+recomputeCPU[i][1]) / float64(streamCPU[i][0]+streamCPU[i][1])
+			sc, rcpu = append(sc, streamCPU[i][0]), append(rcpu, recomputeCPU[i][0])
+			ss, rs = append(ss, streamCPU[i][1]), append(rs, recomputeCPU[i][1])
+		}
+		fmt.Printf("CPU, median per run (this process + database server%s): floor %v + %v, recompute %v + %v; ratio of the sums, median of pairs %.2fx\n",
+			map[bool]string{true: "", false: " not found: 0"}[server > 0], summarize(sc).median, summarize(ss).median, summarize(rcpu).median, summarize(rs).median, medianF(cpuRatios))
 	}
 	if !skipRebuild && !recomputeOnly {
 		// the rebuild as `twinning rebuild` runs it (shadow tables, then a
@@ -296,6 +317,49 @@ func timeOne(f func() error) time.Duration {
 		os.Exit(1)
 	}
 	return time.Since(start)
+}
+
+// serverPID is the process id of a MariaDB/MySQL server on this machine,
+// 0 when none is found.
+func serverPID() int {
+	ds, _ := os.ReadDir("/proc")
+	for _, d := range ds {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if c := strings.TrimSpace(string(comm)); c == "mariadbd" || c == "mysqld" {
+			return pid
+		}
+	}
+	return 0
+}
+
+// cpuNow is the CPU time (user + system) used so far by this process and
+// by the server process pid (0: none).
+func cpuNow(pid int) [2]time.Duration {
+	var out [2]time.Duration
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		out[0] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if pid > 0 {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err == nil {
+			// fields after the command name: utime and stime are 14 and 15
+			s := string(b)
+			if i := strings.LastIndexByte(s, ')'); i > 0 {
+				f := strings.Fields(s[i+1:])
+				if len(f) > 13 {
+					u, _ := strconv.ParseInt(f[11], 10, 64)
+					st, _ := strconv.ParseInt(f[12], 10, 64)
+					out[1] = time.Duration(u+st) * (time.Second / 100) // clock ticks (USER_HZ 100)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func fmtRatios(v []float64) string {
