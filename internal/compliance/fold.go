@@ -32,6 +32,12 @@ type folder struct {
 	spans  []foldSpan
 	ags    []foldAgreement
 	coms   []foldCommitment
+	// catComs[catStart[a·nCats+k] : catStart[a·nCats+k+1]] are the
+	// commitments of agreement a listing category k: a row visits the
+	// commitments it counts toward, not every commitment of its pair
+	nCats    int
+	catStart []int32
+	catComs  []int32
 	// the commitment's id and pair, by the index in coms: read only when
 	// the totals come out, so kept out of the cache lines add touches
 	comIDs   []int64
@@ -128,8 +134,8 @@ type foldFact struct {
 	occurred  date.Date
 	occ       int32 // day numbers
 	logged    int32
-	bit       uint16 // the category's bit, 0 when unknown
-	confirmed bool   // else pending
+	cat       uint8 // the category's index +1, 0 when unknown
+	confirmed bool  // else pending
 	imported  bool
 	hours     decimal.D
 	persons   decimal.D
@@ -144,15 +150,47 @@ func categoryBits() map[string]uint16 {
 	return bits
 }
 
+// categoryCodes finds the index of a category code by its length first,
+// then among the few codes of that length: cheaper per row than hashing.
+type categoryCodes struct{ byLen [32][]categoryCode }
+
+type categoryCode struct {
+	code string
+	cat  uint8 // index +1
+}
+
+func newCategoryCodes() *categoryCodes {
+	cc := &categoryCodes{}
+	for i, c := range category.All() {
+		if len(c) < len(cc.byLen) {
+			cc.byLen[len(c)] = append(cc.byLen[len(c)], categoryCode{c, uint8(i + 1)})
+		}
+	}
+	return cc
+}
+
+// index is the index +1 of code s, 0 when unknown.
+func (cc *categoryCodes) index(s string) uint8 {
+	if len(s) >= len(cc.byLen) {
+		return 0
+	}
+	for _, c := range cc.byLen[len(s)] {
+		if c.code == s {
+			return c.cat
+		}
+	}
+	return 0
+}
+
 // factOf turns a scanned row into a foldFact; ok is false for a row that
 // counts nowhere (neither confirmed nor pending).
-func factOf(bits map[string]uint16, a *activityFact) (foldFact, bool) {
+func factOf(cc *categoryCodes, a *activityFact) (foldFact, bool) {
 	confirmed := a.Status == "confirmed"
 	if !confirmed && a.Status != "pending" {
 		return foldFact{}, false
 	}
 	return foldFact{pair: a.PairID, occurred: a.OccurredOn, occ: int32(dayNum(a.OccurredOn)), logged: int32(dayNum(a.LoggedOn)),
-		bit: bits[a.Category], confirmed: confirmed, imported: a.Imported, hours: a.Hours, persons: a.Persons}, true
+		cat: cc.index(a.Category), confirmed: confirmed, imported: a.Imported, hours: a.Hours, persons: a.Persons}, true
 }
 
 // newFolder builds a folder over agreements by pair (tests; the
@@ -226,6 +264,21 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 			f.sparse = map[int64]int32{}
 		}
 	}
+	// per agreement and category, its commitments listing the category
+	f.nCats = len(category.All())
+	f.catStart = make([]int32, 0, len(ags)*f.nCats+1)
+	f.catComs = make([]int32, 0, len(f.coms))
+	for a := range ags {
+		for k := 0; k < f.nCats; k++ {
+			f.catStart = append(f.catStart, int32(len(f.catComs)))
+			for ci := starts[a]; ci < starts[a+1]; ci++ {
+				if f.coms[ci].mask&(1<<k) != 0 {
+					f.catComs = append(f.catComs, ci)
+				}
+			}
+		}
+	}
+	f.catStart = append(f.catStart, int32(len(f.catComs)))
 	f.ags = make([]foldAgreement, len(ags))
 	for i := range ags {
 		ag := &ags[i]
@@ -326,7 +379,7 @@ func (f *folder) add(a *foldFact) {
 	} else {
 		s = f.sparse[a.pair]
 	}
-	if s == 0 || a.bit == 0 {
+	if s == 0 || a.cat == 0 || int(a.cat) > f.nCats {
 		return
 	}
 	span := f.spans[s-1]
@@ -336,11 +389,9 @@ func (f *folder) add(a *foldFact) {
 		if occ < ag.from || occ > ag.to {
 			continue
 		}
-		for ci := ag.lo; ci < ag.hi; ci++ {
+		at := int(ai)*f.nCats + int(a.cat) - 1
+		for _, ci := range f.catComs[f.catStart[at]:f.catStart[at+1]] {
 			c := &f.coms[ci]
-			if c.mask&a.bit == 0 {
-				continue
-			}
 			pi := ag.period
 			if c.kind < 3 {
 				if pi = f.periodOn(c.kind, a.occurred, occ); pi < 0 {

@@ -24,13 +24,13 @@ func BenchmarkFolderAdd(b *testing.B) {
 		}
 		byPair[p] = []Agreement{ag}
 	}
-	bits := categoryBits()
+	codes := newCategoryCodes()
 	var facts []foldFact
 	for p := int64(1); p <= pairs; p++ {
 		for i := 0; i < 50; i++ {
 			occ := d("2025-09-01").AddDays(rng.Intn(700))
 			a := activityFact{PairID: p, Category: cats[rng.Intn(6)], OccurredOn: occ, LoggedOn: occ.AddDays(rng.Intn(10)), Status: "confirmed", Hours: decimal.D(100)}
-			f, _ := factOf(bits, &a)
+			f, _ := factOf(codes, &a)
 			facts = append(facts, f)
 		}
 	}

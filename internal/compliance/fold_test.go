@@ -41,7 +41,7 @@ func TestFolderMatchesContributions(t *testing.T) {
 		fo := newFolder(defaultRules, cal, byPair)
 		want := map[TotalKey]Total{}
 		x := newContributor(defaultRules, cal)
-		bits := categoryBits()
+		codes := newCategoryCodes()
 		statuses := []string{"confirmed", "pending", "disputed"}
 		for i := 0; i < 20000; i++ {
 			p := pairIDs[rng.Intn(len(pairIDs))]
@@ -61,7 +61,7 @@ func TestFolderMatchesContributions(t *testing.T) {
 			})
 			a := activityFact{PairID: f.PairID, Category: f.Category, OccurredOn: f.OccurredOn, LoggedOn: f.LoggedOn,
 				Imported: f.Imported, Status: f.Status, Hours: f.Hours, Persons: f.Persons}
-			if ff, ok := factOf(bits, &a); ok {
+			if ff, ok := factOf(codes, &a); ok {
 				fo.add(&ff)
 			}
 		}

@@ -326,7 +326,7 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 			return make([]foldFact, 0, batch)
 		}
 	}
-	bits := categoryBits()
+	codes := newCategoryCodes()
 	var scanErr error
 	fs := next()
 	var a activityFact
@@ -334,7 +334,7 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 		if scanErr = rows.Scan(&a.PairID, &a.Category, &a.OccurredOn, &a.LoggedOn, &a.Imported, &a.Status, &a.Hours, &a.Persons); scanErr != nil {
 			break
 		}
-		if f, ok := factOf(bits, &a); ok {
+		if f, ok := factOf(codes, &a); ok {
 			fs = append(fs, f)
 		}
 		if len(fs) == batch {

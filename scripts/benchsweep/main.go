@@ -44,17 +44,18 @@ func main() {
 	skipRebuild := flag.Bool("skip-rebuild", false, "do not time the full recompute")
 	recomputeOnly := flag.Bool("recompute-only", false, "time the floor and the full recompute, not Ledger.RebuildAll")
 	recomputeProfile := flag.String("recompute-cpuprofile", "", "write a CPU profile of the full recomputes (not the floor) to this file")
+	floorProfile := flag.String("floor-cpuprofile", "", "write a CPU profile of the floor's streams to this file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first daily sweep to this file")
 	trace := flag.Bool("trace", false, "print the daily sweeps' SQL statements by total time")
 	flag.Parse()
-	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *recomputeOnly, *trace, *cpuprofile, *recomputeProfile); err != nil {
+	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *recomputeOnly, *trace, *cpuprofile, *recomputeProfile, *floorProfile); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchsweep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnly, trace bool, cpuprofile, recomputeProfile string) error {
+func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnly, trace bool, cpuprofile, recomputeProfile, floorProfile string) error {
 	var profile *os.File
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -125,16 +126,25 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 			streamCPU = append(streamCPU, [2]time.Duration{c1[0] - c0[0], c1[1] - c0[1]})
 			recomputeCPU = append(recomputeCPU, [2]time.Duration{c2[0] - c1[0], c2[1] - c1[1]})
 		}
-		if recomputeProfile != "" {
-			// after the timed pairs, the recompute alone runs times more
-			// under the profiler: the floor's work is not in it
-			f, err := os.Create(recomputeProfile)
+		// after the timed pairs, the recompute alone and the floor alone
+		// run times more under the profiler, each into its own profile
+		for _, p := range []struct {
+			file string
+			run  func() error
+		}{
+			{recomputeProfile, func() error { _, err := a.Ledger.Recompute(ctx); return err }},
+			{floorProfile, func() error { return stream(db) }},
+		} {
+			if p.file == "" {
+				continue
+			}
+			f, err := os.Create(p.file)
 			if err != nil {
 				return err
 			}
 			_ = pprof.StartCPUProfile(f)
 			for i := 0; i < runs; i++ {
-				timeOne(func() error { _, err := a.Ledger.Recompute(ctx); return err })
+				timeOne(p.run)
 			}
 			pprof.StopCPUProfile()
 			f.Close()
