@@ -3,6 +3,7 @@ package compliance
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/category"
@@ -76,8 +77,7 @@ type foldCommitment struct {
 	base    int32
 	// es holds the totals by period: es[o − base] for the period of
 	// ordinal o (see foldPeriod.ord), over the periods of the agreement's
-	// span (n of them), allocated when the first activity counts — an
-	// index instead of a search per row.
+	// span (n of them) — an index instead of a search per row.
 	es []foldEntry
 	n  int32
 }
@@ -131,7 +131,6 @@ type foldPeriod struct {
 // batches in flight hold no pointers for the collector to scan).
 type foldFact struct {
 	pair      int64
-	occurred  date.Date
 	occ       int32 // day numbers
 	logged    int32
 	cat       uint8 // the category's index +1, 0 when unknown
@@ -189,7 +188,7 @@ func factOf(cc *categoryCodes, a *activityFact) (foldFact, bool) {
 	if !confirmed && a.Status != "pending" {
 		return foldFact{}, false
 	}
-	return foldFact{pair: a.PairID, occurred: a.OccurredOn, occ: int32(dayNum(a.OccurredOn)), logged: int32(dayNum(a.LoggedOn)),
+	return foldFact{pair: a.PairID, occ: int32(dayNum(a.OccurredOn)), logged: int32(dayNum(a.LoggedOn)),
 		cat: cc.index(a.Category), confirmed: confirmed, imported: a.Imported, hours: a.Hours, persons: a.Persons}, true
 }
 
@@ -256,6 +255,19 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 		fc.base, fc.n = f.span(int(c.kind), ags[a].from, ags[a].to)
 		f.coms[j], f.comIDs[j], f.comPairs[j] = fc, c.id, ags[a].pairID
 	}
+	// the sums of every commitment in one array, in the order of the
+	// commitments (pair after pair, as the rows mostly come): the first
+	// touch of a sum is then near the last one, not in a cold
+	// allocation of its own
+	total := 0
+	for i := range f.coms {
+		total += int(f.coms[i].n)
+	}
+	slab := make([]foldEntry, total)
+	for i := range f.coms {
+		c := &f.coms[i]
+		c.es, slab = slab[:c.n:c.n], slab[c.n:]
+	}
 	if len(ags) > 0 {
 		lo, hi := ags[0].pairID, ags[len(ags)-1].pairID
 		if hi-lo < int64(8*len(ags)+4096) {
@@ -302,9 +314,9 @@ func (f *folder) intern(p calendar.Period, ord int32) int32 {
 	return int32(len(f.periods) - 1)
 }
 
-// periodOn is the interned period of kind (0–2) containing day d (dn its
-// day number), or -1.
-func (f *folder) periodOn(kind int8, d date.Date, dn int) int32 {
+// periodOn is the interned period of kind (0–2) containing the day of
+// day number dn, or -1.
+func (f *folder) periodOn(kind int8, dn int) int32 {
 	i := dn - f.firstDay
 	if i < 0 {
 		return -1
@@ -317,7 +329,33 @@ func (f *folder) periodOn(kind int8, d date.Date, dn int) int32 {
 			return v - 1
 		}
 	}
-	return f.lookUp(kind, d, i)
+	return f.lookUp(kind, dateOfDayNum(dn), i)
+}
+
+// dateOfDayNum is the inverse of dayNum (H. Hinnant's civil_from_days):
+// the facts carry day numbers only, the date is needed on a day's first
+// look-up.
+func dateOfDayNum(n int) date.Date {
+	z := n + 719468
+	era := z
+	if era < 0 {
+		era -= 146096
+	}
+	era /= 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return date.New(y, time.Month(m), d)
 }
 
 // lookUp is periodOn's first look at a day.
@@ -394,7 +432,7 @@ func (f *folder) add(a *foldFact) {
 			c := &f.coms[ci]
 			pi := ag.period
 			if c.kind < 3 {
-				if pi = f.periodOn(c.kind, a.occurred, occ); pi < 0 {
+				if pi = f.periodOn(c.kind, occ); pi < 0 {
 					continue
 				}
 			}
@@ -464,16 +502,10 @@ func (f *folder) span(kind int, from, to date.Date) (int32, int32) {
 	return lo, hi - lo + 1
 }
 
-// cover makes c.es reach ordinal o: at first the agreement's span, which
-// holds every period an activity of it can count in; beyond it (a
-// calendar that breaks its own rules) grown as needed.
+// cover makes c.es reach ordinal o: the agreement's span holds every
+// period an activity of it can count in; beyond it (a calendar that
+// breaks its own rules) es grows as needed.
 func (c *foldCommitment) cover(o int32) {
-	if c.es == nil && c.n > 0 {
-		c.es = make([]foldEntry, c.n)
-		if o >= c.base && int(o-c.base) < len(c.es) {
-			return
-		}
-	}
 	if len(c.es) == 0 {
 		c.base, c.es = o, make([]foldEntry, 1)
 		return

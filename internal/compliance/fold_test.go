@@ -96,3 +96,12 @@ func TestFolderMatchesContributions(t *testing.T) {
 		}
 	}
 }
+
+// TestDateOfDayNum: the inverse of dayNum over every day the dates allow.
+func TestDateOfDayNum(t *testing.T) {
+	for day := d("1990-01-01"); day.Year() < 2101; day = day.AddDays(1) {
+		if got := dateOfDayNum(dayNum(day)); got != day {
+			t.Fatalf("%s: day %d back as %s", day, dayNum(day), got)
+		}
+	}
+}
