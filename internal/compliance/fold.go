@@ -17,10 +17,12 @@ import (
 // touches turned into integers first — category bits, day numbers,
 // interned periods — because it runs for every activity of the programme.
 //
-// The rows arrive in table order, i.e. pairs at random: the layout keeps
-// the cache misses per row few. A pair is an array index (pair ids are
-// dense), its agreements and their commitments sit in two flat arrays, and
-// a commitment carries its own sums (no second lookup by slot).
+// The rows arrive in table order (a pair's rows together or, after years
+// of use, pairs at random): the layout keeps the memory a row touches
+// small and near. A pair is an array index (pair ids are dense), its
+// agreements and their commitments sit in flat arrays in pair order, a
+// row visits only the commitments listing its category, and the sums of
+// a commitment are indexed by period (one array for all, in pair order).
 type folder struct {
 	grace int
 	cal   calendar.Calendar
@@ -78,8 +80,9 @@ type foldCommitment struct {
 	// es holds the totals by period: es[o − base] for the period of
 	// ordinal o (see foldPeriod.ord), over the periods of the agreement's
 	// span (n of them) — an index instead of a search per row.
-	es []foldEntry
-	n  int32
+	es    []foldEntry
+	n     int32
+	nSeen int32 // entries of es with activity
 }
 
 // foldSource is what the folder is built from: the agreements and the
@@ -451,7 +454,10 @@ func (f *folder) add(a *foldFact) {
 				c.cover(o)
 			}
 			e := &c.es[o-c.base]
-			e.period = pi + 1
+			if e.period == 0 {
+				e.period = pi + 1
+				c.nSeen++
+			}
 			if a.confirmed {
 				e.achieved += amount
 			} else {
@@ -516,17 +522,6 @@ func (c *foldCommitment) cover(o int32) {
 	c.base, c.es = lo, grown
 }
 
-// seen is the number of periods with activity of c.
-func (c *foldCommitment) seen() int {
-	n := 0
-	for i := range c.es {
-		if c.es[i].period != 0 {
-			n++
-		}
-	}
-	return n
-}
-
 // each calls fn with every total, as a row of the read model, in primary
 // key order (commitment, period key); r is reused between calls.
 func (f *folder) each(fn func(r *totalRow) error) error {
@@ -539,6 +534,9 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 	var es []foldEntry
 	for _, ci := range order {
 		c := &f.coms[ci]
+		if c.nSeen == 0 {
+			continue
+		}
 		es = es[:0]
 		for _, e := range c.es {
 			if e.period != 0 {
@@ -562,7 +560,7 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 func (f *folder) totals() Totals {
 	n, withTotals := 0, 0
 	for i := range f.coms {
-		if k := f.coms[i].seen(); k > 0 {
+		if k := int(f.coms[i].nSeen); k > 0 {
 			n += k
 			withTotals++
 		}
@@ -572,7 +570,7 @@ func (f *folder) totals() Totals {
 	at := 0
 	for i := range f.coms {
 		c := &f.coms[i]
-		if len(c.es) == 0 {
+		if c.nSeen == 0 {
 			continue
 		}
 		lo := at
