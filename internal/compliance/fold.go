@@ -17,12 +17,13 @@ import (
 // touches turned into integers first — category bits, day numbers,
 // interned periods — because it runs for every activity of the programme.
 //
-// The rows arrive in table order (a pair's rows together or, after years
-// of use, pairs at random): the layout keeps the memory a row touches
-// small and near. A pair is an array index (pair ids are dense), its
-// agreements and their commitments sit in flat arrays in pair order, a
-// row visits only the commitments listing its category, and the sums of
-// a commitment are indexed by period (one array for all, in pair order).
+// The rows arrive in the server's order, pairs at random (as activities
+// are logged over the years): a row's cost is the cache lines it
+// misses, so it touches few. A pair is an index into spans (pair ids are
+// dense); its commitments are adjacent 32-byte records that carry their
+// agreement's span, so one or two lines hold everything a row tests; the
+// row then adds into one sum, found by index (the period's ordinal), in
+// one array of all sums.
 type folder struct {
 	grace int
 	cal   calendar.Calendar
@@ -33,19 +34,17 @@ type folder struct {
 	dense  []int32
 	sparse map[int64]int32
 	spans  []foldSpan
-	ags    []foldAgreement
 	coms   []foldCommitment
-	// catComs[catStart[a·nCats+k] : catStart[a·nCats+k+1]] are the
-	// commitments of agreement a listing category k: a row visits the
-	// commitments it counts toward, not every commitment of its pair
-	nCats    int
-	catStart []int32
-	catComs  []int32
+	// slab holds the sums of every commitment, commitment after
+	// commitment: foldCommitment.off is where a commitment's start
+	slab []foldEntry
 	// the commitment's id and pair, by the index in coms: read only when
 	// the totals come out, so kept out of the cache lines add touches
 	comIDs   []int64
 	comPairs []int64
-	// periods are interned: a kind and a day map to an index
+	// agreement period of a commitment of kind agreement, by index in coms
+	comPeriods []int32
+	// periods are interned	// periods are interned: a kind and a day map to an index
 	periods []foldPeriod
 	terms   []calendar.Term // the calendar's, in its order: a term's ordinal
 	// named finds the month, term and school-year periods interned so
@@ -59,30 +58,24 @@ type folder struct {
 	firstDay int
 }
 
-type foldSpan struct{ lo, hi int32 } // agreements ags[lo:hi] of one pair
+type foldSpan struct{ lo, hi int32 } // commitments coms[lo:hi] of one pair
 
 type foldEntry struct {
 	period            int32 // interned index +1; 0: no activity in this period
 	achieved, pending decimal.D
 }
 
-type foldAgreement struct {
-	from, to int
-	period   int32 // the agreement period, interned
-	lo, hi   int32 // its commitments coms[lo:hi]
-}
-
+// foldCommitment is a commitment as a row tests it: 32 bytes.
 type foldCommitment struct {
-	mask    uint16
-	kind    int8 // 0 month, 1 term, 2 school year, 3 agreement
-	measure uint8
-	base    int32
-	// es holds the totals by period: es[o − base] for the period of
-	// ordinal o (see foldPeriod.ord), over the periods of the agreement's
-	// span (n of them) — an index instead of a search per row.
-	es    []foldEntry
-	n     int32
-	nSeen int32 // entries of es with activity
+	from, to int32 // the agreement's span, day numbers
+	// the sums: slab[off + o − base] for the period of ordinal o (see
+	// foldPeriod.ord), over the n periods of the agreement's span — an
+	// index instead of a search per row
+	off, base, n int32
+	nSeen        int32 // sums with activity
+	mask         uint16
+	kind         int8 // 0 month, 1 term, 2 school year, 3 agreement
+	measure      uint8
 }
 
 // foldSource is what the folder is built from: the agreements and the
@@ -215,8 +208,8 @@ func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement)
 	return buildFolder(rules, cal, src)
 }
 
-// buildFolder lays the agreements out by pair and their commitments by
-// agreement in flat arrays.
+// buildFolder lays the commitments out by pair, each with its agreement's
+// span, and their sums in one array in the same order.
 func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1))}
 	ags := src.ags
@@ -244,7 +237,13 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 	}
 	n := starts[len(ags)]
 	f.coms = make([]foldCommitment, n)
-	f.comIDs, f.comPairs = make([]int64, n), make([]int64, n)
+	f.comIDs, f.comPairs, f.comPeriods = make([]int64, n), make([]int64, n), make([]int32, n)
+	// the agreement periods, interned once each
+	periods := make([]int32, len(ags))
+	for i := range ags {
+		ag := &ags[i]
+		periods[i] = f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.id), Start: ag.from, End: ag.to}, 0)
+	}
 	next := append([]int32(nil), starts[:len(ags)]...)
 	for i := range src.coms {
 		c := &src.coms[i]
@@ -254,23 +253,17 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 		}
 		j := next[a]
 		next[a]++
-		fc := foldCommitment{mask: c.mask, kind: c.kind, measure: c.measure}
-		fc.base, fc.n = f.span(int(c.kind), ags[a].from, ags[a].to)
-		f.coms[j], f.comIDs[j], f.comPairs[j] = fc, c.id, ags[a].pairID
+		ag := &ags[a]
+		fc := foldCommitment{from: int32(dayNum(ag.from)), to: int32(dayNum(ag.to)), mask: c.mask, kind: c.kind, measure: c.measure}
+		fc.base, fc.n = f.span(int(c.kind), ag.from, ag.to)
+		f.coms[j], f.comIDs[j], f.comPairs[j], f.comPeriods[j] = fc, c.id, ag.pairID, periods[a]
 	}
-	// the sums of every commitment in one array, in the order of the
-	// commitments (pair after pair, as the rows mostly come): the first
-	// touch of a sum is then near the last one, not in a cold
-	// allocation of its own
-	total := 0
+	total := int32(0)
 	for i := range f.coms {
-		total += int(f.coms[i].n)
+		f.coms[i].off = total
+		total += f.coms[i].n
 	}
-	slab := make([]foldEntry, total)
-	for i := range f.coms {
-		c := &f.coms[i]
-		c.es, slab = slab[:c.n:c.n], slab[c.n:]
-	}
+	f.slab = make([]foldEntry, total)
 	if len(ags) > 0 {
 		lo, hi := ags[0].pairID, ags[len(ags)-1].pairID
 		if hi-lo < int64(8*len(ags)+4096) {
@@ -279,35 +272,17 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 			f.sparse = map[int64]int32{}
 		}
 	}
-	// per agreement and category, its commitments listing the category
-	f.nCats = len(category.All())
-	f.catStart = make([]int32, 0, len(ags)*f.nCats+1)
-	f.catComs = make([]int32, 0, len(f.coms))
-	for a := range ags {
-		for k := 0; k < f.nCats; k++ {
-			f.catStart = append(f.catStart, int32(len(f.catComs)))
-			for ci := starts[a]; ci < starts[a+1]; ci++ {
-				if f.coms[ci].mask&(1<<k) != 0 {
-					f.catComs = append(f.catComs, ci)
-				}
-			}
-		}
-	}
-	f.catStart = append(f.catStart, int32(len(f.catComs)))
-	f.ags = make([]foldAgreement, len(ags))
 	for i := range ags {
-		ag := &ags[i]
-		f.ags[i] = foldAgreement{from: dayNum(ag.from), to: dayNum(ag.to), lo: starts[i], hi: starts[i+1],
-			period: f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.id), Start: ag.from, End: ag.to}, 0)}
-		if i == 0 || ag.pairID != ags[i-1].pairID {
-			f.spans = append(f.spans, foldSpan{lo: int32(i)})
+		pairID := ags[i].pairID
+		if i == 0 || pairID != ags[i-1].pairID {
+			f.spans = append(f.spans, foldSpan{lo: starts[i]})
 			if f.dense != nil {
-				f.dense[ag.pairID-f.pairLo] = int32(len(f.spans))
+				f.dense[pairID-f.pairLo] = int32(len(f.spans))
 			} else {
-				f.sparse[ag.pairID] = int32(len(f.spans))
+				f.sparse[pairID] = int32(len(f.spans))
 			}
 		}
-		f.spans[len(f.spans)-1].hi = int32(i + 1)
+		f.spans[len(f.spans)-1].hi = starts[i+1]
 	}
 	return f
 }
@@ -420,49 +395,51 @@ func (f *folder) add(a *foldFact) {
 	} else {
 		s = f.sparse[a.pair]
 	}
-	if s == 0 || a.cat == 0 || int(a.cat) > f.nCats {
+	if s == 0 || a.cat == 0 || a.cat > 16 {
 		return
 	}
 	span := f.spans[s-1]
-	occ, logged := int(a.occ), int(a.logged)
-	for ai := span.lo; ai < span.hi; ai++ {
-		ag := &f.ags[ai]
-		if occ < ag.from || occ > ag.to {
+	bit := uint16(1) << (a.cat - 1)
+	occ, logged := a.occ, int(a.logged)
+	for ci := span.lo; ci < span.hi; ci++ {
+		c := &f.coms[ci]
+		if c.mask&bit == 0 || occ < c.from || occ > c.to {
 			continue
 		}
-		at := int(ai)*f.nCats + int(a.cat) - 1
-		for _, ci := range f.catComs[f.catStart[at]:f.catStart[at+1]] {
-			c := &f.coms[ci]
-			pi := ag.period
-			if c.kind < 3 {
-				if pi = f.periodOn(c.kind, occ); pi < 0 {
-					continue
-				}
-			}
-			if !a.imported && logged > f.periods[pi].endN+f.grace {
+		// the period: its end for the grace rule, its ordinal for the sum
+		var pi, o int32
+		var endN int
+		if c.kind < 3 {
+			if pi = f.periodOn(c.kind, int(occ)); pi < 0 {
 				continue
 			}
-			amount := decimal.FromInt(1) // the count: one activity
-			switch c.measure {
-			case 1:
-				amount = a.hours
-			case 2:
-				amount = a.persons
-			}
-			o := f.periods[pi].ord
-			if o < c.base || int(o-c.base) >= len(c.es) {
-				c.cover(o)
-			}
-			e := &c.es[o-c.base]
-			if e.period == 0 {
-				e.period = pi + 1
-				c.nSeen++
-			}
-			if a.confirmed {
-				e.achieved += amount
-			} else {
-				e.pending += amount
-			}
+			p := &f.periods[pi]
+			endN, o = p.endN, p.ord
+		} else {
+			pi, endN = f.comPeriods[ci], int(c.to) // the agreement period ends with the agreement
+		}
+		if !a.imported && logged > endN+f.grace {
+			continue
+		}
+		amount := decimal.FromInt(1) // the count: one activity
+		switch c.measure {
+		case 1:
+			amount = a.hours
+		case 2:
+			amount = a.persons
+		}
+		if o < c.base || o-c.base >= c.n {
+			f.cover(c, o)
+		}
+		e := &f.slab[c.off+o-c.base]
+		if e.period == 0 {
+			e.period = pi + 1
+			c.nSeen++
+		}
+		if a.confirmed {
+			e.achieved += amount
+		} else {
+			e.pending += amount
 		}
 	}
 }
@@ -508,19 +485,22 @@ func (f *folder) span(kind int, from, to date.Date) (int32, int32) {
 	return lo, hi - lo + 1
 }
 
-// cover makes c.es reach ordinal o: the agreement's span holds every
-// period an activity of it can count in; beyond it (a calendar that
-// breaks its own rules) es grows as needed.
-func (c *foldCommitment) cover(o int32) {
-	if len(c.es) == 0 {
-		c.base, c.es = o, make([]foldEntry, 1)
-		return
+// cover makes the sums of c reach ordinal o: the agreement's span holds
+// every period an activity of it can count in; beyond it (a calendar
+// that breaks its own rules) they move to the end of the slab, grown.
+func (f *folder) cover(c *foldCommitment, o int32) {
+	lo, hi := o, o
+	if c.n > 0 {
+		lo, hi = min(c.base, o), max(c.base+c.n-1, o)
 	}
-	lo, hi := min(c.base, o), max(c.base+int32(len(c.es))-1, o)
-	grown := make([]foldEntry, hi-lo+1)
-	copy(grown[c.base-lo:], c.es)
-	c.base, c.es = lo, grown
+	off := int32(len(f.slab))
+	f.slab = append(f.slab, make([]foldEntry, hi-lo+1)...)
+	copy(f.slab[off+c.base-lo:], f.slab[c.off:c.off+c.n])
+	c.off, c.base, c.n = off, lo, hi-lo+1
 }
+
+// sums are the sums of commitment c.
+func (f *folder) sums(c *foldCommitment) []foldEntry { return f.slab[c.off : c.off+c.n] }
 
 // each calls fn with every total, as a row of the read model, in primary
 // key order (commitment, period key); r is reused between calls.
@@ -538,7 +518,7 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 			continue
 		}
 		es = es[:0]
-		for _, e := range c.es {
+		for _, e := range f.sums(c) {
 			if e.period != 0 {
 				es = append(es, e)
 			}
@@ -574,7 +554,7 @@ func (f *folder) totals() Totals {
 			continue
 		}
 		lo := at
-		for _, e := range c.es {
+		for _, e := range f.sums(c) {
 			if e.period != 0 {
 				backing[at] = totalEntry{f.periods[e.period-1].p.Key, Total{e.achieved, e.pending}}
 				at++
