@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"fmt"
+	"math/bits"
 	"sort"
 	"time"
 
@@ -58,7 +59,13 @@ type folder struct {
 	firstDay int
 }
 
-type foldSpan struct{ lo, hi int32 } // commitments coms[lo:hi] of one pair
+// foldSpan is one pair: its commitments coms[lo:hi] and, when it has at
+// most 8, by category the bits of those listing it (bit j: coms[lo+j]),
+// so a row reads the records it counts toward and not all of the pair's.
+type foldSpan struct {
+	lo, hi int32
+	cats   [16]uint8 // by category index; unused when hi − lo > 8
+}
 
 type foldEntry struct {
 	period            int32 // interned index +1; 0: no activity in this period
@@ -138,11 +145,11 @@ type foldFact struct {
 
 // categoryBits gives each category code a bit of a commitment's mask.
 func categoryBits() map[string]uint16 {
-	bits := map[string]uint16{}
+	out := map[string]uint16{}
 	for i, c := range category.All() {
-		bits[c] = 1 << i
+		out[c] = 1 << i
 	}
-	return bits
+	return out
 }
 
 // categoryCodes finds the index of a category code by its length first,
@@ -191,7 +198,7 @@ func factOf(cc *categoryCodes, a *activityFact) (foldFact, bool) {
 // newFolder builds a folder over agreements by pair (tests; the
 // recompute builds it from the rows, buildFolder).
 func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement) *folder {
-	bits := categoryBits()
+	catBits := categoryBits()
 	var src foldSource
 	for pairID, ags := range byPair {
 		for _, ag := range ags {
@@ -199,7 +206,7 @@ func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement)
 			for _, c := range ag.Commitments {
 				sc := foldSourceCommitment{id: c.ID, agreementID: ag.ID, kind: int8(kindIndex(c.Period)), measure: measureIndex(c.Measure)}
 				for _, cat := range c.Categories {
-					sc.mask |= bits[cat]
+					sc.mask |= catBits[cat]
 				}
 				src.coms = append(src.coms, sc)
 			}
@@ -283,6 +290,19 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 			}
 		}
 		f.spans[len(f.spans)-1].hi = starts[i+1]
+	}
+	for si := range f.spans {
+		sp := &f.spans[si]
+		if sp.hi-sp.lo > 8 {
+			continue
+		}
+		for j := sp.lo; j < sp.hi; j++ {
+			for k := 0; k < len(sp.cats); k++ {
+				if f.coms[j].mask&(1<<k) != 0 {
+					sp.cats[k] |= 1 << (j - sp.lo)
+				}
+			}
+		}
 	}
 	return f
 }
@@ -398,49 +418,61 @@ func (f *folder) add(a *foldFact) {
 	if s == 0 || a.cat == 0 || a.cat > 16 {
 		return
 	}
-	span := f.spans[s-1]
-	bit := uint16(1) << (a.cat - 1)
-	occ, logged := a.occ, int(a.logged)
-	for ci := span.lo; ci < span.hi; ci++ {
-		c := &f.coms[ci]
-		if c.mask&bit == 0 || occ < c.from || occ > c.to {
-			continue
-		}
-		// the period: its end for the grace rule, its ordinal for the sum
-		var pi, o int32
-		var endN int
-		if c.kind < 3 {
-			if pi = f.periodOn(c.kind, int(occ)); pi < 0 {
-				continue
+	span := &f.spans[s-1]
+	if span.hi-span.lo > 8 {
+		for ci := span.lo; ci < span.hi; ci++ {
+			if f.coms[ci].mask&(1<<(a.cat-1)) != 0 {
+				f.addTo(a, ci)
 			}
-			p := &f.periods[pi]
-			endN, o = p.endN, p.ord
-		} else {
-			pi, endN = f.comPeriods[ci], int(c.to) // the agreement period ends with the agreement
 		}
-		if !a.imported && logged > endN+f.grace {
-			continue
+		return
+	}
+	for m := span.cats[a.cat-1]; m != 0; m &= m - 1 {
+		f.addTo(a, span.lo+int32(bits.TrailingZeros8(m)))
+	}
+}
+
+// addTo folds activity a into commitment ci, which lists its category.
+func (f *folder) addTo(a *foldFact, ci int32) {
+	occ, logged := a.occ, int(a.logged)
+	c := &f.coms[ci]
+	if occ < c.from || occ > c.to {
+		return
+	}
+	// the period: its end for the grace rule, its ordinal for the sum
+	var pi, o int32
+	var endN int
+	if c.kind < 3 {
+		if pi = f.periodOn(c.kind, int(occ)); pi < 0 {
+			return
 		}
-		amount := decimal.FromInt(1) // the count: one activity
-		switch c.measure {
-		case 1:
-			amount = a.hours
-		case 2:
-			amount = a.persons
-		}
-		if o < c.base || o-c.base >= c.n {
-			f.cover(c, o)
-		}
-		e := &f.slab[c.off+o-c.base]
-		if e.period == 0 {
-			e.period = pi + 1
-			c.nSeen++
-		}
-		if a.confirmed {
-			e.achieved += amount
-		} else {
-			e.pending += amount
-		}
+		p := &f.periods[pi]
+		endN, o = p.endN, p.ord
+	} else {
+		pi, endN = f.comPeriods[ci], int(c.to) // the agreement period ends with the agreement
+	}
+	if !a.imported && logged > endN+f.grace {
+		return
+	}
+	amount := decimal.FromInt(1) // the count: one activity
+	switch c.measure {
+	case 1:
+		amount = a.hours
+	case 2:
+		amount = a.persons
+	}
+	if o < c.base || o-c.base >= c.n {
+		f.cover(c, o)
+	}
+	e := &f.slab[c.off+o-c.base]
+	if e.period == 0 {
+		e.period = pi + 1
+		c.nSeen++
+	}
+	if a.confirmed {
+		e.achieved += amount
+	} else {
+		e.pending += amount
 	}
 }
 
