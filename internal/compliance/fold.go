@@ -39,6 +39,10 @@ type folder struct {
 	// slab holds the sums of every commitment, commitment after
 	// commitment: foldCommitment.off is where a commitment's start
 	slab []foldEntry
+	seen []uint64 // bit i: slab[i] saw activity
+	// ordPeriod[kind][ordinal] is the interned month, term or school-year
+	// period (read when the totals come out)
+	ordPeriod [3]map[int32]int32
 	// the commitment's id and pair, by the index in coms: read only when
 	// the totals come out, so kept out of the cache lines add touches
 	comIDs   []int64
@@ -67,8 +71,10 @@ type foldSpan struct {
 	cats   [16]uint8 // by category index; unused when hi − lo > 8
 }
 
+// foldEntry is the sums of one commitment in one period: 16 bytes, four
+// to a cache line (whether the period saw activity is a bit of
+// folder.seen, its period follows from the ordinal).
 type foldEntry struct {
-	period            int32 // interned index +1; 0: no activity in this period
 	achieved, pending decimal.D
 }
 
@@ -218,7 +224,8 @@ func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement)
 // buildFolder lays the commitments out by pair, each with its agreement's
 // span, and their sums in one array in the same order.
 func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
-	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1))}
+	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1)),
+		ordPeriod: [3]map[int32]int32{{}, {}, {}}}
 	ags := src.ags
 	// pairs in id order: the arrays then follow the table's usual order
 	sort.Slice(ags, func(i, j int) bool {
@@ -271,6 +278,7 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 		total += f.coms[i].n
 	}
 	f.slab = make([]foldEntry, total)
+	f.seen = make([]uint64, (total+63)/64)
 	if len(ags) > 0 {
 		lo, hi := ags[0].pairID, ags[len(ags)-1].pairID
 		if hi-lo < int64(8*len(ags)+4096) {
@@ -395,6 +403,7 @@ func (f *folder) lookUp(kind int8, d date.Date, i int) int32 {
 		if idx, found = f.named[periodName{p.Kind, p.Key}]; !found {
 			idx = f.intern(p, ord)
 			f.named[periodName{p.Kind, p.Key}] = idx
+			f.ordPeriod[kind][ord] = idx
 		}
 	}
 	if idx < 0 {
@@ -464,9 +473,10 @@ func (f *folder) addTo(a *foldFact, ci int32) {
 	if o < c.base || o-c.base >= c.n {
 		f.cover(c, o)
 	}
-	e := &f.slab[c.off+o-c.base]
-	if e.period == 0 {
-		e.period = pi + 1
+	i := c.off + o - c.base
+	e := &f.slab[i]
+	if w, b := &f.seen[i>>6], uint64(1)<<(i&63); *w&b == 0 {
+		*w |= b
 		c.nSeen++
 	}
 	if a.confirmed {
@@ -528,11 +538,40 @@ func (f *folder) cover(c *foldCommitment, o int32) {
 	off := int32(len(f.slab))
 	f.slab = append(f.slab, make([]foldEntry, hi-lo+1)...)
 	copy(f.slab[off+c.base-lo:], f.slab[c.off:c.off+c.n])
+	for len(f.seen)*64 < len(f.slab) {
+		f.seen = append(f.seen, 0)
+	}
+	for k := int32(0); k < c.n; k++ {
+		if from := c.off + k; f.seen[from>>6]&(1<<(from&63)) != 0 {
+			to := off + c.base - lo + k
+			f.seen[to>>6] |= 1 << (to & 63)
+		}
+	}
 	c.off, c.base, c.n = off, lo, hi-lo+1
 }
 
-// sums are the sums of commitment c.
-func (f *folder) sums(c *foldCommitment) []foldEntry { return f.slab[c.off : c.off+c.n] }
+// foldSum is a sum with activity, and its period.
+type foldSum struct {
+	period int32
+	foldEntry
+}
+
+// sums appends the sums with activity of commitment ci to out.
+func (f *folder) sums(ci int32, out []foldSum) []foldSum {
+	c := &f.coms[ci]
+	for k := int32(0); k < c.n; k++ {
+		i := c.off + k
+		if f.seen[i>>6]&(1<<(i&63)) == 0 {
+			continue
+		}
+		pi := f.comPeriods[ci]
+		if c.kind < 3 {
+			pi = f.ordPeriod[c.kind][c.base+k]
+		}
+		out = append(out, foldSum{pi, f.slab[i]})
+	}
+	return out
+}
 
 // each calls fn with every total, as a row of the read model, in primary
 // key order (commitment, period key); r is reused between calls.
@@ -543,21 +582,15 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 	}
 	sort.Slice(order, func(i, j int) bool { return f.comIDs[order[i]] < f.comIDs[order[j]] })
 	var r totalRow
-	var es []foldEntry
+	var es []foldSum
 	for _, ci := range order {
-		c := &f.coms[ci]
-		if c.nSeen == 0 {
+		if f.coms[ci].nSeen == 0 {
 			continue
 		}
-		es = es[:0]
-		for _, e := range f.sums(c) {
-			if e.period != 0 {
-				es = append(es, e)
-			}
-		}
-		sort.Slice(es, func(i, j int) bool { return f.periods[es[i].period-1].p.Key < f.periods[es[j].period-1].p.Key })
+		es = f.sums(ci, es[:0])
+		sort.Slice(es, func(i, j int) bool { return f.periods[es[i].period].p.Key < f.periods[es[j].period].p.Key })
 		for _, e := range es {
-			p := &f.periods[e.period-1].p
+			p := &f.periods[e.period].p
 			r = totalRow{CommitmentID: f.comIDs[ci], PeriodKey: p.Key, PairID: f.comPairs[ci], PeriodStart: p.Start, PeriodEnd: p.End, Achieved: e.achieved, Pending: e.pending}
 			if err := fn(&r); err != nil {
 				return err
@@ -580,17 +613,16 @@ func (f *folder) totals() Totals {
 	out := NewTotals(withTotals)
 	backing := make([]totalEntry, n)
 	at := 0
+	var es []foldSum
 	for i := range f.coms {
-		c := &f.coms[i]
-		if c.nSeen == 0 {
+		if f.coms[i].nSeen == 0 {
 			continue
 		}
 		lo := at
-		for _, e := range f.sums(c) {
-			if e.period != 0 {
-				backing[at] = totalEntry{f.periods[e.period-1].p.Key, Total{e.achieved, e.pending}}
-				at++
-			}
+		es = f.sums(int32(i), es[:0])
+		for _, e := range es {
+			backing[at] = totalEntry{f.periods[e.period].p.Key, Total{e.achieved, e.pending}}
+			at++
 		}
 		out.m[f.comIDs[i]] = backing[lo:at:at] // full slice: a later Set appends to a copy
 	}

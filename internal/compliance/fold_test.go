@@ -105,3 +105,31 @@ func TestDateOfDayNum(t *testing.T) {
 		}
 	}
 }
+
+// TestFolderCover: sums moved by cover (a period outside the agreement's
+// span, which a calendar that breaks its rules could yield) keep their
+// values and their marks.
+func TestFolderCover(t *testing.T) {
+	ag := Agreement{ID: 1, PairID: 1, EffectiveFrom: d("2025-09-01"), EffectiveTo: d("2025-12-31"),
+		Commitments: []Commitment{{ID: 10, Categories: []string{"visit"}, Measure: "count", Period: calendar.Month}}}
+	fo := newFolder(defaultRules, demoCalendar(), map[int64][]Agreement{1: {ag}})
+	codes := newCategoryCodes()
+	a := activityFact{PairID: 1, Category: "visit", OccurredOn: d("2025-10-03"), LoggedOn: d("2025-10-03"), Status: "confirmed"}
+	ff, _ := factOf(codes, &a)
+	fo.add(&ff)
+	c := &fo.coms[0]
+	before := c.n
+	fo.cover(c, c.base-3)
+	fo.cover(c, c.base+c.n+2)
+	if c.n != before+3+3 {
+		t.Fatalf("n %d after cover, want %d", c.n, before+6)
+	}
+	tot := fo.totals()
+	if tot.Len() != 1 || tot.Get(10, "2025-10") != (Total{Achieved: decimal.FromInt(1)}) {
+		t.Fatalf("after cover: %d totals, 2025-10 %v", tot.Len(), tot.Get(10, "2025-10"))
+	}
+	fo.add(&ff)
+	if got := fo.totals().Get(10, "2025-10"); got != (Total{Achieved: decimal.FromInt(2)}) {
+		t.Fatalf("after cover and another row: %v", got)
+	}
+}
