@@ -329,21 +329,34 @@ func timeOne(f func() error) time.Duration {
 	return time.Since(start)
 }
 
-// serverPID is the process id of a MariaDB/MySQL server on this machine,
-// 0 when none is found.
+// serverPID is the process id of a MariaDB/MySQL server on this machine
+// (the one started first, when test suites start more), 0 when none is
+// found.
 func serverPID() int {
 	ds, _ := os.ReadDir("/proc")
+	found, started := 0, uint64(0)
 	for _, d := range ds {
 		pid, err := strconv.Atoi(d.Name())
 		if err != nil {
 			continue
 		}
 		comm, _ := os.ReadFile("/proc/" + d.Name() + "/comm")
-		if c := strings.TrimSpace(string(comm)); c == "mariadbd" || c == "mysqld" {
-			return pid
+		if c := strings.TrimSpace(string(comm)); c != "mariadbd" && c != "mysqld" {
+			continue
+		}
+		// field 22 of stat: the start time, in clock ticks since boot
+		b, _ := os.ReadFile("/proc/" + d.Name() + "/stat")
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i > 0 {
+			if f := strings.Fields(s[i+1:]); len(f) > 19 {
+				t, _ := strconv.ParseUint(f[19], 10, 64)
+				if found == 0 || t < started {
+					found, started = pid, t
+				}
+			}
 		}
 	}
-	return 0
+	return found
 }
 
 // cpuNow is the CPU time (user + system) used so far by this process and
