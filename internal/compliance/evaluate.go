@@ -63,7 +63,7 @@ func (opt Options) forAgreement(rules Rules, ag *Agreement) Options {
 // instead of the activity history: same periods, same grading.
 func EvaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options) []Item {
 	return evaluate(rules, cal, ag, opt, func(c *Commitment, items []Item) {
-		es := totals.m[c.ID]
+		es := totals.entries(c.ID)
 		for i := range items {
 			for _, e := range es {
 				if e.key == items[i].PeriodKey {
@@ -88,7 +88,22 @@ type Total struct{ Achieved, Pending decimal.D }
 // few periods with activity, so they sit in a short list under its id:
 // integer hashing and no per-key allocation, for the tens of thousands a
 // province reads.
-type Totals struct{ m map[int64][]totalEntry }
+type Totals struct {
+	m map[int64][]totalEntry
+	// dense, when set, holds the commitments lo … lo+len(dense)−1 by
+	// id − lo instead of m: a full recompute's ids are dense, and an
+	// index costs less than a hash to fill and to read
+	lo    int64
+	dense [][]totalEntry
+}
+
+// entries are the totals of commitment c.
+func (t Totals) entries(c int64) []totalEntry {
+	if i := c - t.lo; t.dense != nil && i >= 0 && i < int64(len(t.dense)) {
+		return t.dense[i]
+	}
+	return t.m[c]
+}
 
 type totalEntry struct {
 	key string
@@ -100,19 +115,23 @@ func NewTotals(n int) Totals { return Totals{m: make(map[int64][]totalEntry, n)}
 
 // Set records the total of commitment c in period key.
 func (t Totals) Set(c int64, key string, v Total) {
-	es := t.m[c]
+	es := t.entries(c)
 	for i := range es {
 		if es[i].key == key {
 			es[i].Total = v
 			return
 		}
 	}
+	if i := c - t.lo; t.dense != nil && i >= 0 && i < int64(len(t.dense)) {
+		t.dense[i] = append(es, totalEntry{key, v})
+		return
+	}
 	t.m[c] = append(es, totalEntry{key, v})
 }
 
 // Get is the total of commitment c in period key (zero when none).
 func (t Totals) Get(c int64, key string) Total {
-	for _, e := range t.m[c] {
+	for _, e := range t.entries(c) {
 		if e.key == key {
 			return e.Total
 		}
@@ -124,6 +143,9 @@ func (t Totals) Get(c int64, key string) Total {
 func (t Totals) Len() int {
 	n := 0
 	for _, es := range t.m {
+		n += len(es)
+	}
+	for _, es := range t.dense {
 		n += len(es)
 	}
 	return n

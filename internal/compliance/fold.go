@@ -600,17 +600,30 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 	return nil
 }
 
-// totals returns what was folded as Totals: one map entry per commitment
-// with totals, the entries in one backing array.
+// totals returns what was folded as Totals: by commitment id (an index
+// when the ids are dense, as a whole programme's are), the entries in one
+// backing array. It runs after the stream, so its cost is all the
+// recompute's own.
 func (f *folder) totals() Totals {
 	n, withTotals := 0, 0
+	lo, hi := int64(0), int64(-1)
 	for i := range f.coms {
 		if k := int(f.coms[i].nSeen); k > 0 {
 			n += k
 			withTotals++
+			if id := f.comIDs[i]; hi < lo {
+				lo, hi = id, id
+			} else {
+				lo, hi = min(lo, id), max(hi, id)
+			}
 		}
 	}
-	out := NewTotals(withTotals)
+	var out Totals
+	if withTotals > 0 && hi-lo < int64(2*withTotals+1024) {
+		out = Totals{m: map[int64][]totalEntry{}, lo: lo, dense: make([][]totalEntry, hi-lo+1)}
+	} else {
+		out = NewTotals(withTotals)
+	}
 	backing := make([]totalEntry, n)
 	at := 0
 	var es []foldSum
@@ -618,13 +631,18 @@ func (f *folder) totals() Totals {
 		if f.coms[i].nSeen == 0 {
 			continue
 		}
-		lo := at
+		from := at
 		es = f.sums(int32(i), es[:0])
 		for _, e := range es {
 			backing[at] = totalEntry{f.periods[e.period].p.Key, Total{e.achieved, e.pending}}
 			at++
 		}
-		out.m[f.comIDs[i]] = backing[lo:at:at] // full slice: a later Set appends to a copy
+		// full slices: a later Set appends to a copy
+		if id := f.comIDs[i]; out.dense != nil {
+			out.dense[id-out.lo] = backing[from:at:at]
+		} else {
+			out.m[id] = backing[from:at:at]
+		}
 	}
 	return out
 }

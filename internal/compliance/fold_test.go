@@ -133,3 +133,28 @@ func TestFolderCover(t *testing.T) {
 		t.Fatalf("after cover and another row: %v", got)
 	}
 }
+
+// TestDenseTotals: Totals indexed by commitment id (a recompute's) read
+// and take totals inside and outside the indexed ids as a map's do.
+func TestDenseTotals(t *testing.T) {
+	ag := Agreement{ID: 1, PairID: 1, EffectiveFrom: d("2025-09-01"), EffectiveTo: d("2026-08-31"),
+		Commitments: []Commitment{{ID: 20, Categories: []string{"visit"}, Measure: "count", Period: calendar.Month},
+			{ID: 22, Categories: []string{"visit"}, Measure: "count", Period: calendar.SchoolYear}}}
+	fo := newFolder(defaultRules, demoCalendar(), map[int64][]Agreement{1: {ag}})
+	a := activityFact{PairID: 1, Category: "visit", OccurredOn: d("2025-10-03"), LoggedOn: d("2025-10-03"), Status: "pending"}
+	ff, _ := factOf(newCategoryCodes(), &a)
+	fo.add(&ff)
+	tot := fo.totals()
+	if tot.dense == nil {
+		t.Fatal("dense ids: want an indexed Totals")
+	}
+	one := Total{Pending: decimal.FromInt(1)}
+	tot.Set(21, "2025-10", one)                  // inside the ids, no totals yet
+	tot.Set(5, "2025-10", one)                   // below
+	tot.Set(20, "2025-11", one)                  // another period of an indexed id
+	tot.Set(22, "2025-2026", Total{Achieved: 3}) // replaces
+	if tot.Len() != 5 || tot.Get(20, "2025-10") != one || tot.Get(21, "2025-10") != one || tot.Get(5, "2025-10") != one ||
+		tot.Get(20, "2025-11") != one || tot.Get(22, "2025-2026") != (Total{Achieved: 3}) || tot.Get(99, "2025-10") != (Total{}) {
+		t.Fatalf("dense Totals: %d entries, %+v", tot.Len(), tot)
+	}
+}
