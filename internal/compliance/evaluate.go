@@ -1,6 +1,10 @@
 package compliance
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
@@ -137,6 +141,27 @@ func (t Totals) Get(c int64, key string) Total {
 		}
 	}
 	return Total{}
+}
+
+// String lists the totals by commitment id, each commitment's by period
+// key, whatever the form they are kept in: two Totals with the same sums
+// print the same.
+func (t Totals) String() string {
+	all := map[int64][]totalEntry{}
+	add := func(c int64, es []totalEntry) {
+		if len(es) > 0 {
+			es = slices.Clone(es)
+			slices.SortFunc(es, func(a, b totalEntry) int { return strings.Compare(a.key, b.key) })
+			all[c] = es
+		}
+	}
+	for c, es := range t.m {
+		add(c, es)
+	}
+	for i, es := range t.dense {
+		add(t.lo+int64(i), es)
+	}
+	return fmt.Sprint(all)
 }
 
 // Len is the number of totals.
