@@ -1,6 +1,10 @@
 package compliance
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
@@ -80,7 +84,7 @@ func EvaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Tot
 // (nil: none) with the other agreements of one evaluation.
 func evaluateTotals(rules Rules, cal calendar.Calendar, ag Agreement, totals Totals, opt Options, cache periodCache) []Item {
 	return evaluate(rules, cal, ag, opt, cache, func(c *Commitment, items []Item) {
-		es := totals.m[c.ID]
+		es := totals.entries(c.ID)
 		for i := range items {
 			for _, e := range es {
 				if e.key == items[i].PeriodKey {
@@ -105,7 +109,22 @@ type Total struct{ Achieved, Pending decimal.D }
 // few periods with activity, so they sit in a short list under its id:
 // integer hashing and no per-key allocation, for the tens of thousands a
 // province reads.
-type Totals struct{ m map[int64][]totalEntry }
+type Totals struct {
+	m map[int64][]totalEntry
+	// dense, when set, holds the commitments lo … lo+len(dense)−1 by
+	// id − lo instead of m: a full recompute's ids are dense, and an
+	// index costs less than a hash to fill and to read
+	lo    int64
+	dense [][]totalEntry
+}
+
+// entries are the totals of commitment c.
+func (t Totals) entries(c int64) []totalEntry {
+	if i := c - t.lo; t.dense != nil && i >= 0 && i < int64(len(t.dense)) {
+		return t.dense[i]
+	}
+	return t.m[c]
+}
 
 type totalEntry struct {
 	key string
@@ -117,19 +136,23 @@ func NewTotals(n int) Totals { return Totals{m: make(map[int64][]totalEntry, n)}
 
 // Set records the total of commitment c in period key.
 func (t Totals) Set(c int64, key string, v Total) {
-	es := t.m[c]
+	es := t.entries(c)
 	for i := range es {
 		if es[i].key == key {
 			es[i].Total = v
 			return
 		}
 	}
+	if i := c - t.lo; t.dense != nil && i >= 0 && i < int64(len(t.dense)) {
+		t.dense[i] = append(es, totalEntry{key, v})
+		return
+	}
 	t.m[c] = append(es, totalEntry{key, v})
 }
 
 // Get is the total of commitment c in period key (zero when none).
 func (t Totals) Get(c int64, key string) Total {
-	for _, e := range t.m[c] {
+	for _, e := range t.entries(c) {
 		if e.key == key {
 			return e.Total
 		}
@@ -137,10 +160,34 @@ func (t Totals) Get(c int64, key string) Total {
 	return Total{}
 }
 
+// String lists the totals by commitment id, each commitment's by period
+// key, whatever the form they are kept in: two Totals with the same sums
+// print the same.
+func (t Totals) String() string {
+	all := map[int64][]totalEntry{}
+	add := func(c int64, es []totalEntry) {
+		if len(es) > 0 {
+			es = slices.Clone(es)
+			slices.SortFunc(es, func(a, b totalEntry) int { return strings.Compare(a.key, b.key) })
+			all[c] = es
+		}
+	}
+	for c, es := range t.m {
+		add(c, es)
+	}
+	for i, es := range t.dense {
+		add(t.lo+int64(i), es)
+	}
+	return fmt.Sprint(all)
+}
+
 // Len is the number of totals.
 func (t Totals) Len() int {
 	n := 0
 	for _, es := range t.m {
+		n += len(es)
+	}
+	for _, es := range t.dense {
 		n += len(es)
 	}
 	return n

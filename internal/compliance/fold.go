@@ -2,6 +2,9 @@ package compliance
 
 import (
 	"fmt"
+	"math/bits"
+	"sort"
+	"time"
 
 	"github.com/twinning-platform/twinning/internal/calendar"
 	"github.com/twinning-platform/twinning/internal/category"
@@ -14,122 +17,381 @@ import (
 // the read model checks one against the other) with everything a row
 // touches turned into integers first — category bits, day numbers,
 // interned periods — because it runs for every activity of the programme.
+//
+// The rows arrive in the server's order, pairs at random (as activities
+// are logged over the years): a row's cost is the cache lines it
+// misses, so it touches few. A pair is an index into spans (pair ids are
+// dense); its commitments are adjacent 32-byte records that carry their
+// agreement's span, so one or two lines hold everything a row tests; the
+// row then adds into one sum, found by index (the period's ordinal), in
+// one array of all sums.
 type folder struct {
-	grace  int
-	cal    calendar.Calendar
-	years  []calendar.Period
-	bits   map[string]uint16
-	byPair map[int64][]foldAgreement
-	// periods are interned: a kind and a day map to an index
+	grace int
+	cal   calendar.Calendar
+	years []calendar.Period
+	// pair id − pairLo → 1 + index into spans (0: no agreement); sparse
+	// instead when the ids are too spread out for an array
+	pairLo int64
+	dense  []int32
+	sparse map[int64]int32
+	spans  []foldSpan
+	coms   []foldCommitment
+	// slab holds the sums of every commitment, commitment after
+	// commitment: foldCommitment.off is where a commitment's start
+	slab []foldEntry
+	seen []uint64 // bit i: slab[i] saw activity
+	// ordPeriod[kind][ordinal] is the interned month, term or school-year
+	// period (read when the totals come out)
+	ordPeriod [3]map[int32]int32
+	// the commitment's id and pair, by the index in coms: read only when
+	// the totals come out, so kept out of the cache lines add touches
+	comIDs   []int64
+	comPairs []int64
+	// agreement period of a commitment of kind agreement, by index in coms
+	comPeriods []int32
+	// periods are interned	// periods are interned: a kind and a day map to an index
 	periods []foldPeriod
+	terms   []calendar.Term // the calendar's, in its order: a term's ordinal
+	// named finds the month, term and school-year periods interned so
+	// far by kind and key (agreement periods, one per agreement, are
+	// interned once and never looked up)
+	named map[periodName]int32
 	// byDay[kind][day − firstDay] is the period index +1 (0: not looked up
 	// yet, -1: none), for month, term and school year: an array index per
 	// row instead of a map lookup.
 	byDay    [3][]int32
 	firstDay int
-	// slots[c] holds the totals of commitment slot c, one entry per period
-	// seen: a commitment touches a few dozen periods at most.
-	slots [][]foldEntry
-	pairs []int64 // pair id of each slot
 }
 
+// foldSpan is one pair: its commitments coms[lo:hi] and, when it has at
+// most 8, by category the bits of those listing it (bit j: coms[lo+j]),
+// so a row reads the records it counts toward and not all of the pair's.
+type foldSpan struct {
+	lo, hi int32
+	cats   [16]uint8 // by category index; unused when hi − lo > 8
+}
+
+// foldEntry is the sums of one commitment in one period: 16 bytes, four
+// to a cache line (whether the period saw activity is a bit of
+// folder.seen, its period follows from the ordinal).
 type foldEntry struct {
-	period            int32
 	achieved, pending decimal.D
 }
 
-type foldAgreement struct {
-	from, to    int
-	period      int32 // the agreement period, interned
-	pairID      int64
-	commitments []foldCommitment
+// foldCommitment is a commitment as a row tests it: 32 bytes.
+type foldCommitment struct {
+	from, to int32 // the agreement's span, day numbers
+	// the sums: slab[off + o − base] for the period of ordinal o (see
+	// foldPeriod.ord), over the n periods of the agreement's span — an
+	// index instead of a search per row
+	off, base, n int32
+	nSeen        int32 // sums with activity
+	mask         uint16
+	kind         int8 // 0 month, 1 term, 2 school year, 3 agreement
+	measure      uint8
 }
 
-type foldCommitment struct {
-	id      int64
-	slot    int32
-	mask    uint16
-	kind    int // 0 month, 1 term, 2 school year, 3 agreement
-	measure uint8
+// foldSource is what the folder is built from: the agreements and the
+// commitments, in any order, the categories already bits.
+type foldSource struct {
+	ags  []foldSourceAgreement
+	coms []foldSourceCommitment
+}
+
+type foldSourceAgreement struct {
+	id, pairID int64
+	from, to   date.Date
+}
+
+type foldSourceCommitment struct {
+	id, agreementID int64
+	mask            uint16
+	kind            int8 // kindIndex; -1: counts nowhere
+	measure         uint8
+}
+
+// measureIndex numbers a commitment's measure as the folder reads it.
+func measureIndex(m string) uint8 {
+	switch m {
+	case "hours":
+		return 1
+	case "persons":
+		return 2
+	}
+	return 0
+}
+
+type periodName struct {
+	kind calendar.PeriodKind
+	key  string
 }
 
 type foldPeriod struct {
 	p      calendar.Period
 	startN int
 	endN   int
+	// ord numbers the periods of one kind in calendar order, without gaps
+	// between neighbours: months y·12+m, terms and school years their
+	// index in the calendar, an agreement 0
+	ord int32
 }
 
-func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement) *folder {
-	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), bits: map[string]uint16{},
-		byPair: make(map[int64][]foldAgreement, len(byPair)), firstDay: dayNum(date.New(date.MinYear, 1, 1))}
+// foldFact is one activity row as the folder needs it: no strings (the
+// batches in flight hold no pointers for the collector to scan).
+type foldFact struct {
+	pair      int64
+	occ       int32 // day numbers
+	logged    int32
+	cat       uint8 // the category's index +1, 0 when unknown
+	confirmed bool  // else pending
+	imported  bool
+	hours     decimal.D
+	persons   decimal.D
+}
+
+// categoryBits gives each category code a bit of a commitment's mask.
+func categoryBits() map[string]uint16 {
+	out := map[string]uint16{}
 	for i, c := range category.All() {
-		f.bits[c] = 1 << i
+		out[c] = 1 << i
 	}
+	return out
+}
+
+// categoryCodes finds the index of a category code by its length first,
+// then among the few codes of that length: cheaper per row than hashing.
+type categoryCodes struct{ byLen [32][]categoryCode }
+
+type categoryCode struct {
+	code string
+	cat  uint8 // index +1
+}
+
+func newCategoryCodes() *categoryCodes {
+	cc := &categoryCodes{}
+	for i, c := range category.All() {
+		if len(c) < len(cc.byLen) {
+			cc.byLen[len(c)] = append(cc.byLen[len(c)], categoryCode{c, uint8(i + 1)})
+		}
+	}
+	return cc
+}
+
+// index is the index +1 of code s, 0 when unknown.
+func (cc *categoryCodes) index(s string) uint8 {
+	if len(s) >= len(cc.byLen) {
+		return 0
+	}
+	for _, c := range cc.byLen[len(s)] {
+		if c.code == s {
+			return c.cat
+		}
+	}
+	return 0
+}
+
+// factOf turns a scanned row into a foldFact; ok is false for a row that
+// counts nowhere (neither confirmed nor pending).
+func factOf(cc *categoryCodes, a *activityFact) (foldFact, bool) {
+	confirmed := a.Status == "confirmed"
+	if !confirmed && a.Status != "pending" {
+		return foldFact{}, false
+	}
+	return foldFact{pair: a.PairID, occ: int32(dayNum(a.OccurredOn)), logged: int32(dayNum(a.LoggedOn)),
+		cat: cc.index(a.Category), confirmed: confirmed, imported: a.Imported, hours: a.Hours, persons: a.Persons}, true
+}
+
+// newFolder builds a folder over agreements by pair (tests; the
+// recompute builds it from the rows, buildFolder).
+func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement) *folder {
+	catBits := categoryBits()
+	var src foldSource
 	for pairID, ags := range byPair {
-		out := make([]foldAgreement, len(ags))
-		for i, ag := range ags {
-			fa := foldAgreement{from: dayNum(ag.EffectiveFrom), to: dayNum(ag.EffectiveTo), pairID: pairID,
-				period: f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.ID), Start: ag.EffectiveFrom, End: ag.EffectiveTo})}
+		for _, ag := range ags {
+			src.ags = append(src.ags, foldSourceAgreement{id: ag.ID, pairID: pairID, from: ag.EffectiveFrom, to: ag.EffectiveTo})
 			for _, c := range ag.Commitments {
-				fc := foldCommitment{id: c.ID, kind: kindIndex(c.Period), slot: int32(len(f.slots))}
-				f.slots = append(f.slots, nil)
-				f.pairs = append(f.pairs, pairID)
+				sc := foldSourceCommitment{id: c.ID, agreementID: ag.ID, kind: int8(kindIndex(c.Period)), measure: measureIndex(c.Measure)}
 				for _, cat := range c.Categories {
-					fc.mask |= f.bits[cat]
+					sc.mask |= catBits[cat]
 				}
-				switch c.Measure {
-				case "hours":
-					fc.measure = 1
-				case "persons":
-					fc.measure = 2
-				}
-				if fc.kind >= 0 {
-					fa.commitments = append(fa.commitments, fc)
+				src.coms = append(src.coms, sc)
+			}
+		}
+	}
+	return buildFolder(rules, cal, src)
+}
+
+// buildFolder lays the commitments out by pair, each with its agreement's
+// span, and their sums in one array in the same order.
+func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
+	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1)),
+		ordPeriod: [3]map[int32]int32{{}, {}, {}}}
+	ags := src.ags
+	// pairs in id order: the arrays then follow the table's usual order
+	sort.Slice(ags, func(i, j int) bool {
+		if ags[i].pairID != ags[j].pairID {
+			return ags[i].pairID < ags[j].pairID
+		}
+		return ags[i].id < ags[j].id
+	})
+	at := make(map[int64]int32, len(ags)) // agreement id → index in ags
+	for i := range ags {
+		at[ags[i].id] = int32(i)
+	}
+	// commitments grouped by agreement: a counting sort
+	starts := make([]int32, len(ags)+1)
+	for i := range src.coms {
+		c := &src.coms[i]
+		if a, ok := at[c.agreementID]; ok && c.kind >= 0 {
+			starts[a+1]++
+		}
+	}
+	for i := 1; i < len(starts); i++ {
+		starts[i] += starts[i-1]
+	}
+	n := starts[len(ags)]
+	f.coms = make([]foldCommitment, n)
+	f.comIDs, f.comPairs, f.comPeriods = make([]int64, n), make([]int64, n), make([]int32, n)
+	// the agreement periods, interned once each
+	periods := make([]int32, len(ags))
+	for i := range ags {
+		ag := &ags[i]
+		periods[i] = f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.id), Start: ag.from, End: ag.to}, 0)
+	}
+	next := append([]int32(nil), starts[:len(ags)]...)
+	for i := range src.coms {
+		c := &src.coms[i]
+		a, ok := at[c.agreementID]
+		if !ok || c.kind < 0 {
+			continue
+		}
+		j := next[a]
+		next[a]++
+		ag := &ags[a]
+		fc := foldCommitment{from: int32(dayNum(ag.from)), to: int32(dayNum(ag.to)), mask: c.mask, kind: c.kind, measure: c.measure}
+		fc.base, fc.n = f.span(int(c.kind), ag.from, ag.to)
+		f.coms[j], f.comIDs[j], f.comPairs[j], f.comPeriods[j] = fc, c.id, ag.pairID, periods[a]
+	}
+	total := int32(0)
+	for i := range f.coms {
+		f.coms[i].off = total
+		total += f.coms[i].n
+	}
+	f.slab = make([]foldEntry, total)
+	f.seen = make([]uint64, (total+63)/64)
+	if len(ags) > 0 {
+		lo, hi := ags[0].pairID, ags[len(ags)-1].pairID
+		if hi-lo < int64(8*len(ags)+4096) {
+			f.pairLo, f.dense = lo, make([]int32, hi-lo+1)
+		} else {
+			f.sparse = map[int64]int32{}
+		}
+	}
+	for i := range ags {
+		pairID := ags[i].pairID
+		if i == 0 || pairID != ags[i-1].pairID {
+			f.spans = append(f.spans, foldSpan{lo: starts[i]})
+			if f.dense != nil {
+				f.dense[pairID-f.pairLo] = int32(len(f.spans))
+			} else {
+				f.sparse[pairID] = int32(len(f.spans))
+			}
+		}
+		f.spans[len(f.spans)-1].hi = starts[i+1]
+	}
+	for si := range f.spans {
+		sp := &f.spans[si]
+		if sp.hi-sp.lo > 8 {
+			continue
+		}
+		for j := sp.lo; j < sp.hi; j++ {
+			for k := 0; k < len(sp.cats); k++ {
+				if f.coms[j].mask&(1<<k) != 0 {
+					sp.cats[k] |= 1 << (j - sp.lo)
 				}
 			}
-			out[i] = fa
 		}
-		f.byPair[pairID] = out
 	}
 	return f
 }
 
-func (f *folder) intern(p calendar.Period) int32 {
-	f.periods = append(f.periods, foldPeriod{p: p, startN: dayNum(p.Start), endN: dayNum(p.End)})
+func (f *folder) intern(p calendar.Period, ord int32) int32 {
+	f.periods = append(f.periods, foldPeriod{p: p, startN: dayNum(p.Start), endN: dayNum(p.End), ord: ord})
 	return int32(len(f.periods) - 1)
 }
 
-// periodOn is the interned period of kind (0–2) containing day d (dn its
-// day number), or -1.
-func (f *folder) periodOn(kind int, d date.Date, dn int) int32 {
+// periodOn is the interned period of kind (0–2) containing the day of
+// day number dn, or -1.
+func (f *folder) periodOn(kind int8, dn int) int32 {
 	i := dn - f.firstDay
 	if i < 0 {
 		return -1
 	}
+	if i < len(f.byDay[kind]) {
+		if v := f.byDay[kind][i]; v != 0 {
+			if v < 0 {
+				return -1
+			}
+			return v - 1
+		}
+	}
+	return f.lookUp(kind, dateOfDayNum(dn), i)
+}
+
+// dateOfDayNum is the inverse of dayNum (H. Hinnant's civil_from_days):
+// the facts carry day numbers only, the date is needed on a day's first
+// look-up.
+func dateOfDayNum(n int) date.Date {
+	z := n + 719468
+	era := z
+	if era < 0 {
+		era -= 146096
+	}
+	era /= 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return date.New(y, time.Month(m), d)
+}
+
+// lookUp is periodOn's first look at a day.
+func (f *folder) lookUp(kind int8, d date.Date, i int) int32 {
 	if i >= len(f.byDay[kind]) {
 		grown := make([]int32, i+366)
 		copy(grown, f.byDay[kind])
 		f.byDay[kind] = grown
 	}
-	if v := f.byDay[kind][i]; v != 0 {
-		if v < 0 {
-			return -1
-		}
-		return v - 1
-	}
 	var p calendar.Period
+	var ord int32
 	ok := false
 	switch kind {
 	case 0:
 		p, ok = calendar.Period{Kind: calendar.Month, Key: fmt.Sprintf("%04d-%02d", d.Year(), d.Month()), Start: d.FirstOfMonth(), End: d.LastOfMonth()}, true
+		ord = int32(d.Year()*12 + int(d.Month()) - 1)
 	case 1:
 		if t, found := f.cal.TermOn(d); found {
 			p, ok = calendar.Period{Kind: calendar.TermPeriod, Key: t.Key(), Start: t.StartsOn, End: t.EndsOn}, true
+			for j := range f.terms {
+				if f.terms[j].Key() == t.Key() {
+					ord = int32(j)
+					break
+				}
+			}
 		}
 	case 2:
-		for _, y := range f.years {
+		for j, y := range f.years {
 			if !d.Before(y.Start) && !d.After(y.End) {
-				p, ok = y, true
+				p, ok, ord = y, true, int32(j)
 				break
 			}
 		}
@@ -137,14 +399,11 @@ func (f *folder) periodOn(kind int, d date.Date, dn int) int32 {
 	idx := int32(-1)
 	if ok {
 		// one index per period, whatever day found it
-		for i := range f.periods {
-			if f.periods[i].p.Kind == p.Kind && f.periods[i].p.Key == p.Key {
-				idx = int32(i)
-				break
-			}
-		}
-		if idx < 0 {
-			idx = f.intern(p)
+		var found bool
+		if idx, found = f.named[periodName{p.Kind, p.Key}]; !found {
+			idx = f.intern(p, ord)
+			f.named[periodName{p.Kind, p.Key}] = idx
+			f.ordPeriod[kind][ord] = idx
 		}
 	}
 	if idx < 0 {
@@ -156,74 +415,233 @@ func (f *folder) periodOn(kind int, d date.Date, dn int) int32 {
 }
 
 // add folds one activity in.
-func (f *folder) add(a *Fact) {
-	ags := f.byPair[a.PairID]
-	if len(ags) == 0 {
+func (f *folder) add(a *foldFact) {
+	var s int32
+	if f.dense != nil {
+		if i := a.pair - f.pairLo; i >= 0 && i < int64(len(f.dense)) {
+			s = f.dense[i]
+		}
+	} else {
+		s = f.sparse[a.pair]
+	}
+	if s == 0 || a.cat == 0 || a.cat > 16 {
 		return
 	}
-	confirmed := a.Status == "confirmed"
-	if !confirmed && a.Status != "pending" {
+	span := &f.spans[s-1]
+	if span.hi-span.lo > 8 {
+		for ci := span.lo; ci < span.hi; ci++ {
+			if f.coms[ci].mask&(1<<(a.cat-1)) != 0 {
+				f.addTo(a, ci)
+			}
+		}
 		return
 	}
-	bit := f.bits[a.Category]
-	occ, logged := dayNum(a.OccurredOn), dayNum(a.LoggedOn)
-	for ai := range ags {
-		ag := &ags[ai]
-		if occ < ag.from || occ > ag.to {
-			continue
-		}
-		for ci := range ag.commitments {
-			c := &ag.commitments[ci]
-			if c.mask&bit == 0 {
-				continue
-			}
-			pi := ag.period
-			if c.kind < 3 {
-				if pi = f.periodOn(c.kind, a.OccurredOn, occ); pi < 0 {
-					continue
-				}
-			}
-			if !a.Imported && logged > f.periods[pi].endN+f.grace {
-				continue
-			}
-			amount := decimal.FromInt(int64(a.Count))
-			switch c.measure {
-			case 1:
-				amount = a.Hours
-			case 2:
-				amount = a.Persons
-			}
-			es := f.slots[c.slot]
-			j := len(es) - 1
-			for j >= 0 && es[j].period != pi { // recent periods are at the end
-				j--
-			}
-			if j < 0 {
-				es = append(es, foldEntry{period: pi})
-				f.slots[c.slot] = es
-				j = len(es) - 1
-			}
-			if confirmed {
-				es[j].achieved += amount
-			} else {
-				es[j].pending += amount
-			}
-		}
+	for m := span.cats[a.cat-1]; m != 0; m &= m - 1 {
+		f.addTo(a, span.lo+int32(bits.TrailingZeros8(m)))
 	}
 }
 
-// totals returns what was folded, as rows of the read model.
-func (f *folder) totals() map[TotalKey]*totalRow {
-	out := map[TotalKey]*totalRow{}
-	for _, ags := range f.byPair {
-		for _, ag := range ags {
-			for _, c := range ag.commitments {
-				for _, e := range f.slots[c.slot] {
-					p := f.periods[e.period].p
-					out[TotalKey{c.id, p.Key}] = &totalRow{CommitmentID: c.id, PeriodKey: p.Key, PairID: f.pairs[c.slot],
-						PeriodStart: p.Start, PeriodEnd: p.End, Achieved: e.achieved, Pending: e.pending}
-				}
+// addTo folds activity a into commitment ci, which lists its category.
+func (f *folder) addTo(a *foldFact, ci int32) {
+	occ, logged := a.occ, int(a.logged)
+	c := &f.coms[ci]
+	if occ < c.from || occ > c.to {
+		return
+	}
+	// the period: its end for the grace rule, its ordinal for the sum
+	var pi, o int32
+	var endN int
+	if c.kind < 3 {
+		if pi = f.periodOn(c.kind, int(occ)); pi < 0 {
+			return
+		}
+		p := &f.periods[pi]
+		endN, o = p.endN, p.ord
+	} else {
+		pi, endN = f.comPeriods[ci], int(c.to) // the agreement period ends with the agreement
+	}
+	if !a.imported && logged > endN+f.grace {
+		return
+	}
+	amount := decimal.FromInt(1) // the count: one activity
+	switch c.measure {
+	case 1:
+		amount = a.hours
+	case 2:
+		amount = a.persons
+	}
+	if o < c.base || o-c.base >= c.n {
+		f.cover(c, o)
+	}
+	i := c.off + o - c.base
+	e := &f.slab[i]
+	if w, b := &f.seen[i>>6], uint64(1)<<(i&63); *w&b == 0 {
+		*w |= b
+		c.nSeen++
+	}
+	if a.confirmed {
+		e.achieved += amount
+	} else {
+		e.pending += amount
+	}
+}
+
+// span is the first ordinal and the number of ordinals of the periods of
+// kind overlapping [from, to]: where the activities of an agreement can
+// count (0, 0 when unknown; cover then grows es as periods come).
+func (f *folder) span(kind int, from, to date.Date) (int32, int32) {
+	if to.Before(from) {
+		return 0, 0
+	}
+	lo, hi := int32(-1), int32(-1)
+	widen := func(o int32) {
+		if lo < 0 || o < lo {
+			lo = o
+		}
+		if hi < 0 || o > hi {
+			hi = o
+		}
+	}
+	switch kind {
+	case 0:
+		widen(int32(from.Year()*12 + int(from.Month()) - 1))
+		widen(int32(to.Year()*12 + int(to.Month()) - 1))
+	case 1:
+		for j, t := range f.terms {
+			if !t.EndsOn.Before(from) && !t.StartsOn.After(to) {
+				widen(int32(j))
 			}
+		}
+	case 2:
+		for j, y := range f.years {
+			if !y.End.Before(from) && !y.Start.After(to) {
+				widen(int32(j))
+			}
+		}
+	case 3:
+		widen(0)
+	}
+	if lo < 0 {
+		return 0, 0
+	}
+	return lo, hi - lo + 1
+}
+
+// cover makes the sums of c reach ordinal o: the agreement's span holds
+// every period an activity of it can count in; beyond it (a calendar
+// that breaks its own rules) they move to the end of the slab, grown.
+func (f *folder) cover(c *foldCommitment, o int32) {
+	lo, hi := o, o
+	if c.n > 0 {
+		lo, hi = min(c.base, o), max(c.base+c.n-1, o)
+	}
+	off := int32(len(f.slab))
+	f.slab = append(f.slab, make([]foldEntry, hi-lo+1)...)
+	copy(f.slab[off+c.base-lo:], f.slab[c.off:c.off+c.n])
+	for len(f.seen)*64 < len(f.slab) {
+		f.seen = append(f.seen, 0)
+	}
+	for k := int32(0); k < c.n; k++ {
+		if from := c.off + k; f.seen[from>>6]&(1<<(from&63)) != 0 {
+			to := off + c.base - lo + k
+			f.seen[to>>6] |= 1 << (to & 63)
+		}
+	}
+	c.off, c.base, c.n = off, lo, hi-lo+1
+}
+
+// foldSum is a sum with activity, and its period.
+type foldSum struct {
+	period int32
+	foldEntry
+}
+
+// sums appends the sums with activity of commitment ci to out.
+func (f *folder) sums(ci int32, out []foldSum) []foldSum {
+	c := &f.coms[ci]
+	for k := int32(0); k < c.n; k++ {
+		i := c.off + k
+		if f.seen[i>>6]&(1<<(i&63)) == 0 {
+			continue
+		}
+		pi := f.comPeriods[ci]
+		if c.kind < 3 {
+			pi = f.ordPeriod[c.kind][c.base+k]
+		}
+		out = append(out, foldSum{pi, f.slab[i]})
+	}
+	return out
+}
+
+// each calls fn with every total, as a row of the read model, in primary
+// key order (commitment, period key); r is reused between calls.
+func (f *folder) each(fn func(r *totalRow) error) error {
+	order := make([]int32, len(f.coms))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	sort.Slice(order, func(i, j int) bool { return f.comIDs[order[i]] < f.comIDs[order[j]] })
+	var r totalRow
+	var es []foldSum
+	for _, ci := range order {
+		if f.coms[ci].nSeen == 0 {
+			continue
+		}
+		es = f.sums(ci, es[:0])
+		sort.Slice(es, func(i, j int) bool { return f.periods[es[i].period].p.Key < f.periods[es[j].period].p.Key })
+		for _, e := range es {
+			p := &f.periods[e.period].p
+			r = totalRow{CommitmentID: f.comIDs[ci], PeriodKey: p.Key, PairID: f.comPairs[ci], PeriodStart: p.Start, PeriodEnd: p.End, Achieved: e.achieved, Pending: e.pending}
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// totals returns what was folded as Totals: by commitment id (an index
+// when the ids are dense, as a whole programme's are), the entries in one
+// backing array. It runs after the stream, so its cost is all the
+// recompute's own.
+func (f *folder) totals() Totals {
+	n, withTotals := 0, 0
+	lo, hi := int64(0), int64(-1)
+	for i := range f.coms {
+		if k := int(f.coms[i].nSeen); k > 0 {
+			n += k
+			withTotals++
+			if id := f.comIDs[i]; hi < lo {
+				lo, hi = id, id
+			} else {
+				lo, hi = min(lo, id), max(hi, id)
+			}
+		}
+	}
+	var out Totals
+	if withTotals > 0 && hi-lo < int64(2*withTotals+1024) {
+		out = Totals{m: map[int64][]totalEntry{}, lo: lo, dense: make([][]totalEntry, hi-lo+1)}
+	} else {
+		out = NewTotals(withTotals)
+	}
+	backing := make([]totalEntry, n)
+	at := 0
+	var es []foldSum
+	for i := range f.coms {
+		if f.coms[i].nSeen == 0 {
+			continue
+		}
+		from := at
+		es = f.sums(int32(i), es[:0])
+		for _, e := range es {
+			backing[at] = totalEntry{f.periods[e.period].p.Key, Total{e.achieved, e.pending}}
+			at++
+		}
+		// full slices: a later Set appends to a copy
+		if id := f.comIDs[i]; out.dense != nil {
+			out.dense[id-out.lo] = backing[from:at:at]
+		} else {
+			out.m[id] = backing[from:at:at]
 		}
 	}
 	return out

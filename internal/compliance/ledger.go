@@ -1,7 +1,9 @@
 package compliance
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"sort"
 
 	"gorm.io/gorm"
@@ -241,28 +243,24 @@ func (l *Ledger) rebuild(ctx context.Context, cond string, args ...any) error {
 // the activities, without writing anything: the full recompute a first
 // sweep, a rebuild or a consistency check needs.
 func (l *Ledger) Recompute(ctx context.Context) (Totals, error) {
-	acc, err := l.recompute(ctx, "1 = 1")
+	fo, err := l.recompute(ctx, "1 = 1")
 	if err != nil {
 		return Totals{}, err
 	}
-	out := NewTotals(len(acc))
-	for k, r := range acc {
-		out.Set(k.CommitmentID, k.PeriodKey, Total{r.Achieved, r.Pending})
-	}
-	return out, nil
+	return fo.totals(), nil
 }
 
 // recompute streams the counted activities once — one row each, no GROUP
 // BY (MariaDB runs that slower than the stream) — and folds them into
 // totals as they arrive: the scan and the arithmetic overlap on two
 // goroutines, so the recompute costs little more than the stream itself.
-func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[TotalKey]*totalRow, error) {
+func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*folder, error) {
 	conn := l.db.Conn(ctx)
 	fresh := func() *gorm.DB { return conn.Session(&gorm.Session{NewDB: true}) }
 	type structure struct {
-		cal    calendar.Calendar
-		byPair map[int64][]Agreement
-		err    error
+		cal calendar.Calendar
+		src foldSource
+		err error
 	}
 	// The agreements and commitments load while the activity rows stream
 	// in — on another connection, outside a transaction; inside one (a
@@ -275,41 +273,29 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 		if st.cal, st.err = loadCalendar(c); st.err != nil {
 			return
 		}
-		var raw []pairing.Agreement
-		if st.err = c.Session(&gorm.Session{NewDB: true}).Table("agreements").Where(cond, args...).Find(&raw).Error; st.err != nil {
-			return
-		}
-		// every agreement: no IN-subquery, which MariaDB runs as a
-		// temporary table with a filesort over all of them
-		commitCond, commitArgs := "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args
-		if cond == "1 = 1" {
-			commitCond, commitArgs = "1 = 1", nil
-		}
-		cs, err := pairing.LoadCommitments(c, commitCond, commitArgs...)
-		if st.err = err; err != nil {
-			return
-		}
-		st.byPair = map[int64][]Agreement{}
-		for _, a := range raw {
-			st.byPair[a.PairID] = append(st.byPair[a.PairID], toAgreement(a, cs[a.ID]))
-		}
+		st.src, st.err = loadFoldSource(c, cond, args...)
 	}
 	if database.InTx(ctx) {
 		load()
 	} else {
 		go load()
 	}
-	acc := map[TotalKey]*totalRow{}
 	rows, err := fresh().Table("activities").
 		Select("pair_id, category, occurred_on, logged_on, imported, status, hours, persons").
 		Where("status IN ? AND "+cond, append([]any{[]string{"confirmed", "pending"}}, args...)...).Rows()
 	if err != nil {
+		if !database.InTx(ctx) {
+			<-loaded
+		}
 		return nil, err
 	}
 	defer rows.Close()
 	const batch = 1024
-	// room for the whole stream while the structure loads
-	batches := make(chan []Fact, 1024)
+	// room for the whole stream while the structure loads; the folder
+	// hands its batches back for reuse
+	batches := make(chan []foldFact, 1024)
+	free := make(chan []foldFact, 1024)
+	var fo *folder
 	done := make(chan error, 1)
 	go func() {
 		st := <-loaded
@@ -319,27 +305,41 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 			done <- st.err
 			return
 		}
-		fo := newFolder(l.rules, st.cal, st.byPair)
+		fo = buildFolder(l.rules, st.cal, st.src)
+		st = structure{} // the folder has what it needs: less for the collector to mark
 		for fs := range batches {
 			for i := range fs {
 				fo.add(&fs[i])
 			}
+			select {
+			case free <- fs[:0]:
+			default:
+			}
 		}
-		acc = fo.totals()
 		done <- nil
 	}()
+	next := func() []foldFact {
+		select {
+		case fs := <-free:
+			return fs
+		default:
+			return make([]foldFact, 0, batch)
+		}
+	}
+	codes := newCategoryCodes()
 	var scanErr error
-	fs := make([]Fact, 0, batch)
+	fs := next()
+	var a activityFact
 	for rows.Next() {
-		var f activityFact
-		if scanErr = rows.Scan(&f.PairID, &f.Category, &f.OccurredOn, &f.LoggedOn, &f.Imported, &f.Status, &f.Hours, &f.Persons); scanErr != nil {
+		if scanErr = rows.Scan(&a.PairID, &a.Category, &a.OccurredOn, &a.LoggedOn, &a.Imported, &a.Status, &a.Hours, &a.Persons); scanErr != nil {
 			break
 		}
-		fs = append(fs, Fact{PairID: f.PairID, Category: f.Category, OccurredOn: f.OccurredOn, LoggedOn: f.LoggedOn,
-			Imported: f.Imported, Status: f.Status, Count: 1, Hours: f.Hours, Persons: f.Persons})
+		if f, ok := factOf(codes, &a); ok {
+			fs = append(fs, f)
+		}
 		if len(fs) == batch {
 			batches <- fs
-			fs = make([]Fact, 0, batch)
+			fs = next()
 		}
 	}
 	if len(fs) > 0 {
@@ -352,27 +352,76 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (map[T
 	if scanErr != nil {
 		return nil, scanErr
 	}
-	return acc, rows.Err()
+	return fo, rows.Err()
+}
+
+// loadFoldSource loads what the folder needs of the agreements matching
+// cond and of their commitments: the columns it reads, scanned by hand,
+// in table order (the folder groups them; a commitments ORDER BY is a
+// filesort). It runs beside the activity stream, on the same two cores.
+func loadFoldSource(c *gorm.DB, cond string, args ...any) (foldSource, error) {
+	var src foldSource
+	rows, err := c.Session(&gorm.Session{NewDB: true}).Table("agreements").
+		Select("id, pair_id, effective_from, effective_to").Where(cond, args...).Rows()
+	if err != nil {
+		return src, err
+	}
+	for rows.Next() {
+		var a foldSourceAgreement
+		if err := rows.Scan(&a.id, &a.pairID, &a.from, &a.to); err != nil {
+			rows.Close()
+			return src, err
+		}
+		src.ags = append(src.ags, a)
+	}
+	if err := rows.Close(); err != nil {
+		return src, err
+	}
+	// every agreement: no IN-subquery, which MariaDB runs as a temporary
+	// table with a filesort over all of them
+	commitCond, commitArgs := "commitments.agreement_id IN (SELECT id FROM agreements WHERE "+cond+")", args
+	if cond == "1 = 1" {
+		commitCond, commitArgs = "1 = 1", nil
+	}
+	rows, err = c.Session(&gorm.Session{NewDB: true}).Table("commitments").
+		Select("commitments.id, commitments.agreement_id, commitments.categories, commitments.measure, commitments.period").
+		Where(commitCond, commitArgs...).Rows()
+	if err != nil {
+		return src, err
+	}
+	defer rows.Close()
+	bits := categoryBits()
+	src.coms = make([]foldSourceCommitment, 0, 6*len(src.ags))
+	// the text columns as bytes: decoded here, never kept
+	var cats, measure, period sql.RawBytes
+	for rows.Next() {
+		var cm foldSourceCommitment
+		if err := rows.Scan(&cm.id, &cm.agreementID, &cats, &measure, &period); err != nil {
+			return src, err
+		}
+		for rest := cats; len(rest) > 0; {
+			code := rest
+			if i := bytes.IndexByte(rest, ','); i >= 0 {
+				code, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = nil
+			}
+			cm.mask |= bits[string(code)]
+		}
+		cm.kind, cm.measure = int8(kindIndex(calendar.PeriodKind(period))), measureIndex(string(measure))
+		src.coms = append(src.coms, cm)
+	}
+	return src, rows.Err()
 }
 
 // insert writes totals in multi-row INSERTs.
-func (l *Ledger) insert(ctx context.Context, acc map[TotalKey]*totalRow) error {
-	return l.insertInto(ctx, "period_totals", acc)
+func (l *Ledger) insert(ctx context.Context, fo *folder) error {
+	return l.insertInto(ctx, "period_totals", fo)
 }
 
 // insertInto writes totals into table in multi-row INSERTs of 1,000 rows,
 // in primary-key order (an empty table then fills page after page).
-func (l *Ledger) insertInto(ctx context.Context, table string, acc map[TotalKey]*totalRow) error {
-	keys := make([]TotalKey, 0, len(acc))
-	for k := range acc {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].CommitmentID != keys[j].CommitmentID {
-			return keys[i].CommitmentID < keys[j].CommitmentID
-		}
-		return keys[i].PeriodKey < keys[j].PeriodKey
-	})
+func (l *Ledger) insertInto(ctx context.Context, table string, fo *folder) error {
 	conn := l.db.Conn(ctx).Session(&gorm.Session{NewDB: true})
 	batch := make([]totalRow, 0, 1000)
 	flush := func() error {
@@ -383,13 +432,14 @@ func (l *Ledger) insertInto(ctx context.Context, table string, acc map[TotalKey]
 		batch = batch[:0]
 		return err
 	}
-	for _, k := range keys {
-		batch = append(batch, *acc[k])
+	if err := fo.each(func(r *totalRow) error {
+		batch = append(batch, *r)
 		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return err
-			}
+			return flush()
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	return flush()
 }

@@ -69,7 +69,7 @@ func (l *Ledger) rebuildShadow(ctx context.Context) error {
 			_ = exec("DROP TABLE IF EXISTS " + t.Name + shadowNew)
 		}
 	}
-	var acc map[TotalKey]*totalRow
+	var acc *folder
 	var before map[int64]uint64
 	// read-only: the transaction only pins the snapshot
 	err := l.db.WithTx(ctx, func(ctx context.Context) error {

@@ -24,7 +24,9 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twinning-platform/twinning/internal/app"
@@ -40,17 +42,20 @@ func main() {
 	dates := flag.String("at", "2026-11-16,2026-11-18", "sweep dates (comma-separated; by default a reminder day and an ordinary day); sweeps write to the sweep tables (notices, outbox...) and clear them again")
 	runs := flag.Int("runs", 5, "runs per measurement (the best and the median are printed; the floor and the recompute alternate this many times)")
 	skipRebuild := flag.Bool("skip-rebuild", false, "do not time the full recompute")
+	recomputeOnly := flag.Bool("recompute-only", false, "time the floor and the full recompute, not Ledger.RebuildAll")
+	recomputeProfile := flag.String("recompute-cpuprofile", "", "write a CPU profile of the full recomputes (not the floor) to this file")
+	floorProfile := flag.String("floor-cpuprofile", "", "write a CPU profile of the floor's streams to this file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first daily sweep to this file")
 	trace := flag.Bool("trace", false, "print the daily sweeps' SQL statements by total time")
 	flag.Parse()
-	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *trace, *cpuprofile); err != nil {
+	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *recomputeOnly, *trace, *cpuprofile, *recomputeProfile, *floorProfile); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchsweep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool, cpuprofile string) error {
+func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnly, trace bool, cpuprofile, recomputeProfile, floorProfile string) error {
 	var profile *os.File
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -102,14 +107,47 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool, 
 		// one after the other, runs times; the ratio is of the medians and
 		// the median of the per-pair ratios.
 		var streamT, recomputeT []time.Duration
+		// CPU spent by this process and by the database server (when it
+		// runs on this machine): on a shared machine less noisy than the
+		// wall clock
+		var streamCPU, recomputeCPU [][2]time.Duration
+		server := serverPID()
 		var totals int
 		for i := 0; i < runs; i++ {
+			c0 := cpuNow(server)
 			streamT = append(streamT, timeOne(func() error { return stream(db) }))
+			c1 := cpuNow(server)
 			recomputeT = append(recomputeT, timeOne(func() error {
 				t, err := a.Ledger.Recompute(ctx)
 				totals = t.Len()
 				return err
 			}))
+			c2 := cpuNow(server)
+			streamCPU = append(streamCPU, [2]time.Duration{c1[0] - c0[0], c1[1] - c0[1]})
+			recomputeCPU = append(recomputeCPU, [2]time.Duration{c2[0] - c1[0], c2[1] - c1[1]})
+		}
+		// after the timed pairs, the recompute alone and the floor alone
+		// run times more under the profiler, each into its own profile
+		for _, p := range []struct {
+			file string
+			run  func() error
+		}{
+			{recomputeProfile, func() error { _, err := a.Ledger.Recompute(ctx); return err }},
+			{floorProfile, func() error { return stream(db) }},
+		} {
+			if p.file == "" {
+				continue
+			}
+			f, err := os.Create(p.file)
+			if err != nil {
+				return err
+			}
+			_ = pprof.StartCPUProfile(f)
+			for i := 0; i < runs; i++ {
+				timeOne(p.run)
+			}
+			pprof.StopCPUProfile()
+			f.Close()
 		}
 		ratios := make([]float64, runs)
 		for i := range ratios {
@@ -121,6 +159,18 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, trace bool, 
 		fmt.Printf("full recompute (Ledger.Recompute)            : best %v, median %v -> %d period totals\n", rc.best, rc.median, totals)
 		fmt.Printf("ratio, median of %d alternating pairs         : %.2fx  (target: within 1.3x)\n", runs, pairRatio)
 		fmt.Printf("result\tkind=recompute\tpairs=%d\tfloor_ms=%d\trecompute_ms=%d\tratio=%.2f\n", pairs, st.median.Milliseconds(), rc.median.Milliseconds(), pairRatio)
+		fmt.Printf("ratios of the pairs, in run order: %s\n", fmtRatios(ratios))
+		cpuRatios := make([]float64, runs)
+		var sc, rcpu, ss, rs []time.Duration
+		for i := range cpuRatios {
+			cpuRatios[i] = float64(recomputeCPU[i][0]+recomputeCPU[i][1]) / float64(streamCPU[i][0]+streamCPU[i][1])
+			sc, rcpu = append(sc, streamCPU[i][0]), append(rcpu, recomputeCPU[i][0])
+			ss, rs = append(ss, streamCPU[i][1]), append(rs, recomputeCPU[i][1])
+		}
+		fmt.Printf("CPU, median per run (this process + database server%s): floor %v + %v, recompute %v + %v; ratio of the sums, median of pairs %.2fx\n",
+			map[bool]string{true: "", false: " not found: 0"}[server > 0], summarize(sc).median, summarize(ss).median, summarize(rcpu).median, summarize(rs).median, medianF(cpuRatios))
+	}
+	if !skipRebuild && !recomputeOnly {
 		// the rebuild as `twinning rebuild` runs it (shadow tables, then a
 		// swap) alternating with the same in one transaction (DELETE and
 		// INSERT: the path a term change takes, and every rebuild before)
@@ -277,6 +327,70 @@ func timeOne(f func() error) time.Duration {
 		os.Exit(1)
 	}
 	return time.Since(start)
+}
+
+// serverPID is the process id of a MariaDB/MySQL server on this machine
+// (the one started first, when test suites start more), 0 when none is
+// found.
+func serverPID() int {
+	ds, _ := os.ReadDir("/proc")
+	found, started := 0, uint64(0)
+	for _, d := range ds {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if c := strings.TrimSpace(string(comm)); c != "mariadbd" && c != "mysqld" {
+			continue
+		}
+		// field 22 of stat: the start time, in clock ticks since boot
+		b, _ := os.ReadFile("/proc/" + d.Name() + "/stat")
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i > 0 {
+			if f := strings.Fields(s[i+1:]); len(f) > 19 {
+				t, _ := strconv.ParseUint(f[19], 10, 64)
+				if found == 0 || t < started {
+					found, started = pid, t
+				}
+			}
+		}
+	}
+	return found
+}
+
+// cpuNow is the CPU time (user + system) used so far by this process and
+// by the server process pid (0: none).
+func cpuNow(pid int) [2]time.Duration {
+	var out [2]time.Duration
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		out[0] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if pid > 0 {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err == nil {
+			// fields after the command name: utime and stime are 14 and 15
+			s := string(b)
+			if i := strings.LastIndexByte(s, ')'); i > 0 {
+				f := strings.Fields(s[i+1:])
+				if len(f) > 13 {
+					u, _ := strconv.ParseInt(f[11], 10, 64)
+					st, _ := strconv.ParseInt(f[12], 10, 64)
+					out[1] = time.Duration(u+st) * (time.Second / 100) // clock ticks (USER_HZ 100)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func fmtRatios(v []float64) string {
+	s := make([]string, len(v))
+	for i, r := range v {
+		s[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(s, " ")
 }
 
 func medianF(v []float64) float64 {
