@@ -55,13 +55,16 @@ var dialectTypes = map[string]*strings.Replacer{
 		"{{DATE}}", "TEXT",
 		"{{TIME}}", "DATETIME",
 		"{{LONGTEXT}}", "TEXT",
-		"{{OPTS}}", ""),
+		"{{OPTS}}", "",
+		// DROP INDEX names its table on MySQL only
+		"{{ON outbox_messages}}", ""),
 	MySQL: strings.NewReplacer(
 		"{{ID}}", "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
 		"{{DATE}}", "DATE",
 		"{{TIME}}", "DATETIME(6)",
 		"{{LONGTEXT}}", "MEDIUMTEXT",
-		"{{OPTS}}", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"),
+		"{{OPTS}}", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
+		"{{ON outbox_messages}}", "ON outbox_messages"),
 }
 
 // statements splits a migration into statements: each ends with ";" at the

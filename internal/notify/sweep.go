@@ -224,6 +224,7 @@ type plan struct {
 	cands    []candidate
 	breaches map[string]Breach
 	decided  []decidedAgreement
+	dir      *directory // the candidates' pairs and recipients
 }
 
 type decidedAgreement struct{ pair, id int64 }
@@ -247,7 +248,14 @@ func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
 	if p.cands, err = s.withoutExisting(ctx, append(p.cands, confirms...), at); err != nil {
 		return p, err
 	}
-	return p, s.describeActivities(ctx, p.cands)
+	if err := s.describeActivities(ctx, p.cands); err != nil {
+		return p, err
+	}
+	// who the messages go to, read once for all parts (which only read it)
+	if len(p.cands) > 0 {
+		p.dir, err = loadDirectory(ctx, s.db, pairIDs(p.cands))
+	}
+	return p, err
 }
 
 // part is the share of a plan one transaction writes.
@@ -255,6 +263,7 @@ type part struct {
 	cands    []candidate
 	breaches map[string]Breach
 	decided  []int64
+	dir      *directory // shared by the parts, read-only
 }
 
 func (p plan) all() part {
@@ -262,7 +271,7 @@ func (p plan) all() part {
 	for i, d := range p.decided {
 		ids[i] = d.id
 	}
-	return part{cands: p.cands, breaches: p.breaches, decided: ids}
+	return part{cands: p.cands, breaches: p.breaches, decided: ids, dir: p.dir}
 }
 
 // parts splits p by pair into n parts of about as many candidates each.
@@ -281,7 +290,7 @@ func (p plan) parts(n int) []part {
 	}
 	out := make([]part, n)
 	for i := range out {
-		out[i].breaches = map[string]Breach{}
+		out[i].breaches, out[i].dir = map[string]Breach{}, p.dir
 	}
 	for _, c := range p.cands {
 		i := of[*c.notice.PairID]
@@ -320,7 +329,7 @@ func (s *Sweeper) write(ctx context.Context, pt part, at date.Date, now time.Tim
 	for _, n := range fresh {
 		res.Notices[n.notice.Kind]++
 	}
-	msgs, err := s.compose(ctx, fresh, at)
+	msgs, err := s.compose(fresh, pt.dir)
 	if err != nil {
 		return res, err
 	}
@@ -722,13 +731,9 @@ type outgoing struct {
 
 // compose groups new notices into one message per recipient, pair and
 // kind.
-func (s *Sweeper) compose(ctx context.Context, fresh []candidate, at date.Date) ([]*outgoing, error) {
+func (s *Sweeper) compose(fresh []candidate, dir *directory) ([]*outgoing, error) {
 	if len(fresh) == 0 {
 		return nil, nil
-	}
-	dir, err := loadDirectory(ctx, s.db, pairIDs(fresh))
-	if err != nil {
-		return nil, err
 	}
 	type groupKey struct {
 		kind   string
