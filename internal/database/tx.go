@@ -269,6 +269,14 @@ func (t *pinnedTx) commit() error {
 	}
 	if _, err := t.exec(t.ctx, "COMMIT"); err != nil {
 		var me *mysqldriver.MySQLError
+		if errors.As(err, &me) && me.Number == 1047 {
+			// The node was in the primary component a statement ago (the
+			// marker's DELETE ran) and left it during COMMIT: the write
+			// set may have reached the others and commit there. Running
+			// fn again could apply it twice; the outcome is unknown.
+			t.discard()
+			return errors.Join(ErrCommitUnknown, err)
+		}
 		if errors.As(err, &me) {
 			// the server answered: the commit failed (certification
 			// failure, node not primary) and nothing of it is kept
