@@ -41,24 +41,20 @@ type Reader struct {
 // a page and a summary.
 const defaultFullScope = 300
 
-func (r *Reader) fullBelow() int {
-	switch {
-	case r.fullScope < 0:
-		return -1
-	case r.fullScope > 0:
-		return r.fullScope
-	}
-	return defaultFullScope
-}
+func (r *Reader) fullBelow() int { return bound(r.fullScope, defaultFullScope) }
 
-func (r *Reader) listBelow() int {
+func (r *Reader) listBelow() int { return bound(r.listScope, maxIDList) }
+
+// bound is a test's override of a scope size: set when positive, -1
+// (never) when negative, def when zero.
+func bound(set, def int) int {
 	switch {
-	case r.listScope < 0:
+	case set < 0:
 		return -1
-	case r.listScope > 0:
-		return r.listScope
+	case set > 0:
+		return set
 	}
-	return maxIDList
+	return def
 }
 
 // NewReader wires the reader.

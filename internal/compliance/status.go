@@ -538,25 +538,17 @@ func pairsUnder(path string) (string, []any) {
 // summary, areas, categories) and the items of each window at q.At; false
 // when the scope is not a region's (Scope then grades the pairs).
 func (r *Reader) View(ctx context.Context, a auth.Actor, q Query, windows []Span) (StatusView, bool, error) {
-	scope, ok, err := r.statusScope(ctx, a, q)
-	if err != nil || !ok {
-		return StatusView{}, ok, err
-	}
-	cal, err := r.calendar(ctx, Scope{})
-	if err != nil {
-		return StatusView{}, false, err
-	}
-	opt, err := options(cal, q)
-	if err != nil {
-		return StatusView{}, false, err
-	}
-	v, err := r.StatusOf(ctx, scope, cal, opt, windows)
-	return v, err == nil, err
+	return r.view(ctx, a, q, nil, windows)
 }
 
 // ViewWindow is View under opt instead of q's term (the dashboard's trend:
 // one window over every term shown, counted per term).
 func (r *Reader) ViewWindow(ctx context.Context, a auth.Actor, q Query, opt Options, windows []Span) (StatusView, bool, error) {
+	return r.view(ctx, a, q, &opt, windows)
+}
+
+// view is View under opt, or q's own options when opt is nil.
+func (r *Reader) view(ctx context.Context, a auth.Actor, q Query, opt *Options, windows []Span) (StatusView, bool, error) {
 	scope, ok, err := r.statusScope(ctx, a, q)
 	if err != nil || !ok {
 		return StatusView{}, ok, err
@@ -565,6 +557,13 @@ func (r *Reader) ViewWindow(ctx context.Context, a auth.Actor, q Query, opt Opti
 	if err != nil {
 		return StatusView{}, false, err
 	}
-	v, err := r.StatusOf(ctx, scope, cal, opt, windows)
+	if opt == nil {
+		o, err := options(cal, q)
+		if err != nil {
+			return StatusView{}, false, err
+		}
+		opt = &o
+	}
+	v, err := r.StatusOf(ctx, scope, cal, *opt, windows)
 	return v, err == nil, err
 }

@@ -300,8 +300,8 @@ func (p plan) parts(n int) []part {
 		}
 	}
 	for _, d := range p.decided {
-		// an agreement without candidates goes with the part of its
-		// pair's neighbours: any part will do, once
+		// an agreement of a pair without candidates: any part will do,
+		// once (spread by pair id)
 		i, ok := of[d.pair]
 		if !ok {
 			i = int(d.pair % int64(n))
