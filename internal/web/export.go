@@ -9,12 +9,12 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/xuri/excelize/v2"
 
 	"github.com/twinning-platform/twinning/internal/compliance"
 	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
 	"github.com/twinning-platform/twinning/internal/errs"
+	"github.com/twinning-platform/twinning/internal/xlsx"
 )
 
 // exportColumns are the columns of both exports, as i18n message ids.
@@ -83,70 +83,40 @@ func attachment(c echo.Context, name, ctype string) {
 }
 
 // exportXLSX answers an Excel workbook: a bold, frozen header row, then
-// the rows, written through excelize's stream writer (a province is tens of
-// thousands of rows).
+// the rows. Like the CSV it streams: the workbook goes out as the pairs
+// are graded (internal/xlsx), so a province's hundreds of thousands of
+// rows never sit in memory, and the download starts at once. An error
+// after the first row (the database gone mid-way) ends the response
+// early; the truncated file then does not open, as a cut CSV is short.
 func (s *Server) exportXLSX(c echo.Context) error {
-	f := excelize.NewFile()
-	defer f.Close()
-	var sw *excelize.StreamWriter
-	var name string
-	n := 0
+	var w *xlsx.Writer
 	start := func(at date.Date, header []any) error {
-		name = fmt.Sprintf("compliance-%s.xlsx", at)
-		sheet := "compliance"
-		if err := f.SetSheetName("Sheet1", sheet); err != nil {
-			return err
-		}
+		attachment(c, fmt.Sprintf("compliance-%s.xlsx", at), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+		c.Response().WriteHeader(http.StatusOK)
 		var err error
-		if sw, err = f.NewStreamWriter(sheet); err != nil {
-			return err
-		}
-		bold, err := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}, Fill: excelize.Fill{Type: "pattern", Color: []string{"E4E7EB"}, Pattern: 1}})
+		w, err = xlsx.New(c.Response(), xlsx.Options{Sheet: "compliance", FreezeHeader: true,
+			Widths: []float64{14, 26, 26, 8, 10, 12, 44, 30, 16, 18, 12, 12, 10, 10, 10, 12, 10}})
 		if err != nil {
 			return err
 		}
-		widths := []float64{14, 26, 26, 8, 10, 12, 44, 30, 16, 18, 12, 12, 10, 10, 10, 12, 10}
-		for i, w := range widths {
-			if err := sw.SetColWidth(i+1, i+1, w); err != nil {
-				return err
-			}
-		}
-		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
-			return err
-		}
-		values := make([]any, len(header))
-		for j, v := range header {
-			values[j] = excelize.Cell{StyleID: bold, Value: v}
-		}
-		n++
-		return sw.SetRow("A1", values)
+		return w.Header(header)
 	}
 	values := make([]any, len(exportColumns))
 	row := func(r []any) error {
 		for j, v := range r {
-			// a quantity is a number cell: the shortest float64 text of
-			// an exact hundredth is that hundredth ("2.2"), which is what
-			// the sheet stores (excelize would write a named integer
-			// type as text)
+			// a quantity is a number cell of its exact digits ("2.25"),
+			// which is what the sheet then holds
 			if d, ok := v.(decimal.D); ok {
-				v = d.Float()
+				v = xlsx.Number(d.String())
 			}
 			values[j] = v
 		}
-		n++
-		cell, _ := excelize.CoordinatesToCellName(1, n)
-		return sw.SetRow(cell, values)
+		return w.Row(values)
 	}
 	if err := s.exportRows(c, start, row); err != nil {
 		return err
 	}
-	if err := sw.Flush(); err != nil {
-		return err
-	}
-	attachment(c, name, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-	c.Response().WriteHeader(http.StatusOK)
-	_, err := f.WriteTo(c.Response())
-	return err
+	return w.Close()
 }
 
 // exportCSV answers the same rows as CSV, UTF-8 with a byte-order mark so

@@ -77,6 +77,25 @@ func TestComplianceExports(t *testing.T) {
 		if len(sheet) != len(rows) || sheet[0][1] != "支援学校" {
 			t.Fatalf("workbook has %d rows (csv %d), header %v", len(sheet), len(rows), sheet[0])
 		}
+		// the same cells as the CSV (whose text cells may carry the
+		// apostrophe that defuses a formula), quantities as number cells
+		if x.Header.Get("Content-Type") != "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" ||
+			!strings.Contains(x.Header.Get("Content-Disposition"), "compliance-2026-02-15.xlsx") {
+			t.Fatalf("workbook headers %v", x.Header)
+		}
+		for i := range rows {
+			for j := range rows[i] {
+				if want := rows[i][j]; j >= len(sheet[i]) || (sheet[i][j] != want && "'"+sheet[i][j] != want) {
+					t.Fatalf("workbook row %d differs from the CSV: %q, want %q", i+1, sheet[i], rows[i])
+				}
+			}
+		}
+		if typ, err := f.GetCellType("compliance", "M2"); err != nil || typ != excelize.CellTypeNumber {
+			t.Errorf("required (M2) is a %v cell (%v), want a number", typ, err)
+		}
+		if panes, err := f.GetPanes("compliance"); err != nil || !panes.Freeze || panes.YSplit != 1 {
+			t.Errorf("header row not frozen: %+v (%v)", panes, err)
+		}
 
 		// English for an English-speaking bureau; refused for school users
 		coord := api.Login("wh6.coord@demo.local", "demo-school-2025")

@@ -40,14 +40,15 @@ func main() {
 	password := flag.String("password", benchdata.DefaultPassword, "the bureau's password")
 	memLimit := flag.String("memory-limit", "", "TWINNING_MEMORY_LIMIT for the server (empty: none)")
 	label := flag.String("label", "", "a name for this run in the result line")
+	serverLog := flag.String("server-log", "", "write the server's output to this file (with GODEBUG=gctrace=1 in the environment: its heap at every collection)")
 	flag.Parse()
-	if err := run(*bin, *dsn, *requests, *workers, *password, *memLimit, *label); err != nil {
+	if err := run(*bin, *dsn, *requests, *workers, *password, *memLimit, *label, *serverLog); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrss:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, dsn string, requests, workers int, password, memLimit, label string) error {
+func run(bin, dsn string, requests, workers int, password, memLimit, label, logFile string) error {
 	if bin == "" {
 		return fmt.Errorf("--bin is required")
 	}
@@ -88,7 +89,13 @@ func run(bin, dsn string, requests, workers int, password, memLimit, label strin
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if logFile != "" {
+			_ = os.WriteFile(logFile, serverLog.Bytes(), 0o644)
+		}
+	}()
 	base := "http://" + addr
 	client := &http.Client{Timeout: 5 * time.Minute}
 	up := false
