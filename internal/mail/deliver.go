@@ -222,9 +222,11 @@ func (d *Deliverer) claimOnce(ctx context.Context, now time.Time) (_ []*Message,
 	err := db.WithTx(ctx, func(ctx context.Context) error {
 		out = nil
 		conn := db.Conn(ctx)
-		// Two index ranges (status, lease_until) and (status,
-		// next_attempt_at) rather than one OR, so sent rows piling up in
-		// the table are never scanned.
+		// Two ranges of idx_outbox_due (status, next_attempt_at) rather
+		// than one OR, so sent rows piling up in the table are never
+		// scanned: the expired leases among the few rows being sent
+		// (status = sending: the deliverers' current batches), then the
+		// due queued rows in order.
 		var ids []int64
 		if err := conn.Raw(`SELECT id FROM outbox_messages WHERE status = ? AND lease_until < ?
 			ORDER BY lease_until, id LIMIT ?`, StatusSending, at, window).Scan(&ids).Error; err != nil {

@@ -127,7 +127,10 @@ func (o *Outbox) enqueue(ctx context.Context, msgs []*Message, now time.Time, to
 	return o.db.WithTx(ctx, func(ctx context.Context) error {
 		conn := o.db.Conn(ctx)
 		for _, chunk := range insertChunks(msgs) {
-			if err := conn.Create(chunk).Error; err != nil {
+			// the columns every new message leaves at their defaults
+			// are not sent: a reminder day's 65,000 rows are parsed
+			// and stored with a third fewer values
+			if err := conn.Omit("message_id", "attempts", "lease_until", "lease_token", "last_error", "smtp_reply", "sent_at").Create(chunk).Error; err != nil {
 				return fmt.Errorf("outbox: insert: %w", err)
 			}
 		}

@@ -680,7 +680,7 @@ func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.
 		n.Details = string(details)
 		rows = append(rows, n)
 	}
-	if err := conn.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, noticeRows).Error; err != nil {
+	if err := insertNew(conn, rows, noticeRows); err != nil {
 		return nil, err
 	}
 	// the ids and keys only: the rest is what this call inserted
@@ -714,8 +714,30 @@ func (s *Sweeper) recordBreaches(ctx context.Context, all map[string]Breach, fre
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	err := s.db.Conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&rows, noticeRows).Error
-	return len(rows), err
+	return len(rows), insertNew(s.db.Conn(ctx), rows, noticeRows)
+}
+
+// insertNew inserts rows, per statements of n, skipping those whose unique
+// key exists. It tries a plain INSERT first and only a statement that hits
+// a duplicate (a sweep racing this one: the plan left out what existed)
+// is repeated as INSERT … ON DUPLICATE KEY UPDATE. That form checks
+// uniqueness under an exclusive next-key lock on the index record after
+// each key, held to the commit: the parts of a reminder day, whose
+// dedupe keys interleave in the index, then waited for each other — the
+// second part's notices took as long as the whole first part (50k: 1.2 s
+// instead of 0.35 s). A plain INSERT takes no such lock. A failed
+// statement is undone alone; the transaction goes on.
+func insertNew[T any](conn *gorm.DB, rows []T, n int) error {
+	for chunk := range slices.Chunk(rows, n) {
+		err := conn.Create(&chunk).Error
+		if database.IsDuplicate(err) {
+			err = conn.Clauses(clause.OnConflict{DoNothing: true}).Create(&chunk).Error
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // outgoing is one message being built, before rendering.

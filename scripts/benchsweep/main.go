@@ -223,6 +223,7 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 		var notices, messages int
 		var cpu time.Duration
 		var ds []time.Duration
+		var sweepCPU [][2]time.Duration // this process, the database server
 		for i := 0; i < runs; i++ {
 			marks, err := watermarks(db)
 			if err != nil {
@@ -233,9 +234,12 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 				_ = pprof.StartCPUProfile(profile)
 			}
 			before, beforeSQL := counter.Queries(), counter.Elapsed()
+			c0 := cpuNow(serverPID())
 			start := time.Now()
 			res, err := a.Sweeper.Sweep(ctx, at, time.Now(), false)
 			d := time.Since(start)
+			c1 := cpuNow(serverPID())
+			sweepCPU = append(sweepCPU, [2]time.Duration{c1[0] - c0[0], c1[1] - c0[1]})
 			tracing = false
 			if profile != nil {
 				pprof.StopCPUProfile()
@@ -259,6 +263,13 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 		fmt.Printf("sweep as of %s after a week down (committed): %v, %d statements, %d messages\n", at.AddDays(-1), catch.best, catchQ, catchN)
 		fmt.Printf("daily sweep as of %s (since %s): best %v, median %v (%v outside SQL), %d SQL statements, %d new notices / %d messages\n\n",
 			at, at.AddDays(-1), daily.best, daily.median, cpu.Round(time.Millisecond), queries, notices, messages)
+		fmt.Printf("runs of the daily sweep, in order: %s\n", fmtDurations(ds))
+		var pc, sc []time.Duration
+		for _, c := range sweepCPU {
+			pc, sc = append(pc, c[0]), append(sc, c[1])
+		}
+		fmt.Printf("CPU per sweep, median: this process %v, database server %v (2 cores: the sweep cannot take less than half their sum)\n",
+			summarize(pc).median.Round(time.Millisecond), summarize(sc).median.Round(time.Millisecond))
 		fmt.Printf("result\tkind=sweep\tpairs=%d\tat=%s\tbest_ms=%d\tmedian_ms=%d\tstatements=%d\tnotices=%d\tmessages=%d\n",
 			pairs, at, daily.best.Milliseconds(), daily.median.Milliseconds(), queries, notices, messages)
 	}
@@ -391,6 +402,14 @@ func fmtRatios(v []float64) string {
 		s[i] = fmt.Sprintf("%.2f", r)
 	}
 	return strings.Join(s, " ")
+}
+
+func fmtDurations(ds []time.Duration) string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond).String()
+	}
+	return strings.Join(out, " ")
 }
 
 func medianF(v []float64) float64 {
