@@ -118,6 +118,11 @@ func (x *Writer) row(values []any, style string) error {
 	if x.err != nil {
 		return x.err
 	}
+	if x.rows == MaxRows || len(values) > MaxColumns {
+		// a sheet past Excel's grid does not open at all: stop here
+		x.err = fmt.Errorf("xlsx: a sheet holds at most %d rows of %d columns", MaxRows, MaxColumns)
+		return x.err
+	}
 	x.rows++
 	x.num = strconv.AppendInt(x.num[:0], int64(x.rows), 10)
 	x.put(`<row r="`)
@@ -255,6 +260,12 @@ func (x *Writer) escape(v string) {
 }
 
 const maxCellBytes = 32767
+
+// Excel's grid: rows and columns a sheet can hold.
+const (
+	MaxRows    = 1 << 20
+	MaxColumns = 1 << 14
+)
 
 // appendColumn appends the letters of the zero-based column i (A, …, Z,
 // AA, …).

@@ -135,6 +135,31 @@ func TestRefusesBadSheetNames(t *testing.T) {
 	}
 }
 
+// Past Excel's grid the writer stops with an error instead of writing a
+// sheet Excel refuses.
+func TestRefusesMoreThanTheGrid(t *testing.T) {
+	w, err := xlsx.New(io.Discard, xlsx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Row(make([]any, xlsx.MaxColumns+1)); err == nil {
+		t.Fatal("a row wider than 16,384 columns was accepted")
+	}
+	w, _ = xlsx.New(io.Discard, xlsx.Options{})
+	row := []any{1}
+	for i := 0; i < xlsx.MaxRows; i++ {
+		if err := w.Row(row); err != nil {
+			t.Fatalf("row %d: %v", i+1, err)
+		}
+	}
+	if err := w.Row(row); err == nil {
+		t.Fatal("row 1,048,577 was accepted")
+	}
+	if err := w.Close(); err == nil {
+		t.Fatal("Close after the error reported success")
+	}
+}
+
 // A failing destination (a client that went away) ends the export with
 // the error, not a panic or a hang.
 func TestWriteErrorStops(t *testing.T) {
