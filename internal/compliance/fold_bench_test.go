@@ -8,32 +8,45 @@ import (
 	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
-func BenchmarkFolderAdd(b *testing.B) {
+// foldBenchProvince builds pairs pairs of one agreement with six
+// commitments of the given measure (two random categories each) and 50
+// confirmed activities per pair over two school years: in pair order, or
+// with each row's pair drawn at random (shuffled), as the activities table
+// returns them.
+func foldBenchProvince(pairs int64, measure string, shuffled bool) (map[int64][]Agreement, []foldFact) {
 	rng := rand.New(rand.NewSource(1))
-	cal := demoCalendar()
 	cats := []string{"visit", "teaching_support", "lecture", "secondment", "mentoring", "donation"}
 	kinds := []calendar.PeriodKind{calendar.Month, calendar.TermPeriod, calendar.SchoolYear, calendar.Agreement, calendar.TermPeriod, calendar.SchoolYear}
 	byPair := map[int64][]Agreement{}
 	var cID int64
-	const pairs = 10000
 	for p := int64(1); p <= pairs; p++ {
 		ag := Agreement{ID: p, PairID: p, EffectiveFrom: d("2025-09-01"), EffectiveTo: d("2028-08-31")}
 		for k := 0; k < 6; k++ {
 			cID++
-			ag.Commitments = append(ag.Commitments, Commitment{ID: cID, Measure: "count", Period: kinds[k], Categories: []string{cats[rng.Intn(6)], cats[rng.Intn(6)]}})
+			ag.Commitments = append(ag.Commitments, Commitment{ID: cID, Measure: measure, Period: kinds[k], Categories: []string{cats[rng.Intn(6)], cats[rng.Intn(6)]}})
 		}
 		byPair[p] = []Agreement{ag}
 	}
 	codes := newCategoryCodes()
-	var facts []foldFact
-	for p := int64(1); p <= pairs; p++ {
-		for i := 0; i < 50; i++ {
-			occ := d("2025-09-01").AddDays(rng.Intn(700))
-			a := activityFact{PairID: p, Category: cats[rng.Intn(6)], OccurredOn: occ, LoggedOn: occ.AddDays(rng.Intn(10)), Status: "confirmed", Hours: decimal.D(100)}
-			f, _ := factOf(codes, &a)
-			facts = append(facts, f)
+	facts := make([]foldFact, 0, pairs*50)
+	for i := int64(0); i < pairs*50; i++ {
+		pair := 1 + i/50
+		if shuffled {
+			pair = 1 + rng.Int63n(pairs)
 		}
+		occ := d("2025-09-01").AddDays(rng.Intn(700))
+		a := activityFact{PairID: pair, Category: cats[rng.Intn(6)], OccurredOn: occ, LoggedOn: occ.AddDays(rng.Intn(10)), Status: "confirmed", Hours: decimal.D(100)}
+		f, _ := factOf(codes, &a)
+		facts = append(facts, f)
 	}
+	return byPair, facts
+}
+
+// BenchmarkFolderAdd: building the folder and folding 10,000 pairs' rows
+// in pair order.
+func BenchmarkFolderAdd(b *testing.B) {
+	cal := demoCalendar()
+	byPair, facts := foldBenchProvince(10000, "count", false)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		fo := newFolder(defaultRules, cal, byPair)
@@ -45,31 +58,10 @@ func BenchmarkFolderAdd(b *testing.B) {
 }
 
 // BenchmarkFolderAddShuffled: a province's shape, rows in random pair
-// order as the activities table returns them.
+// order as the activities table returns them; the fold alone.
 func BenchmarkFolderAddShuffled(b *testing.B) {
-	rng := rand.New(rand.NewSource(1))
 	cal := demoCalendar()
-	cats := []string{"visit", "teaching_support", "lecture", "secondment", "mentoring", "donation"}
-	kinds := []calendar.PeriodKind{calendar.Month, calendar.TermPeriod, calendar.SchoolYear, calendar.Agreement, calendar.TermPeriod, calendar.SchoolYear}
-	byPair := map[int64][]Agreement{}
-	var cID int64
-	const pairs = 50000
-	for p := int64(1); p <= pairs; p++ {
-		ag := Agreement{ID: p, PairID: p, EffectiveFrom: d("2025-09-01"), EffectiveTo: d("2028-08-31")}
-		for k := 0; k < 6; k++ {
-			cID++
-			ag.Commitments = append(ag.Commitments, Commitment{ID: cID, Measure: "hours", Period: kinds[k], Categories: []string{cats[rng.Intn(6)], cats[rng.Intn(6)]}})
-		}
-		byPair[p] = []Agreement{ag}
-	}
-	codes := newCategoryCodes()
-	var facts []foldFact
-	for i := 0; i < pairs*50; i++ {
-		occ := d("2025-09-01").AddDays(rng.Intn(700))
-		a := activityFact{PairID: 1 + rng.Int63n(pairs), Category: cats[rng.Intn(6)], OccurredOn: occ, LoggedOn: occ.AddDays(rng.Intn(10)), Status: "confirmed", Hours: decimal.D(100)}
-		f, _ := factOf(codes, &a)
-		facts = append(facts, f)
-	}
+	byPair, facts := foldBenchProvince(50000, "hours", true)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -415,10 +415,9 @@ func (s *suite) watchPrimary(stop <-chan struct{}) {
 		}
 		var name, status string
 		err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'").Scan(&name, &status)
+		// written here only, read after the load's goroutines are done
 		if err == nil && status != "Primary" && s.node1Lost == "" {
-			s.mu.Lock()
 			s.node1Lost = fmt.Sprintf("%s at %s", status, time.Now().Format("15:04:05.0"))
-			s.mu.Unlock()
 		}
 	}
 }
