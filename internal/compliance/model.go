@@ -42,9 +42,11 @@ type Agreement struct {
 	PairID        int64
 	EffectiveFrom date.Date
 	EffectiveTo   date.Date
-	// DecidedThrough is the as-of date of the last sweep that evaluated
-	// the agreement (zero: none did): the periods whose books closed before
-	// it are decided. Mode Undecided reads it.
+	// DecidedThrough is the as-of date of a sweep that evaluated the
+	// agreement (zero: none did): the periods whose books closed before it
+	// are decided. Mode Undecided reads it. A later sweep records its own
+	// date only when a period of the agreement closed its books since
+	// (Decided): until then the recorded date selects the same periods.
 	DecidedThrough date.Date
 	Commitments    []Commitment
 }

@@ -58,49 +58,83 @@ type directory struct {
 	bureauAll []recipient
 }
 
-func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64) (*directory, error) {
+// loadDirectory reads the pairs and the users of their schools and of the
+// bureaus; beside runs reads that need no single instant between them
+// (Sweeper.beside).
+func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, beside func(context.Context, ...func(context.Context) error) error) (*directory, error) {
 	d := &directory{bySchool: map[int64][]recipient{}, byRegion: map[string][]recipient{}}
-	conn := db.Conn(ctx)
+	// More pairs than half an IN list can have more schools than one IN
+	// list holds (a reminder day of a province): then every school's
+	// users are read at once, fewer rows to skip than ids to look up, and
+	// that read needs nothing from the pairs' so it runs beside it.
+	all := len(pairIDs) > inList/2
+	var users []recipient
+	readPairs := func(ctx context.Context) error {
+		var err error
+		d.pairs, err = loadPairs(ctx, db, pairIDs)
+		return err
+	}
+	readUsers := func(ctx context.Context) error {
+		conn := db.Conn(ctx).Session(&gorm.Session{NewDB: true})
+		q := conn.Table("users").Select("id, name, email, role, school_id, locale").
+			Where("active = ? AND role IN ?", true, []string{"coordinator", "principal"})
+		if !all {
+			schools := d.schools()
+			if len(schools) == 0 {
+				users = nil
+				return nil
+			}
+			q = q.Where("school_id IN ?", schools)
+		}
+		users = nil
+		if err := q.Order("id").Find(&users).Error; err != nil {
+			return err
+		}
+		d.bureauAll = nil
+		return conn.Table("users").Select("users.id, users.name, users.email, users.role, users.locale, regions.path AS path, regions.name AS region_name").
+			Joins("JOIN regions ON regions.id = users.region_id").
+			Where("users.active = ? AND users.role = ?", true, "bureau").Order("users.id").Find(&d.bureauAll).Error
+	}
 	var err error
-	if d.pairs, err = loadPairs(ctx, db, pairIDs); err != nil {
+	if all {
+		err = beside(ctx, readPairs, readUsers)
+	} else {
+		err = beside(ctx, readPairs)
+		if err == nil {
+			err = beside(ctx, readUsers)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	schools := map[int64]bool{}
-	for _, p := range d.pairs {
-		schools[p.supporting], schools[p.supported] = true, true
-	}
-	ids := make([]int64, 0, len(schools))
-	for id := range schools {
-		ids = append(ids, id)
-	}
-	var users []recipient
-	if len(ids) > 0 {
-		q := conn.Table("users").Select("id, name, email, role, school_id, locale").
-			Where("active = ? AND role IN ?", true, []string{"coordinator", "principal"})
-		if len(ids) <= inList {
-			q = q.Where("school_id IN ?", ids)
-		}
-		// more schools than one IN list holds (a reminder day of a
-		// province): every school's users in one read, fewer rows to skip
-		// than ids to look up
-		if err := q.Order("id").Find(&users).Error; err != nil {
-			return nil, err
-		}
+	for _, id := range d.schools() {
+		schools[id] = true
 	}
 	for _, u := range users {
 		if u.SchoolID != nil && schools[*u.SchoolID] {
 			d.bySchool[*u.SchoolID] = append(d.bySchool[*u.SchoolID], u)
 		}
 	}
-	if err := conn.Table("users").Select("users.id, users.name, users.email, users.role, users.locale, regions.path AS path, regions.name AS region_name").
-		Joins("JOIN regions ON regions.id = users.region_id").
-		Where("users.active = ? AND users.role = ?", true, "bureau").Order("users.id").Find(&d.bureauAll).Error; err != nil {
-		return nil, err
-	}
 	for _, u := range d.bureauAll {
 		d.byRegion[u.Path] = append(d.byRegion[u.Path], u)
 	}
 	return d, nil
+}
+
+// schools are the schools of the directory's pairs, each once.
+func (d *directory) schools() []int64 {
+	seen := map[int64]bool{}
+	var out []int64
+	for _, p := range d.pairs {
+		for _, id := range []int64{p.supporting, p.supported} {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	return out
 }
 
 // loadPairs reads the pairs' schools, names and regions: one query per

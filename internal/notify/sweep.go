@@ -117,22 +117,52 @@ var errDryRun = errors.New("dry run: rolled back")
 // completed sweep (all of them on a first sweep); the dedupe keys keep it
 // correct whatever it re-reads. With dryRun, everything is rolled back and
 // the result tells what would have been queued.
+//
+// Inside a caller's transaction, or dry, the plan and its writes are one
+// transaction. Otherwise the plan is read first (its halves beside each
+// other, see beside) and then written in a transaction of its own, or in
+// parts (splitMin): what is written never depended on the plan being read
+// in the writing transaction — a notice another sweep inserted meanwhile
+// is skipped by its dedupe key, as when two sweeps race.
 func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
-	var p plan
+	if dryRun || database.InTx(ctx) {
+		return s.sweepWithin(ctx, at, now, dryRun)
+	}
+	p, err := s.plan(ctx, at)
+	if err != nil {
+		return Result{AsOf: at, Notices: map[string]int{}}, err
+	}
+	res := Result{AsOf: at, Since: p.since, Notices: map[string]int{}}
+	if s.splits(p) {
+		return s.writeParts(ctx, p, res, at, now)
+	}
+	var part Result
+	err = s.db.WithTx(ctx, func(ctx context.Context) error {
+		// a retried transaction counts only what its last, committed
+		// attempt inserted
+		var err error
+		part, err = s.write(ctx, p.all(), at, now)
+		return err
+	})
+	if err != nil {
+		return Result{AsOf: at, Notices: map[string]int{}}, err
+	}
+	res.add(part)
+	return res, nil
+}
+
+// sweepWithin plans and writes in one transaction (the caller's, if any),
+// rolled back when dry.
+func (s *Sweeper) sweepWithin(ctx context.Context, at date.Date, now time.Time, dryRun bool) (Result, error) {
 	var res Result
-	split := false
-	outer := ctx // a caller's transaction, if any, is never split
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		// a fresh plan and result per attempt: a retried transaction
 		// counts only what its last, committed attempt inserted
-		var err error
-		if p, err = s.plan(ctx, at); err != nil {
+		p, err := s.plan(ctx, at)
+		if err != nil {
 			return err
 		}
 		res = Result{AsOf: at, Since: p.since, Notices: map[string]int{}}
-		if split = s.splits(outer, p, dryRun); split {
-			return nil // written below, in parts
-		}
 		part, err := s.write(ctx, p.all(), at, now)
 		if err != nil {
 			return err
@@ -150,10 +180,7 @@ func (s *Sweeper) Sweep(ctx context.Context, at date.Date, now time.Time, dryRun
 		// nothing was committed: nothing to report or count
 		return Result{AsOf: at, Notices: map[string]int{}}, err
 	}
-	if !split {
-		return res, nil
-	}
-	return s.writeParts(ctx, p, res, at, now)
+	return res, nil
 }
 
 // A reminder day of a province writes tens of thousands of notices and
@@ -170,14 +197,15 @@ const (
 	splitParts = 2
 )
 
-// splits reports whether the plan is written in parts: a large plan, not
-// inside a caller's transaction (which one connection carries), not dry.
-func (s *Sweeper) splits(ctx context.Context, p plan, dryRun bool) bool {
+// splits reports whether the plan is written in parts (never inside a
+// caller's transaction, which one connection carries, nor dry: Sweep
+// does not ask then).
+func (s *Sweeper) splits(p plan) bool {
 	least := splitMin
 	if s.splitMin > 0 {
 		least = s.splitMin
 	}
-	return !dryRun && !database.InTx(ctx) && len(p.cands) >= least
+	return len(p.cands) >= least
 }
 
 // writeParts writes p in splitParts parts at once, adding what each part
@@ -229,33 +257,82 @@ type plan struct {
 
 type decidedAgreement struct{ pair, id int64 }
 
-// plan reads the programme as of at.
+// plan reads the programme as of at: the quota notices and the
+// confirmation notices beside each other (they read different tables and
+// decide different notices), then who the messages go to.
 func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
 	var p plan
-	var err error
-	if p.since, err = s.lastCompleted(ctx, "sweep", at); err != nil {
+	var confirms []candidate
+	quota := func(ctx context.Context) error {
+		var err error
+		if p.cands, p.breaches, p.decided, err = s.quotaCandidates(ctx, at); err != nil {
+			return err
+		}
+		// the new ones only (insertNotices still skips a key another
+		// sweep inserts meanwhile)
+		p.cands, err = s.withoutExisting(ctx, p.cands, at)
+		return err
+	}
+	confirm := func(ctx context.Context) error {
+		var err error
+		if p.since, err = s.lastCompleted(ctx, "sweep", at); err != nil {
+			return err
+		}
+		if confirms, err = s.confirmCandidates(ctx, at, p.since); err != nil {
+			return err
+		}
+		if confirms, err = s.withoutExisting(ctx, confirms, at); err != nil {
+			return err
+		}
+		// with their activities described
+		return s.describeActivities(ctx, confirms)
+	}
+	if err := s.beside(ctx, quota, confirm); err != nil {
 		return p, err
 	}
-	if p.cands, p.breaches, p.decided, err = s.quotaCandidates(ctx, at); err != nil {
-		return p, err
-	}
-	confirms, err := s.confirmCandidates(ctx, at, p.since)
-	if err != nil {
-		return p, err
-	}
-	// the new ones only (insertNotices still skips a key another sweep
-	// inserts meanwhile), with their activities described
-	if p.cands, err = s.withoutExisting(ctx, append(p.cands, confirms...), at); err != nil {
-		return p, err
-	}
-	if err := s.describeActivities(ctx, p.cands); err != nil {
-		return p, err
-	}
+	p.cands = append(p.cands, confirms...)
 	// who the messages go to, read once for all parts (which only read it)
 	if len(p.cands) > 0 {
-		p.dir, err = loadDirectory(ctx, s.db, pairIDs(p.cands))
+		var err error
+		if p.dir, err = loadDirectory(ctx, s.db, pairIDs(p.cands), s.beside); err != nil {
+			return p, err
+		}
 	}
-	return p, err
+	return p, nil
+}
+
+// beside runs reads that need no single instant between them. On MySQL,
+// outside a transaction, they run at once, each in a transaction of its
+// own on its own connection: a reminder day's plan of a province is a
+// second of reading and evaluating, and in one transaction the database
+// server works while the evaluation waits, and the other way round — two
+// of them use both cores. Otherwise (SQLite, which writes one at a time,
+// or inside a transaction, which one connection carries) one after the
+// other, in one transaction. A read that fails stops none of the others;
+// the errors are joined. Each fn must set, not add to, what it returns:
+// its transaction may be retried.
+func (s *Sweeper) beside(ctx context.Context, fns ...func(ctx context.Context) error) error {
+	if database.InTx(ctx) || s.db.Dialect() != database.MySQL || len(fns) < 2 {
+		return s.db.WithTx(ctx, func(ctx context.Context) error {
+			for _, fn := range fns {
+				if err := fn(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.db.WithTx(ctx, fn)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // part is the share of a plan one transaction writes.
@@ -410,10 +487,13 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// recorded as decided through at: the agreements for which that
+	// changes what a later sweep evaluates (compliance.Decided)
+	must := compliance.NewDecided(s.cfg.Rules, sc.Calendar, at)
 	for _, ags := range sc.Agreements {
-		for _, ag := range ags {
-			if ag.DecidedThrough.IsZero() || ag.DecidedThrough.Before(at) {
-				decided = append(decided, decidedAgreement{pair: ag.PairID, id: ag.ID})
+		for i := range ags {
+			if must.MustRecord(&ags[i]) {
+				decided = append(decided, decidedAgreement{pair: ags[i].PairID, id: ags[i].ID})
 			}
 		}
 	}
