@@ -57,14 +57,16 @@ var dialectTypes = map[string]*strings.Replacer{
 		"{{LONGTEXT}}", "TEXT",
 		"{{OPTS}}", "",
 		// DROP INDEX names its table on MySQL only
-		"{{ON outbox_messages}}", ""),
+		"{{ON outbox_messages}}", "",
+		"{{ON notices}}", ""),
 	MySQL: strings.NewReplacer(
 		"{{ID}}", "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
 		"{{DATE}}", "DATE",
 		"{{TIME}}", "DATETIME(6)",
 		"{{LONGTEXT}}", "MEDIUMTEXT",
 		"{{OPTS}}", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci",
-		"{{ON outbox_messages}}", "ON outbox_messages"),
+		"{{ON outbox_messages}}", "ON outbox_messages",
+		"{{ON notices}}", "ON notices"),
 }
 
 // statements splits a migration into statements: each ends with ";" at the

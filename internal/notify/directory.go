@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 
@@ -76,19 +77,17 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, beside
 	}
 	readUsers := func(ctx context.Context) error {
 		conn := db.Conn(ctx).Session(&gorm.Session{NewDB: true})
-		q := conn.Table("users").Select("id, name, email, role, school_id, locale").
-			Where("active = ? AND role IN ?", true, []string{"coordinator", "principal"})
-		if !all {
-			schools := d.schools()
-			if len(schools) == 0 {
-				users = nil
-				return nil
-			}
-			q = q.Where("school_id IN ?", schools)
-		}
 		users = nil
-		if err := q.Order("id").Find(&users).Error; err != nil {
-			return err
+		if schools := d.schools(); all || len(schools) > 0 {
+			q := conn.Table("users").Select("id, name, email, role, school_id, locale").
+				Where("active = ? AND role IN ?", true, []string{"coordinator", "principal"})
+			if !all {
+				q = q.Where("school_id IN ?", schools)
+			}
+			var err error
+			if users, err = scanUsers(q.Order("id")); err != nil {
+				return err
+			}
 		}
 		d.bureauAll = nil
 		return conn.Table("users").Select("users.id, users.name, users.email, users.role, users.locale, regions.path AS path, regions.name AS region_name").
@@ -120,6 +119,43 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, beside
 		d.byRegion[u.Path] = append(d.byRegion[u.Path], u)
 	}
 	return d, nil
+}
+
+// scanUsers reads the school users q selects (id, name, email, role,
+// school_id, locale), scanned by hand: on a reminder day of a province
+// they are a hundred thousand rows, and reflection cost more than the
+// query. The few distinct roles and locales share one string each.
+func scanUsers(q *gorm.DB) ([]recipient, error) {
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []recipient
+	words := map[string]string{}
+	word := func(b []byte) string {
+		if w, ok := words[string(b)]; ok {
+			return w
+		}
+		w := string(b)
+		words[w] = w
+		return w
+	}
+	var role, locale sql.RawBytes
+	var school sql.NullInt64
+	for rows.Next() {
+		var u recipient
+		if err := rows.Scan(&u.ID, &u.Name, &u.Email, &role, &school, &locale); err != nil {
+			return nil, err
+		}
+		u.Role, u.Locale = word(role), word(locale)
+		if school.Valid {
+			id := school.Int64
+			u.SchoolID = &id
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }
 
 // schools are the schools of the directory's pairs, each once.
