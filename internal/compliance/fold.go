@@ -145,8 +145,11 @@ type foldFact struct {
 	cat       uint8 // the category's index +1, 0 when unknown
 	confirmed bool  // else pending
 	imported  bool
-	hours     decimal.D
-	persons   decimal.D
+	// span is 1 + the pair's index in folder.spans (0: none), set by
+	// addAll: the key it sorts by (in the struct's padding: still 40 bytes)
+	span    int32
+	hours   decimal.D
+	persons decimal.D
 }
 
 // categoryBits gives each category code a bit of a commitment's mask.
@@ -414,16 +417,61 @@ func (f *folder) lookUp(kind int8, d date.Date, i int) int32 {
 	return idx
 }
 
+// spanOf is 1 + the index in spans of the pair (0: no agreement).
+func (f *folder) spanOf(pair int64) int32 {
+	if f.dense != nil {
+		if i := pair - f.pairLo; i >= 0 && i < int64(len(f.dense)) {
+			return f.dense[i]
+		}
+		return 0
+	}
+	return f.sparse[pair]
+}
+
 // add folds one activity in.
 func (f *folder) add(a *foldFact) {
-	var s int32
-	if f.dense != nil {
-		if i := a.pair - f.pairLo; i >= 0 && i < int64(len(f.dense)) {
-			s = f.dense[i]
-		}
-	} else {
-		s = f.sparse[a.pair]
+	a.span = f.spanOf(a.pair)
+	f.addSpanned(a)
+}
+
+// addAll folds fs in, sorted first by pair (tmp, at least as long, is the
+// sort's scratch; fs is reordered). The rows arrive with their pairs at
+// random, and each then misses the cache twice — its commitment's record
+// and its sum, in arrays of tens of megabytes for a province: 170 ns a
+// row. In pair order the records and sums are read in the order they lie
+// in memory: 37 ns (BenchmarkFolderAddShuffled/-Sorted). A radix sort on
+// the span index, a byte per pass, costs a few ns a row.
+func (f *folder) addAll(fs, tmp []foldFact) {
+	var top int32
+	for i := range fs {
+		fs[i].span = f.spanOf(fs[i].pair)
+		top = max(top, fs[i].span)
 	}
+	src, dst := fs, tmp[:len(fs)]
+	for shift := 0; shift < 32 && top>>shift > 0; shift += 8 {
+		var at [256]int
+		for i := range src {
+			at[(src[i].span>>shift)&0xff]++
+		}
+		n := 0
+		for k := range at {
+			at[k], n = n, n+at[k]
+		}
+		for i := range src {
+			k := (src[i].span >> shift) & 0xff
+			dst[at[k]] = src[i]
+			at[k]++
+		}
+		src, dst = dst, src
+	}
+	for i := range src {
+		f.addSpanned(&src[i])
+	}
+}
+
+// addSpanned folds one activity in whose span is set.
+func (f *folder) addSpanned(a *foldFact) {
+	s := a.span
 	if s == 0 || a.cat == 0 || a.cat > 16 {
 		return
 	}

@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -72,4 +73,28 @@ func BenchmarkFolderAddShuffled(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(facts)), "ns/row")
+}
+
+// BenchmarkFolderAddChunked: BenchmarkFolderAddShuffled's rows folded as
+// the recompute folds them, foldChunk at a time sorted by pair (the sort
+// included), and with smaller and larger chunks.
+func BenchmarkFolderAddChunked(b *testing.B) {
+	cal := demoCalendar()
+	byPair, facts := foldBenchProvince(50000, "hours", true)
+	for _, chunk := range []int{1 << 16, foldChunk, 1 << 20} {
+		b.Run(fmt.Sprint(chunk), func(b *testing.B) {
+			work := make([]foldFact, len(facts))
+			tmp := make([]foldFact, chunk)
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				fo := newFolder(defaultRules, cal, byPair)
+				copy(work, facts) // addAll reorders
+				b.StartTimer()
+				for lo := 0; lo < len(work); lo += chunk {
+					fo.addAll(work[lo:min(lo+chunk, len(work))], tmp)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(facts)), "ns/row")
+		})
+	}
 }

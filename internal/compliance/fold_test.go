@@ -14,7 +14,11 @@ import (
 // compares the totals with the sums of Contributions, the reference the
 // incremental read model uses.
 func TestFolderMatchesContributions(t *testing.T) {
-	for _, pairIDs := range [][]int64{{1, 2, 3, 4, 5, 6}, {3, 90, 7_000_000, 12}} {
+	many := make([]int64, 600) // more spans than one byte of the sort's key
+	for i := range many {
+		many[i] = int64(600 - i)
+	}
+	for _, pairIDs := range [][]int64{{1, 2, 3, 4, 5, 6}, {3, 90, 7_000_000, 12}, many} {
 		rng := rand.New(rand.NewSource(11))
 		cal := demoCalendar()
 		cats := []string{"visit", "teaching_support", "lecture", "secondment", "mentoring", "donation", "no-such-category"}
@@ -29,7 +33,7 @@ func TestFolderMatchesContributions(t *testing.T) {
 				ag := Agreement{ID: agID, PairID: p, EffectiveFrom: from, EffectiveTo: from.AddDays(30 + rng.Intn(700))}
 				for k := 1 + rng.Intn(5); k > 0; k-- {
 					cID++
-					c := Commitment{ID: 1000 - cID, Measure: measures[rng.Intn(3)], Period: kinds[rng.Intn(len(kinds))]}
+					c := Commitment{ID: 1_000_000 - cID, Measure: measures[rng.Intn(3)], Period: kinds[rng.Intn(len(kinds))]}
 					for j := 1 + rng.Intn(3); j > 0; j-- {
 						c.Categories = append(c.Categories, cats[rng.Intn(len(cats)-1)])
 					}
@@ -39,6 +43,7 @@ func TestFolderMatchesContributions(t *testing.T) {
 			}
 		}
 		fo := newFolder(defaultRules, cal, byPair)
+		var facts []foldFact // for the recompute's way: addAll by chunk
 		want := map[TotalKey]Total{}
 		x := newContributor(defaultRules, cal)
 		codes := newCategoryCodes()
@@ -63,6 +68,7 @@ func TestFolderMatchesContributions(t *testing.T) {
 				Imported: f.Imported, Status: f.Status, Hours: f.Hours, Persons: f.Persons}
 			if ff, ok := factOf(codes, &a); ok {
 				fo.add(&ff)
+				facts = append(facts, ff)
 			}
 		}
 		got := map[TotalKey]Total{}
@@ -86,12 +92,31 @@ func TestFolderMatchesContributions(t *testing.T) {
 		if tot.Len() != len(want) {
 			t.Fatalf("Totals: %d, contributions: %d", tot.Len(), len(want))
 		}
+		// sorted by pair a chunk at a time, as the recompute folds
+		chunked := map[int]Totals{}
+		for _, n := range []int{1, 997, len(facts)} {
+			fc := newFolder(defaultRules, cal, byPair)
+			tmp := make([]foldFact, n)
+			work := append([]foldFact(nil), facts...)
+			for lo := 0; lo < len(work); lo += n {
+				fc.addAll(work[lo:min(lo+n, len(work))], tmp)
+			}
+			chunked[n] = fc.totals()
+			if chunked[n].Len() != len(want) {
+				t.Fatalf("addAll by %d: %d totals, contributions: %d", n, chunked[n].Len(), len(want))
+			}
+		}
 		for k, w := range want {
 			if got[k] != w {
 				t.Errorf("%v: folded %v, contributions %v", k, got[k], w)
 			}
 			if g := tot.Get(k.CommitmentID, k.PeriodKey); g != w {
 				t.Errorf("%v: Totals %v, contributions %v", k, g, w)
+			}
+			for n, c := range chunked {
+				if g := c.Get(k.CommitmentID, k.PeriodKey); g != w {
+					t.Errorf("%v: addAll by %d %v, contributions %v", k, n, g, w)
+				}
 			}
 		}
 	}

@@ -307,15 +307,27 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 		}
 		fo = buildFolder(l.rules, st.cal, st.src)
 		st = structure{} // the folder has what it needs: less for the collector to mark
-		for fs := range batches {
-			for i := range fs {
-				fo.add(&fs[i])
+		// folded a chunk at a time, each sorted by pair (folder.addAll);
+		// grown as rows come, so a pair's rebuild holds a pair's rows
+		var chunk, tmp []foldFact
+		fold := func() {
+			if cap(tmp) < len(chunk) {
+				tmp = make([]foldFact, len(chunk))
 			}
+			fo.addAll(chunk, tmp)
+			chunk = chunk[:0]
+		}
+		for fs := range batches {
+			if len(chunk)+len(fs) > foldChunk {
+				fold()
+			}
+			chunk = append(chunk, fs...)
 			select {
 			case free <- fs[:0]:
 			default:
 			}
 		}
+		fold()
 		done <- nil
 	}()
 	next := func() []foldFact {
@@ -354,6 +366,12 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 	}
 	return fo, rows.Err()
 }
+
+// foldChunk is the most rows the recompute folds at once, sorted by pair:
+// 10 MB, and twice as much with the sort's scratch. A larger chunk folds
+// faster (each pair's rows closer together: 82 ns a row at 2^18, 71 at
+// 2^20, 154 unsorted, BenchmarkFolderAddChunked) but holds more.
+const foldChunk = 1 << 18
 
 // loadFoldSource loads what the folder needs of the agreements matching
 // cond and of their commitments: the columns it reads, scanned by hand,
