@@ -81,7 +81,7 @@ func BenchmarkFolderAddShuffled(b *testing.B) {
 func BenchmarkFolderAddChunked(b *testing.B) {
 	cal := demoCalendar()
 	byPair, facts := foldBenchProvince(50000, "hours", true)
-	for _, chunk := range []int{1 << 16, foldChunk, 1 << 20} {
+	for _, chunk := range []int{1 << 16, foldChunk(50000), 1 << 20} {
 		b.Run(fmt.Sprint(chunk), func(b *testing.B) {
 			work := make([]foldFact, len(facts))
 			tmp := make([]foldFact, chunk)

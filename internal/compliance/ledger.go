@@ -309,6 +309,7 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 		st = structure{} // the folder has what it needs: less for the collector to mark
 		// folded a chunk at a time, each sorted by pair (folder.addAll);
 		// grown as rows come, so a pair's rebuild holds a pair's rows
+		size := foldChunk(len(fo.spans))
 		var chunk, tmp []foldFact
 		fold := func() {
 			if cap(tmp) < len(chunk) {
@@ -318,7 +319,7 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 			chunk = chunk[:0]
 		}
 		for fs := range batches {
-			if len(chunk)+len(fs) > foldChunk {
+			if len(chunk)+len(fs) > size {
 				fold()
 			}
 			chunk = append(chunk, fs...)
@@ -367,11 +368,18 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 	return fo, rows.Err()
 }
 
-// foldChunk is the most rows the recompute folds at once, sorted by pair:
-// 10 MB, and twice as much with the sort's scratch. A larger chunk folds
-// faster (each pair's rows closer together: 82 ns a row at 2^18, 71 at
-// 2^20, 154 unsorted, BenchmarkFolderAddChunked) but holds more.
-const foldChunk = 1 << 18
+// foldChunk is how many rows the recompute folds at once, sorted by pair,
+// for a folder of pairs pairs: about five rows per pair, which is where
+// the sort pays — the rows of a pair are then near each other, and the
+// folder's records and sums are read in the order they lie in memory (82
+// ns a row at 50,000 pairs, against 154 unsorted; BenchmarkFolderAddChunked).
+// The fold overlaps the stream except for the last chunk, folded after the
+// last row: a chunk of 256k rows cost a 5,000-pair recompute a third more
+// than the stream, where five rows per pair (25k) leave a few ms. At most
+// 2^18 rows (10 MB, twice that with the sort's scratch).
+func foldChunk(pairs int) int {
+	return min(max(5*pairs, 1<<12), 1<<18)
+}
 
 // loadFoldSource loads what the folder needs of the agreements matching
 // cond and of their commitments: the columns it reads, scanned by hand,
