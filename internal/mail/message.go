@@ -158,11 +158,12 @@ func unparsed(raw string, max int) string {
 	return truncate(strings.Join(strings.FieldsFunc(raw, func(r rune) bool { return unicode.IsControl(r) }), " "), max)
 }
 
-// prepare validates m and normalizes its addresses; f collects errors under
-// field names prefixed by prefix. With tolerant, an address that does not
+// prepare validates m and normalizes its addresses (addrs remembers the
+// To addresses normalized so far); f collects errors under field names
+// prefixed by prefix. With tolerant, an address that does not
 // parse is kept as given (see unparsed) instead of being an error, and a
 // display name too long for the column is dropped.
-func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool) {
+func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool, addrs map[string]string) {
 	if m.Kind == "" || utf8.RuneCountInString(m.Kind) > maxKind {
 		f.Add(prefix+"kind", fmt.Sprintf("is required, at most %d characters", maxKind))
 	}
@@ -172,7 +173,14 @@ func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool) {
 	if utf8.RuneCountInString(m.Locale) > maxLocale {
 		f.Add(prefix+"locale", fmt.Sprintf("at most %d characters", maxLocale))
 	}
-	to, err := normalizeAddress(m.To)
+	to, known := addrs[m.To]
+	var err error
+	if !known {
+		raw := m.To
+		if to, err = normalizeAddress(raw); err == nil {
+			addrs[raw] = to
+		}
+	}
 	if err == nil && len(to) > maxTo && tolerant {
 		// a name too long for the column once encoded: the address alone
 		if a, perr := netmail.ParseAddress(to); perr == nil {

@@ -103,12 +103,15 @@ func (o *Outbox) enqueue(ctx context.Context, msgs []*Message, now time.Time, to
 	}
 	f := errs.Fields{}
 	at := dbTime(now)
+	// a reminder day's 65,000 messages go to fewer addresses: each is
+	// parsed once
+	addrs := map[string]string{}
 	for i, m := range msgs {
 		prefix := ""
 		if len(msgs) > 1 {
 			prefix = fmt.Sprintf("messages[%d].", i)
 		}
-		m.prepare(f, prefix, tolerant)
+		m.prepare(f, prefix, tolerant, addrs)
 		m.ID = 0
 		m.MessageID = ""
 		m.Status = StatusQueued

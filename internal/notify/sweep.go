@@ -913,6 +913,10 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 		copy   bool
 	}
 	subjects := map[subjectKey]string{}
+	// a recipient of several messages, a group of several recipients:
+	// the address and the keys once each
+	addrs := map[int64]string{}
+	keysOf := map[int][]string{}
 	for i, o := range outs {
 		uid := o.recipient.ID
 		var pairID *int64
@@ -922,7 +926,12 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 			pairID = &pid
 		}
 		loc := o.recipient.locale()
-		m := &mail.Message{Kind: o.kind, PairID: pairID, RecipientUserID: &uid, To: o.recipient.address(), Locale: loc}
+		to, ok := addrs[uid]
+		if !ok {
+			to = o.recipient.address()
+			addrs[uid] = to
+		}
+		m := &mail.Message{Kind: o.kind, PairID: pairID, RecipientUserID: &uid, To: to, Locale: loc}
 		if o.data != nil || o.group < 0 {
 			r, err := s.render.Render(o.kind, loc, o.data)
 			if err != nil {
@@ -948,9 +957,13 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 			}
 		}
 		msgs[i] = m
-		keys := make([]string, len(o.notices))
-		for j, c := range o.notices {
-			keys[j] = c.notice.DedupeKey
+		keys, ok := keysOf[o.group]
+		if !ok || o.group < 0 {
+			keys = make([]string, len(o.notices))
+			for j, c := range o.notices {
+				keys[j] = c.notice.DedupeKey
+			}
+			keysOf[o.group] = keys
 		}
 		planned[i] = Planned{Kind: o.kind, To: o.recipient.Email, Locale: loc, PairID: pid, Subject: m.Subject, Keys: keys}
 	}
