@@ -114,6 +114,7 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 		server := serverPID()
 		var totals int
 		for i := 0; i < runs; i++ {
+			quiesce(db) // the server's flushing would fall on one of the two
 			c0 := cpuNow(server)
 			streamT = append(streamT, timeOne(func() error { return stream(db) }))
 			c1 := cpuNow(server)
