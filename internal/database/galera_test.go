@@ -224,3 +224,46 @@ func TestGaleraCutOffNodeNeverCommitsHalfLater(t *testing.T) {
 	}
 	t.Logf("cut-off transaction failed with %v; connections discarded: %d", err, discarded)
 }
+
+// On a Galera node auto-increment ids step by the cluster's size: the ids
+// gorm gives the rows of one multi-row insert (the outbox's, the
+// notices') must be the ids stored, not the first counted up by one.
+func TestGaleraMultiRowInsertIDs(t *testing.T) {
+	a, _ := galeraNodes(t)
+	var step int64
+	if err := a.Gorm().Raw("SELECT @@auto_increment_increment").Scan(&step).Error; err != nil {
+		t.Fatal(err)
+	}
+	if step < 2 {
+		t.Fatalf("auto_increment_increment is %d: the cluster does not step its ids (wsrep_auto_increment_control?)", step)
+	}
+	multiRowInsertIDs(t, a, "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY")
+}
+
+func multiRowInsertIDs(t *testing.T, db *database.DB, idType string) {
+	t.Helper()
+	if err := db.Gorm().Exec("CREATE TABLE ids_probe (id " + idType + ", name VARCHAR(10) NOT NULL)").Error; err != nil {
+		t.Fatal(err)
+	}
+	defer db.Gorm().Exec("DROP TABLE ids_probe")
+	type probe struct {
+		ID   int64
+		Name string
+	}
+	rows := []probe{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "d"}, {Name: "e"}}
+	if err := db.Conn(context.Background()).Table("ids_probe").Create(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	var stored []probe
+	if err := db.Gorm().Table("ids_probe").Order("id").Find(&stored).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != len(rows) {
+		t.Fatalf("%d rows stored, %d inserted", len(stored), len(rows))
+	}
+	for i := range rows {
+		if rows[i] != stored[i] {
+			t.Fatalf("row %d: gorm says %+v, the table holds %+v (all: %+v)", i, rows[i], stored[i], stored)
+		}
+	}
+}
