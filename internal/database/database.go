@@ -10,6 +10,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,7 +121,10 @@ func Open(opt Options) (*DB, error) {
 			sqlDB.Close()
 			return nil, fmt.Errorf("database: %w", err)
 		}
-		if err := insertIDsKnown(version, increment); err != nil {
+		// what gorm's dialector chose for this server, not a copy of its
+		// version test
+		returning := slices.Contains(g.Callback().Create().Clauses, "RETURNING")
+		if err := insertIDsKnown(version, returning, increment); err != nil {
 			sqlDB.Close()
 			return nil, err
 		}
@@ -136,30 +140,17 @@ func Open(opt Options) (*DB, error) {
 // insertIDsKnown refuses a server on which a multi-row INSERT would not
 // tell the ids of its rows. The sweep, the outbox and the importer insert
 // rows by the thousand and link others to their ids. On MariaDB 10.5 and
-// later gorm asks for them (INSERT … RETURNING id). Elsewhere (MySQL, TiDB)
+// later gorm asks for them (INSERT … RETURNING id, returning). Elsewhere (MySQL, TiDB)
 // it takes the first id and counts up by one: on a server that steps by
 // more (auto_increment_increment, e.g. 7 on a MySQL multi-primary group)
 // every id after the first would be wrong, and messages would be linked to
 // other users' notices. A Galera node steps by the cluster's size, which is
 // why the supported cluster is MariaDB's.
-func insertIDsKnown(version string, increment int64) error {
-	if returning(version) || increment == 1 {
+func insertIDsKnown(version string, returning bool, increment int64) error {
+	if returning || increment == 1 {
 		return nil
 	}
 	return fmt.Errorf("database: %s steps auto-increment ids by %d and has no INSERT … RETURNING: the ids of a multi-row insert could not be known; use MariaDB 10.5 or later, or auto_increment_increment = 1", version, increment)
-}
-
-// returning reports whether version is MariaDB 10.5 or later (as gorm's
-// MySQL dialector decides to use RETURNING).
-func returning(version string) bool {
-	if !strings.Contains(version, "MariaDB") {
-		return false
-	}
-	var major, minor int
-	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	return major > 10 || major == 10 && minor >= 5
 }
 
 // sqliteDSN turns a path into a URI with the pragmas every connection needs:
