@@ -101,10 +101,11 @@ func (e *BusyError) Unwrap() error { return e.Err }
 var ErrTxLost = errors.New("database: the transaction was aborted by the server before COMMIT (conflict with another node?)")
 
 // ErrCommitUnknown is a COMMIT whose answer never came (the connection
-// broke): the transaction may or may not be committed. It is not retried,
-// since running fn again could apply it twice; the client's idempotency
-// key makes its own retry safe.
-var ErrCommitUnknown = errors.New("database: connection lost during COMMIT; the outcome is unknown")
+// broke) or whose node lost the cluster while committing: the transaction
+// may or may not be committed. It is not retried, since running fn again
+// could apply it twice; the client's idempotency key makes its own retry
+// safe.
+var ErrCommitUnknown = errors.New("database: COMMIT failed with its outcome unknown (connection lost, or the node lost the cluster)")
 
 type txKey struct{}
 
@@ -268,25 +269,32 @@ func (t *pinnedTx) commit() error {
 		return ErrTxLost
 	}
 	if _, err := t.exec(t.ctx, "COMMIT"); err != nil {
-		var me *mysqldriver.MySQLError
-		if errors.As(err, &me) && me.Number == 1047 {
-			// The node was in the primary component a statement ago (the
-			// marker's DELETE ran) and left it during COMMIT: the write
-			// set may have reached the others and commit there. Running
-			// fn again could apply it twice; the outcome is unknown.
+		err = commitError(err)
+		if errors.Is(err, ErrCommitUnknown) {
 			t.discard()
-			return errors.Join(ErrCommitUnknown, err)
 		}
-		if errors.As(err, &me) {
-			// the server answered: the commit failed (certification
-			// failure, node not primary) and nothing of it is kept
-			return err
-		}
-		t.discard()
-		return errors.Join(ErrCommitUnknown, err)
+		return err
 	}
 	t.restore()
 	return nil
+}
+
+// commitError classifies an error answered to COMMIT. Only a conflict the
+// server reports as such (a certification failure or brute-force abort,
+// 1213; a lock wait timeout, 1205) means nothing was kept and fn may run
+// again. A node that left the primary component during COMMIT (1047), or
+// whose replication failed (1180 "Got error 6 during COMMIT": wsrep's
+// WSREP_CONN_FAIL), may have sent its write set to the others, where it
+// commits: running fn again could apply it twice (a confirmation that
+// answers 409 "confirmed, not pending" to its own retry), so the outcome
+// is unknown and the client's retry, with its idempotency key, decides. A
+// broken connection is unknown too.
+func commitError(err error) error {
+	switch mysqlErrno(err) {
+	case 1213, 1205:
+		return err
+	}
+	return errors.Join(ErrCommitUnknown, err)
 }
 
 // cleanupCtx survives the cancellation of the request: a ROLLBACK must run
@@ -388,8 +396,12 @@ func connectionLost(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// retryable: worth running the whole transaction again.
+// retryable: worth running the whole transaction again. Never after a
+// COMMIT of unknown outcome, whatever the server's error number says.
 func retryable(err error) bool {
+	if errors.Is(err, ErrCommitUnknown) {
+		return false
+	}
 	if Conflict(err) {
 		return true
 	}
