@@ -113,14 +113,9 @@ func (s *Service) Log(ctx context.Context, a auth.Actor, pairID int64, in Input,
 	if err := s.val.Validate(in); err != nil {
 		return Activity{}, false, s.withRules(ctx, a, pairID, in, err)
 	}
-	if len(idemKey) > 255 {
-		return Activity{}, false, errs.Field("Idempotency-Key", "must be at most 255 characters")
-	}
 	hash := requestHash(pairID, in)
-	if idemKey != "" {
-		if act, ok, err := s.replay(ctx, a.UserID, idemKey, hash); ok || err != nil {
-			return act, ok, err
-		}
+	if act, ok, err := s.recall(ctx, a.UserID, idemKey, hash); ok || err != nil {
+		return act, ok, err
 	}
 	err = s.db.WithTx(ctx, func(ctx context.Context) error {
 		p, err := s.pairs.Pair(ctx, a, pairID)
@@ -153,15 +148,8 @@ func (s *Service) Log(ctx context.Context, a auth.Actor, pairID int64, in Input,
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
-		if idemKey != "" {
-			body, err := json.Marshal(act)
-			if err != nil {
-				return err
-			}
-			row := idempotencyRow{UserID: a.UserID, IdemKey: idemKey, RequestHash: hash, StatusCode: 201, Response: string(body), CreatedAt: now}
-			if err := conn.Create(&row).Error; err != nil {
-				return err
-			}
+		if err := s.remember(ctx, a.UserID, idemKey, hash, 201, act, now); err != nil {
+			return err
 		}
 		return audit.Record(ctx, conn, now, a.UserID, "activity.log", "activity", act.ID, in)
 	})
@@ -520,7 +508,11 @@ func (s *Service) disputes(ctx context.Context, id int64) (int, error) {
 }
 
 // decide is confirm or dispute by the counterpart school's principal.
-func (s *Service) decide(ctx context.Context, a auth.Actor, id int64, to, reason string) (Activity, error) {
+func (s *Service) decide(ctx context.Context, a auth.Actor, id int64, to, reason, key string) (Activity, bool, error) {
+	hash := decisionHash(to, id, reason)
+	if act, ok, err := s.recall(ctx, a.UserID, key, hash); ok || err != nil {
+		return act, ok, err
+	}
 	var act Activity
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		var p pairing.Pair
@@ -544,6 +536,9 @@ func (s *Service) decide(ctx context.Context, a auth.Actor, id int64, to, reason
 			"activity", act.ID, map[string]string{"reason": reason}); err != nil {
 			return err
 		}
+		if err := s.remember(ctx, a.UserID, key, hash, 200, act, now); err != nil {
+			return err
+		}
 		if to != Disputed || s.tell == nil {
 			return nil
 		}
@@ -554,12 +549,18 @@ func (s *Service) decide(ctx context.Context, a auth.Actor, id int64, to, reason
 		return s.tell.send(ctx, s.db.Conn(ctx), KindDisputed, n, act, act.LoggedByUserID, a.Name, reason, s.today(), now)
 	})
 	s.woke(err, to == Disputed)
-	return act, err
+	return s.settled(ctx, a.UserID, key, hash, act, err)
 }
 
 // Confirm accepts a pending activity; it then counts and is immutable.
 func (s *Service) Confirm(ctx context.Context, a auth.Actor, id int64) (Activity, error) {
-	return s.decide(ctx, a, id, Confirmed, "")
+	act, _, err := s.decide(ctx, a, id, Confirmed, "", "")
+	return act, err
+}
+
+// ConfirmOnce is Confirm with an idempotency key (see Keyed decisions).
+func (s *Service) ConfirmOnce(ctx context.Context, a auth.Actor, id int64, key string) (Activity, bool, error) {
+	return s.decide(ctx, a, id, Confirmed, "", key)
 }
 
 // DisputeInput is the body of a dispute.
@@ -569,15 +570,31 @@ type DisputeInput struct {
 
 // Dispute rejects a pending activity with a reason.
 func (s *Service) Dispute(ctx context.Context, a auth.Actor, id int64, in DisputeInput) (Activity, error) {
+	act, _, err := s.DisputeOnce(ctx, a, id, in, "")
+	return act, err
+}
+
+// DisputeOnce is Dispute with an idempotency key (see Keyed decisions).
+func (s *Service) DisputeOnce(ctx context.Context, a auth.Actor, id int64, in DisputeInput, key string) (Activity, bool, error) {
 	in.Reason = strings.TrimSpace(in.Reason)
 	if err := s.val.Validate(in); err != nil {
-		return Activity{}, err
+		return Activity{}, false, err
 	}
-	return s.decide(ctx, a, id, Disputed, in.Reason)
+	return s.decide(ctx, a, id, Disputed, in.Reason, key)
 }
 
 // Withdraw takes back a pending or disputed activity.
 func (s *Service) Withdraw(ctx context.Context, a auth.Actor, id int64) (Activity, error) {
+	act, _, err := s.WithdrawOnce(ctx, a, id, "")
+	return act, err
+}
+
+// WithdrawOnce is Withdraw with an idempotency key (see Keyed decisions).
+func (s *Service) WithdrawOnce(ctx context.Context, a auth.Actor, id int64, key string) (Activity, bool, error) {
+	hash := decisionHash(Withdrawn, id, "")
+	if act, ok, err := s.recall(ctx, a.UserID, key, hash); ok || err != nil {
+		return act, ok, err
+	}
 	var act Activity
 	err := s.db.WithTx(ctx, func(ctx context.Context) error {
 		var err error
@@ -593,9 +610,72 @@ func (s *Service) Withdraw(ctx context.Context, a auth.Actor, id int64) (Activit
 		if err := s.decorate(ctx, []*Activity{&act}); err != nil {
 			return err
 		}
-		return audit.Record(ctx, s.db.Conn(ctx), s.now(), a.UserID, "activity.withdraw", "activity", act.ID, nil)
+		now := s.now()
+		if err := s.remember(ctx, a.UserID, key, hash, 200, act, now); err != nil {
+			return err
+		}
+		return audit.Record(ctx, s.db.Conn(ctx), now, a.UserID, "activity.withdraw", "activity", act.ID, nil)
 	})
-	return act, err
+	return s.settled(ctx, a.UserID, key, hash, act, err)
+}
+
+// Keyed decisions. A confirmation, a dispute or a withdrawal sent with an
+// Idempotency-Key answers its retry as it answered the first try, as a
+// log does: a principal's phone that lost the answer (a dropped
+// connection, a 503 when the database could not tell whether the COMMIT
+// took) sends it again and gets the confirmed activity, not 409 "the
+// activity is confirmed, not pending" about its own confirmation. The
+// answer is stored with the decision, in its transaction.
+
+// decisionHash identifies a decision: the same key for another activity,
+// another decision or another reason is a different request.
+func decisionHash(to string, id int64, reason string) string {
+	b, _ := json.Marshal(struct {
+		Decision   string
+		ActivityID int64
+		Reason     string
+	}{to, id, reason})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// recall replays the stored answer to key, if any (nothing without a key).
+func (s *Service) recall(ctx context.Context, userID int64, key, hash string) (Activity, bool, error) {
+	if key == "" {
+		return Activity{}, false, nil
+	}
+	if len(key) > 255 {
+		return Activity{}, false, errs.Field("Idempotency-Key", "must be at most 255 characters")
+	}
+	return s.replay(ctx, userID, key, hash)
+}
+
+// remember stores the answer to key in ctx's transaction (nothing without
+// a key).
+func (s *Service) remember(ctx context.Context, userID int64, key, hash string, status int, act Activity, now time.Time) error {
+	if key == "" {
+		return nil
+	}
+	body, err := json.Marshal(act)
+	if err != nil {
+		return err
+	}
+	row := idempotencyRow{UserID: userID, IdemKey: key, RequestHash: hash, StatusCode: status, Response: string(body), CreatedAt: now.UTC()}
+	return s.db.Conn(ctx).Create(&row).Error
+}
+
+// settled is the answer to a keyed decision that failed: a concurrent try
+// with the same key that committed first makes this one fail on the key
+// (a duplicate) or on the status it already changed (a conflict), and
+// either way this one answers as that one did.
+func (s *Service) settled(ctx context.Context, userID int64, key, hash string, act Activity, err error) (Activity, bool, error) {
+	if err == nil || key == "" || !(database.IsDuplicate(err) || errs.Is(err, errs.KindConflict)) {
+		return act, false, err
+	}
+	if won, ok, rerr := s.replay(ctx, userID, key, hash); ok || rerr != nil {
+		return won, ok, rerr
+	}
+	return act, false, err
 }
 
 // Get returns one activity visible to a.

@@ -115,32 +115,49 @@ func (s *Server) getActivity(c echo.Context) error {
 	return c.JSON(http.StatusOK, act)
 }
 
-func (s *Server) amendActivity(c echo.Context) error   { return update(c, s.Activities.PatchActivity) }
-func (s *Server) disputeActivity(c echo.Context) error { return update(c, s.Activities.Dispute) }
+func (s *Server) amendActivity(c echo.Context) error { return update(c, s.Activities.PatchActivity) }
 
-// decision handles the body-less POSTs (confirm, withdraw).
-func (s *Server) decision(c echo.Context, do func(ctx echo.Context, id int64) (activity.Activity, error)) error {
-	id, err := pathID(c)
+// keyed answers a decision sent with an optional Idempotency-Key: a retry
+// of one that took gets the same answer, marked Idempotent-Replayed.
+func keyed(c echo.Context, act activity.Activity, replayed bool, err error) error {
 	if err != nil {
 		return err
 	}
-	act, err := do(c, id)
-	if err != nil {
-		return err
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
 	return c.JSON(http.StatusOK, act)
 }
 
+func (s *Server) disputeActivity(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var in activity.DisputeInput
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	act, replayed, err := s.Activities.DisputeOnce(c.Request().Context(), actor(c), id, in, c.Request().Header.Get("Idempotency-Key"))
+	return keyed(c, act, replayed, err)
+}
+
 func (s *Server) confirmActivity(c echo.Context) error {
-	return s.decision(c, func(c echo.Context, id int64) (activity.Activity, error) {
-		return s.Activities.Confirm(c.Request().Context(), actor(c), id)
-	})
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	act, replayed, err := s.Activities.ConfirmOnce(c.Request().Context(), actor(c), id, c.Request().Header.Get("Idempotency-Key"))
+	return keyed(c, act, replayed, err)
 }
 
 func (s *Server) withdrawActivity(c echo.Context) error {
-	return s.decision(c, func(c echo.Context, id int64) (activity.Activity, error) {
-		return s.Activities.Withdraw(c.Request().Context(), actor(c), id)
-	})
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	act, replayed, err := s.Activities.WithdrawOnce(c.Request().Context(), actor(c), id, c.Request().Header.Get("Idempotency-Key"))
+	return keyed(c, act, replayed, err)
 }
 
 func (s *Server) addEvidence(c echo.Context) error {

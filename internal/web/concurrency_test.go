@@ -148,3 +148,79 @@ func TestConcurrentUploads(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyedDecisions: a confirmation, a dispute or a withdrawal sent again
+// with its Idempotency-Key — after a lost answer, or at the same moment —
+// answers as the first did (200, the activity, marked replayed) and is
+// recorded once; the same key for another decision is a 409 naming the
+// key, and without a key a second decision is still told it lost.
+func TestKeyedDecisions(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		p := newProgramme(t, db)
+		api := p.api
+		confirm := func(id int64, key string) testutil.Response {
+			return api.Do("POST", p.path("/api/v1/activities/%d/confirm", id), p.supportedPrin.Token, nil, "Idempotency-Key", key)
+		}
+		// one after the other: the retry of a confirmation whose answer was lost
+		a1 := p.mustLog(p.supportingCoord, "visit", "第1次", "2026-10-15")
+		first := api.Must(200, confirm(a1, "c-1"))
+		retry := api.Must(200, confirm(a1, "c-1"))
+		if retry.Header.Get("Idempotent-Replayed") != "true" || first.Header.Get("Idempotent-Replayed") != "" {
+			t.Errorf("replayed headers: first %q, retry %q", first.Header.Get("Idempotent-Replayed"), retry.Header.Get("Idempotent-Replayed"))
+		}
+		if retry.ID() != a1 || retry.JSON()["status"] != "confirmed" {
+			t.Errorf("retry answered %s", retry.Body)
+		}
+		expectError(t, "no key: confirmed already", api.Do("POST", p.path("/api/v1/activities/%d/confirm", a1), p.supportedPrin.Token, nil), 409, "status", "wrong_status")
+		// the key of that confirmation, for another activity or another decision
+		a2 := p.mustLog(p.supportingCoord, "visit", "第2次", "2026-10-16")
+		expectError(t, "key reused for another activity", confirm(a2, "c-1"), 409, "Idempotency-Key", "idempotency_key_reused")
+		expectError(t, "key reused for a dispute", api.Do("POST", p.path("/api/v1/activities/%d/dispute", a1), p.supportedPrin.Token, map[string]any{"reason": "不属实"}, "Idempotency-Key", "c-1"),
+			409, "Idempotency-Key", "idempotency_key_reused")
+		// a dispute's retry replays it, and its notice is sent once
+		d1 := api.Must(200, api.Do("POST", p.path("/api/v1/activities/%d/dispute", a2), p.supportedPrin.Token, map[string]any{"reason": "不属实"}, "Idempotency-Key", "d-2"))
+		d2 := api.Must(200, api.Do("POST", p.path("/api/v1/activities/%d/dispute", a2), p.supportedPrin.Token, map[string]any{"reason": "不属实"}, "Idempotency-Key", "d-2"))
+		if d1.JSON()["status"] != "disputed" || d2.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("dispute %s, its retry %s", d1.Body, d2.Body)
+		}
+		expectError(t, "same key, another reason", api.Do("POST", p.path("/api/v1/activities/%d/dispute", a2), p.supportedPrin.Token, map[string]any{"reason": "别的理由"}, "Idempotency-Key", "d-2"),
+			409, "Idempotency-Key", "idempotency_key_reused")
+		if n := p.count("audit_log", "entity_id = ? AND action = ?", a2, "activity.dispute"); n != 1 {
+			t.Errorf("%d disputes audited, want 1", n)
+		}
+		if n := p.count("notices", "activity_id = ?", a2); n != 1 {
+			t.Errorf("%d dispute notices, want 1", n)
+		}
+		// the coordinator withdraws it, twice with one key
+		w1 := api.Must(200, api.Do("POST", p.path("/api/v1/activities/%d/withdraw", a2), p.supportingCoord.Token, nil, "Idempotency-Key", "w-2"))
+		w2 := api.Must(200, api.Do("POST", p.path("/api/v1/activities/%d/withdraw", a2), p.supportingCoord.Token, nil, "Idempotency-Key", "w-2"))
+		if w1.JSON()["status"] != "withdrawn" || w2.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("withdrawal %s, its retry %s", w1.Body, w2.Body)
+		}
+		// at the same moment: every try answers 200 with the confirmed
+		// activity; one confirmation is recorded
+		for round := 0; round < 3; round++ {
+			id := p.mustLog(p.supportingCoord, "visit", fmt.Sprintf("同时%d", round), "2026-10-17")
+			key := fmt.Sprintf("together-%d", round)
+			rs := together(2+round, func(int) testutil.Response { return confirm(id, key) })
+			replayed := 0
+			for _, r := range rs {
+				if r.Status != 200 || r.ID() != id || r.JSON()["status"] != "confirmed" {
+					t.Errorf("round %d: %d %s", round, r.Status, r.Body)
+				}
+				if r.Header.Get("Idempotent-Replayed") == "true" {
+					replayed++
+				}
+			}
+			if replayed != len(rs)-1 {
+				t.Errorf("round %d: %d of %d answers replayed, want all but one", round, replayed, len(rs))
+			}
+			if n := p.count("audit_log", "entity_id = ? AND action = ?", id, "activity.confirm"); n != 1 {
+				t.Errorf("round %d: %d confirmations audited, want 1", round, n)
+			}
+		}
+		if n := p.count("idempotency_keys", "idem_key LIKE ?", "together-%"); n != 3 {
+			t.Errorf("%d keys stored for the simultaneous confirmations, want 3", n)
+		}
+	})
+}
