@@ -686,8 +686,9 @@ func (s *suite) loadPhase(hot []*hotPair, clients int, d time.Duration, confirm 
 				if !confirm {
 					continue
 				}
-				// at once, through another replica (read-your-writes)
-				code, out, ambiguous := s.retrying(c+seq+1, "POST", fmt.Sprintf("/api/v1/activities/%d/confirm", act.ID), p.headTok, nil, "", true)
+				// at once, through another replica (read-your-writes), with
+				// a key of its own: a retry after an ambiguous try replays
+				code, out, ambiguous := s.retrying(c+seq+1, "POST", fmt.Sprintf("/api/v1/activities/%d/confirm", act.ID), p.headTok, nil, key+"-confirm", true)
 				switch {
 				case code == 200:
 					s.confirmed.Add(1)
@@ -768,11 +769,12 @@ func (s *suite) assertAll() {
 			confirmedRows++
 		}
 	}
-	idem := count("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key LIKE 'fs-%'")
+	idem := count("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key LIKE 'fs-%' AND idem_key NOT LIKE '%-confirm'")
+	idemConfirm := count("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key LIKE 'fs-%-confirm'")
 	s.figure("requests: %d (%d retried on another replica after a 503 or a broken connection)", s.requests.Load(), s.retried.Load())
 	s.figure("acknowledged logs: %d; confirmations acknowledged: %d (+%d answered 409 after an ambiguous try)", s.acked.Load(), s.confirmed.Load(), s.confirmAmbiguous.Load())
 	s.figure("lost acknowledged logs: %d; lost acknowledged confirmations: %d; doubled logs: %d", lost, confirmLost, doubled)
-	s.figure("activities in the database: %d, audit rows (log / confirm): %d / %d, idempotency rows: %d", len(present), audits["activity.log"], audits["activity.confirm"], idem)
+	s.figure("activities in the database: %d, audit rows (log / confirm): %d / %d, idempotency rows (log / confirm): %d / %d", len(present), audits["activity.log"], audits["activity.confirm"], idem, idemConfirm)
 	s.figure("answers 503: %d (by replica %v; replica 2's node is killed, replica 3's cut off); other 5xx: %d %v; confirm answered 404 (read-your-writes): %d",
 		s.got503.Load(), s.by503, s.other5xx.Load(), s.status5xx, s.ryw404.Load())
 	s.check(lost == 0, "%d acknowledged logs are missing", lost)
@@ -781,6 +783,7 @@ func (s *suite) assertAll() {
 	s.check(audits["activity.log"] == len(present), "%d activities but %d with an activity.log audit row", len(present), audits["activity.log"])
 	s.check(audits["activity.confirm"] == confirmedRows, "%d confirmed activities but %d with an activity.confirm audit row", confirmedRows, audits["activity.confirm"])
 	s.check(idem == len(present), "%d idempotency rows for %d activities", idem, len(present))
+	s.check(idemConfirm == confirmedRows, "%d idempotency rows of confirmations for %d confirmed activities", idemConfirm, confirmedRows)
 	s.check(s.other5xx.Load() == 0, "%d answers were 5xx other than 503: %v", s.other5xx.Load(), s.status5xx)
 	// 503 only from the replicas whose node was killed or cut off; replica
 	// 1's node stays healthy (in single mode, no node is faulted at all)
