@@ -104,8 +104,8 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 	if !skipRebuild {
 		// A/B alternating in one run: the floor (stream the counted rows
 		// once, scanned as the recompute scans them) and the recompute,
-		// one after the other, runs times; the ratio is of the medians and
-		// the median of the per-pair ratios.
+		// one after the other, runs times, in turn floor first and
+		// recompute first; the ratio is the median of the pairs' ratios.
 		var streamT, recomputeT []time.Duration
 		// CPU spent by this process and by the database server (when it
 		// runs on this machine): on a shared machine less noisy than the
@@ -113,19 +113,35 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 		var streamCPU, recomputeCPU [][2]time.Duration
 		server := serverPID()
 		var totals int
+		// timeCPU times fn and takes the CPU it cost this process and the
+		// server
+		timeCPU := func(fn func() error) (time.Duration, [2]time.Duration) {
+			c0 := cpuNow(server)
+			d := timeOne(fn)
+			c1 := cpuNow(server)
+			return d, [2]time.Duration{c1[0] - c0[0], c1[1] - c0[1]}
+		}
+		floor := func() error { return stream(db) }
+		recompute := func() error {
+			t, err := a.Ledger.Recompute(ctx)
+			totals = t.Len()
+			return err
+		}
 		for i := 0; i < runs; i++ {
 			quiesce(db) // the server's flushing would fall on one of the two
-			c0 := cpuNow(server)
-			streamT = append(streamT, timeOne(func() error { return stream(db) }))
-			c1 := cpuNow(server)
-			recomputeT = append(recomputeT, timeOne(func() error {
-				t, err := a.Ledger.Recompute(ctx)
-				totals = t.Len()
-				return err
-			}))
-			c2 := cpuNow(server)
-			streamCPU = append(streamCPU, [2]time.Duration{c1[0] - c0[0], c1[1] - c0[1]})
-			recomputeCPU = append(recomputeCPU, [2]time.Duration{c2[0] - c1[0], c2[1] - c1[1]})
+			// the order alternates (floor first, then the recompute first):
+			// whichever runs second finds the first one's garbage to collect
+			var sd, rd time.Duration
+			var sc, rc [2]time.Duration
+			if i%2 == 0 {
+				sd, sc = timeCPU(floor)
+				rd, rc = timeCPU(recompute)
+			} else {
+				rd, rc = timeCPU(recompute)
+				sd, sc = timeCPU(floor)
+			}
+			streamT, recomputeT = append(streamT, sd), append(recomputeT, rd)
+			streamCPU, recomputeCPU = append(streamCPU, sc), append(recomputeCPU, rc)
 		}
 		// after the timed pairs, the recompute alone and the floor alone
 		// run times more under the profiler, each into its own profile
