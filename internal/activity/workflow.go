@@ -153,11 +153,7 @@ func (s *Service) Log(ctx context.Context, a auth.Actor, pairID int64, in Input,
 		}
 		return audit.Record(ctx, conn, now, a.UserID, "activity.log", "activity", act.ID, in)
 	})
-	if idemKey != "" && database.IsDuplicate(err) {
-		// a concurrent request with the same key won: answer as it did
-		return s.replay(ctx, a.UserID, idemKey, hash)
-	}
-	return act, false, err
+	return s.settled(ctx, a.UserID, idemKey, hash, act, err)
 }
 
 func (s *Service) replay(ctx context.Context, userID int64, key, hash string) (Activity, bool, error) {
@@ -664,10 +660,11 @@ func (s *Service) remember(ctx context.Context, userID int64, key, hash string, 
 	return s.db.Conn(ctx).Create(&row).Error
 }
 
-// settled is the answer to a keyed decision that failed: a concurrent try
-// with the same key that committed first makes this one fail on the key
-// (a duplicate) or on the status it already changed (a conflict), and
-// either way this one answers as that one did.
+// settled is the answer to a keyed request (a log or a decision) that
+// failed: a concurrent try with the same key that committed first makes
+// this one fail on the key (a duplicate) or on the status it already
+// changed (a conflict), and either way this one answers as that one did.
+// Any other failure, or one with no stored answer, stands.
 func (s *Service) settled(ctx context.Context, userID int64, key, hash string, act Activity, err error) (Activity, bool, error) {
 	if err == nil || key == "" || !(database.IsDuplicate(err) || errs.Is(err, errs.KindConflict)) {
 		return act, false, err
