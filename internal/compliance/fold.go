@@ -40,9 +40,9 @@ type folder struct {
 	// commitment: foldCommitment.off is where a commitment's start
 	slab []foldEntry
 	seen []uint64 // bit i: slab[i] saw activity
-	// ordPeriod[kind][ordinal] is the interned month, term or school-year
-	// period (read when the totals come out)
-	ordPeriod [3]map[int32]int32
+	// ordPeriod[kind] finds the interned month, term or school-year
+	// period by its ordinal (read for every total when they come out)
+	ordPeriod [3]ordTable
 	// the commitment's id and pair, by the index in coms: read only when
 	// the totals come out, so kept out of the cache lines add touches
 	comIDs   []int64
@@ -227,8 +227,7 @@ func newFolder(rules Rules, cal calendar.Calendar, byPair map[int64][]Agreement)
 // buildFolder lays the commitments out by pair, each with its agreement's
 // span, and their sums in one array in the same order.
 func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
-	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1)),
-		ordPeriod: [3]map[int32]int32{{}, {}, {}}}
+	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1))}
 	ags := src.ags
 	// pairs in id order: the arrays then follow the table's usual order
 	sort.Slice(ags, func(i, j int) bool {
@@ -406,7 +405,7 @@ func (f *folder) lookUp(kind int8, d date.Date, i int) int32 {
 		if idx, found = f.named[periodName{p.Kind, p.Key}]; !found {
 			idx = f.intern(p, ord)
 			f.named[periodName{p.Kind, p.Key}] = idx
-			f.ordPeriod[kind][ord] = idx
+			f.ordPeriod[kind].set(ord, idx)
 		}
 	}
 	if idx < 0 {
@@ -598,6 +597,35 @@ func (f *folder) cover(c *foldCommitment, o int32) {
 	c.off, c.base, c.n = off, lo, hi-lo+1
 }
 
+// ordTable maps the ordinals of one kind's periods to their index: an
+// array from the lowest ordinal seen (the ordinals of a kind are dense:
+// months y·12+m, terms and school years by calendar index).
+type ordTable struct {
+	lo  int32
+	idx []int32 // period index +1, 0: none
+}
+
+func (t *ordTable) set(ord, idx int32) {
+	if len(t.idx) == 0 {
+		t.lo = ord
+	}
+	if ord < t.lo {
+		grown := make([]int32, int(t.lo-ord)+len(t.idx))
+		copy(grown[t.lo-ord:], t.idx)
+		t.idx, t.lo = grown, ord
+	}
+	for int(ord-t.lo) >= len(t.idx) {
+		t.idx = append(t.idx, 0)
+	}
+	t.idx[ord-t.lo] = idx + 1
+}
+
+// get is the index of the period of ordinal ord; only ordinals set are
+// asked for (a sum exists only where a period was found).
+func (t *ordTable) get(ord int32) int32 {
+	return t.idx[ord-t.lo] - 1
+}
+
 // foldSum is a sum with activity, and its period.
 type foldSum struct {
 	period int32
@@ -614,7 +642,7 @@ func (f *folder) sums(ci int32, out []foldSum) []foldSum {
 		}
 		pi := f.comPeriods[ci]
 		if c.kind < 3 {
-			pi = f.ordPeriod[c.kind][c.base+k]
+			pi = f.ordPeriod[c.kind].get(c.base + k)
 		}
 		out = append(out, foldSum{pi, f.slab[i]})
 	}
@@ -649,9 +677,10 @@ func (f *folder) each(fn func(r *totalRow) error) error {
 }
 
 // totals returns what was folded as Totals: by commitment id (an index
-// when the ids are dense, as a whole programme's are), the entries in one
-// backing array. It runs after the stream, so its cost is all the
-// recompute's own.
+// when the ids are dense, as a whole programme's are). It runs after the
+// stream, when the other core has nothing left to do, so the entries are
+// written by two goroutines, each into its own backing array (allocating
+// and clearing it too) for one half of the commitments.
 func (f *folder) totals() Totals {
 	n, withTotals := 0, 0
 	lo, hi := int64(0), int64(-1)
@@ -666,31 +695,46 @@ func (f *folder) totals() Totals {
 			}
 		}
 	}
-	var out Totals
-	if withTotals > 0 && hi-lo < int64(2*withTotals+1024) {
-		out = Totals{m: map[int64][]totalEntry{}, lo: lo, dense: make([][]totalEntry, hi-lo+1)}
-	} else {
-		out = NewTotals(withTotals)
+	if withTotals == 0 || hi-lo >= int64(2*withTotals+1024) {
+		// ids too spread out for an index: one goroutine fills the map
+		out := NewTotals(withTotals)
+		f.fillTotals(0, len(f.coms), n, func(id int64, es []totalEntry) { out.m[id] = es })
+		return out
 	}
+	out := Totals{m: map[int64][]totalEntry{}, lo: lo, dense: make([][]totalEntry, hi-lo+1)}
+	set := func(id int64, es []totalEntry) { out.dense[id-lo] = es }
+	// the halves: split where half of the entries are behind
+	mid, before := 0, 0
+	for ; mid < len(f.coms) && 2*before < n; mid++ {
+		before += int(f.coms[mid].nSeen)
+	}
+	done := make(chan struct{})
+	go func() {
+		f.fillTotals(mid, len(f.coms), n-before, set)
+		close(done)
+	}()
+	f.fillTotals(0, mid, before, set)
+	<-done
+	return out
+}
+
+// fillTotals hands set the entries of the commitments coms[from:to] (n in
+// all), each a full slice of one backing array: a later Set appends to a
+// copy. Two calls over disjoint ranges may run at once.
+func (f *folder) fillTotals(from, to, n int, set func(id int64, es []totalEntry)) {
 	backing := make([]totalEntry, n)
 	at := 0
 	var es []foldSum
-	for i := range f.coms {
+	for i := from; i < to; i++ {
 		if f.coms[i].nSeen == 0 {
 			continue
 		}
-		from := at
+		start := at
 		es = f.sums(int32(i), es[:0])
 		for _, e := range es {
 			backing[at] = totalEntry{f.periods[e.period].p.Key, Total{e.achieved, e.pending}}
 			at++
 		}
-		// full slices: a later Set appends to a copy
-		if id := f.comIDs[i]; out.dense != nil {
-			out.dense[id-out.lo] = backing[from:at:at]
-		} else {
-			out.m[id] = backing[from:at:at]
-		}
+		set(f.comIDs[i], backing[start:at:at])
 	}
-	return out
 }

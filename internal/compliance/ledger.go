@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"sort"
 
 	"gorm.io/gorm"
@@ -392,9 +393,19 @@ func loadFoldSource(c *gorm.DB, cond string, args ...any) (foldSource, error) {
 	if err != nil {
 		return src, err
 	}
+	// ids as bytes, parsed here: Scan into an int64 goes through a string
+	// and reflection, for 70,000 rows at a province
+	var id, id2 sql.RawBytes
 	for rows.Next() {
 		var a foldSourceAgreement
-		if err := rows.Scan(&a.id, &a.pairID, &a.from, &a.to); err != nil {
+		err := rows.Scan(&id, &id2, &a.from, &a.to)
+		if err == nil {
+			a.id, err = parseID(id)
+		}
+		if err == nil {
+			a.pairID, err = parseID(id2)
+		}
+		if err != nil {
 			rows.Close()
 			return src, err
 		}
@@ -422,7 +433,14 @@ func loadFoldSource(c *gorm.DB, cond string, args ...any) (foldSource, error) {
 	var cats, measure, period sql.RawBytes
 	for rows.Next() {
 		var cm foldSourceCommitment
-		if err := rows.Scan(&cm.id, &cm.agreementID, &cats, &measure, &period); err != nil {
+		err := rows.Scan(&id, &id2, &cats, &measure, &period)
+		if err == nil {
+			cm.id, err = parseID(id)
+		}
+		if err == nil {
+			cm.agreementID, err = parseID(id2)
+		}
+		if err != nil {
 			return src, err
 		}
 		for rest := cats; len(rest) > 0; {
@@ -438,6 +456,21 @@ func loadFoldSource(c *gorm.DB, cond string, args ...any) (foldSource, error) {
 		src.coms = append(src.coms, cm)
 	}
 	return src, rows.Err()
+}
+
+// parseID reads a decimal id (an integer column scanned as bytes).
+func parseID(b []byte) (int64, error) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, fmt.Errorf("compliance: bad id %q", b)
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("compliance: bad id %q", b)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
 }
 
 // insert writes totals in multi-row INSERTs.
