@@ -1,9 +1,12 @@
 package compliance
 
 import (
+	"cmp"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/twinning-platform/twinning/internal/calendar"
@@ -230,21 +233,18 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 	f := &folder{grace: rules.GraceDays, cal: cal, years: cal.SchoolYears(), terms: cal.Terms(), named: map[periodName]int32{}, firstDay: dayNum(date.New(date.MinYear, 1, 1))}
 	ags := src.ags
 	// pairs in id order: the arrays then follow the table's usual order
-	sort.Slice(ags, func(i, j int) bool {
-		if ags[i].pairID != ags[j].pairID {
-			return ags[i].pairID < ags[j].pairID
+	slices.SortFunc(ags, func(a, b foldSourceAgreement) int {
+		if c := cmp.Compare(a.pairID, b.pairID); c != 0 {
+			return c
 		}
-		return ags[i].id < ags[j].id
+		return cmp.Compare(a.id, b.id)
 	})
-	at := make(map[int64]int32, len(ags)) // agreement id → index in ags
-	for i := range ags {
-		at[ags[i].id] = int32(i)
-	}
+	at := newIDIndex(len(ags), func(i int) int64 { return ags[i].id }) // agreement id → index in ags
 	// commitments grouped by agreement: a counting sort
 	starts := make([]int32, len(ags)+1)
 	for i := range src.coms {
 		c := &src.coms[i]
-		if a, ok := at[c.agreementID]; ok && c.kind >= 0 {
+		if a, ok := at.get(c.agreementID); ok && c.kind >= 0 {
 			starts[a+1]++
 		}
 	}
@@ -256,14 +256,15 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 	f.comIDs, f.comPairs, f.comPeriods = make([]int64, n), make([]int64, n), make([]int32, n)
 	// the agreement periods, interned once each
 	periods := make([]int32, len(ags))
+	f.periods = make([]foldPeriod, 0, len(ags)+64)
 	for i := range ags {
 		ag := &ags[i]
-		periods[i] = f.intern(calendar.Period{Kind: calendar.Agreement, Key: fmt.Sprintf("agreement-%d", ag.id), Start: ag.from, End: ag.to}, 0)
+		periods[i] = f.intern(calendar.Period{Kind: calendar.Agreement, Key: "agreement-" + strconv.FormatInt(ag.id, 10), Start: ag.from, End: ag.to}, 0)
 	}
 	next := append([]int32(nil), starts[:len(ags)]...)
 	for i := range src.coms {
 		c := &src.coms[i]
-		a, ok := at[c.agreementID]
+		a, ok := at.get(c.agreementID)
 		if !ok || c.kind < 0 {
 			continue
 		}
@@ -315,6 +316,48 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 		}
 	}
 	return f
+}
+
+// idIndex finds the index of an id among n: an array from the lowest id
+// when they are dense (a programme's agreements are), else a map.
+type idIndex struct {
+	lo    int64
+	dense []int32 // index +1, 0: none
+	m     map[int64]int32
+}
+
+func newIDIndex(n int, id func(i int) int64) idIndex {
+	var x idIndex
+	if n == 0 {
+		return x
+	}
+	lo, hi := id(0), id(0)
+	for i := 1; i < n; i++ {
+		lo, hi = min(lo, id(i)), max(hi, id(i))
+	}
+	if hi-lo < int64(4*n+4096) {
+		x.lo, x.dense = lo, make([]int32, hi-lo+1)
+		for i := 0; i < n; i++ {
+			x.dense[id(i)-lo] = int32(i + 1)
+		}
+		return x
+	}
+	x.m = make(map[int64]int32, n)
+	for i := 0; i < n; i++ {
+		x.m[id(i)] = int32(i)
+	}
+	return x
+}
+
+func (x idIndex) get(id int64) (int32, bool) {
+	if x.m != nil {
+		i, ok := x.m[id]
+		return i, ok
+	}
+	if i := id - x.lo; i >= 0 && i < int64(len(x.dense)) && x.dense[i] != 0 {
+		return x.dense[i] - 1, true
+	}
+	return 0, false
 }
 
 func (f *folder) intern(p calendar.Period, ord int32) int32 {
