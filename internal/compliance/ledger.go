@@ -420,39 +420,56 @@ func loadFoldSource(c *gorm.DB, cond string, args ...any) (foldSource, error) {
 	if cond == "1 = 1" {
 		commitCond, commitArgs = "1 = 1", nil
 	}
+	// one column per row, the fields joined by spaces (none has one:
+	// ids, the measure and period codes, the comma-separated category
+	// codes last): a column costs the driver and database/sql more than
+	// the few bytes it carries, and this query runs beside the stream
+	packed := "CONCAT_WS(' ', commitments.id, commitments.agreement_id, commitments.measure, commitments.period, commitments.categories)"
+	if c.Dialector.Name() == "sqlite" {
+		packed = "commitments.id || ' ' || commitments.agreement_id || ' ' || commitments.measure || ' ' || commitments.period || ' ' || commitments.categories"
+	}
 	rows, err = c.Session(&gorm.Session{NewDB: true}).Table("commitments").
-		Select("commitments.id, commitments.agreement_id, commitments.categories, commitments.measure, commitments.period").
-		Where(commitCond, commitArgs...).Rows()
+		Select(packed).Where(commitCond, commitArgs...).Rows()
 	if err != nil {
 		return src, err
 	}
 	defer rows.Close()
 	bits := categoryBits()
 	src.coms = make([]foldSourceCommitment, 0, 6*len(src.ags))
-	// the text columns as bytes: decoded here, never kept
-	var cats, measure, period sql.RawBytes
+	// scanned as bytes: decoded here, never kept
+	var row sql.RawBytes
+	var f [5][]byte
 	for rows.Next() {
-		var cm foldSourceCommitment
-		err := rows.Scan(&id, &id2, &cats, &measure, &period)
-		if err == nil {
-			cm.id, err = parseID(id)
-		}
-		if err == nil {
-			cm.agreementID, err = parseID(id2)
-		}
-		if err != nil {
+		if err := rows.Scan(&row); err != nil {
 			return src, err
 		}
-		for rest := cats; len(rest) > 0; {
-			code := rest
-			if i := bytes.IndexByte(rest, ','); i >= 0 {
-				code, rest = rest[:i], rest[i+1:]
+		rest := []byte(row)
+		for i := 0; i < 4; i++ {
+			j := bytes.IndexByte(rest, ' ')
+			if j < 0 {
+				return src, fmt.Errorf("compliance: bad commitment row %q", row)
+			}
+			f[i], rest = rest[:j], rest[j+1:]
+		}
+		f[4] = rest
+		var cm foldSourceCommitment
+		var err error
+		if cm.id, err = parseID(f[0]); err != nil {
+			return src, err
+		}
+		if cm.agreementID, err = parseID(f[1]); err != nil {
+			return src, err
+		}
+		for cats := f[4]; len(cats) > 0; {
+			code := cats
+			if i := bytes.IndexByte(cats, ','); i >= 0 {
+				code, cats = cats[:i], cats[i+1:]
 			} else {
-				rest = nil
+				cats = nil
 			}
 			cm.mask |= bits[string(code)]
 		}
-		cm.kind, cm.measure = int8(kindIndex(calendar.PeriodKind(period))), measureIndex(string(measure))
+		cm.kind, cm.measure = int8(kindIndex(calendar.PeriodKind(f[3]))), measureIndex(string(f[2]))
 		src.coms = append(src.coms, cm)
 	}
 	return src, rows.Err()
