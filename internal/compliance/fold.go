@@ -39,10 +39,12 @@ type folder struct {
 	sparse map[int64]int32
 	spans  []foldSpan
 	coms   []foldCommitment
-	// slab holds the sums of every commitment, commitment after
-	// commitment: foldCommitment.off is where a commitment's start
-	slab []foldEntry
-	seen []uint64 // bit i: slab[i] saw activity
+	// achieved and pending hold the sums of every commitment,
+	// commitment after commitment: foldCommitment.off is where a
+	// commitment's start. Two arrays: nine rows in ten are confirmed, and
+	// the array they add to is then half the memory a row can miss in.
+	achieved, pending []decimal.D
+	seen              []uint64 // bit i: sum i saw activity
 	// ordPeriod[kind] finds the interned month, term or school-year
 	// period by its ordinal (read for every total when they come out)
 	ordPeriod [3]ordTable
@@ -74,9 +76,8 @@ type foldSpan struct {
 	cats   [16]uint8 // by category index; unused when hi − lo > 8
 }
 
-// foldEntry is the sums of one commitment in one period: 16 bytes, four
-// to a cache line (whether the period saw activity is a bit of
-// folder.seen, its period follows from the ordinal).
+// foldEntry is the sums of one commitment in one period, as they come
+// out.
 type foldEntry struct {
 	achieved, pending decimal.D
 }
@@ -84,7 +85,7 @@ type foldEntry struct {
 // foldCommitment is a commitment as a row tests it: 32 bytes.
 type foldCommitment struct {
 	from, to int32 // the agreement's span, day numbers
-	// the sums: slab[off + o − base] for the period of ordinal o (see
+	// the sums: achieved[off + o − base] (and pending) for the period of ordinal o (see
 	// foldPeriod.ord), over the n periods of the agreement's span — an
 	// index instead of a search per row
 	off, base, n int32
@@ -280,7 +281,7 @@ func buildFolder(rules Rules, cal calendar.Calendar, src foldSource) *folder {
 		f.coms[i].off = total
 		total += f.coms[i].n
 	}
-	f.slab = make([]foldEntry, total)
+	f.achieved, f.pending = make([]decimal.D, total), make([]decimal.D, total)
 	f.seen = make([]uint64, (total+63)/64)
 	if len(ags) > 0 {
 		lo, hi := ags[0].pairID, ags[len(ags)-1].pairID
@@ -564,15 +565,14 @@ func (f *folder) addTo(a *foldFact, ci int32) {
 		f.cover(c, o)
 	}
 	i := c.off + o - c.base
-	e := &f.slab[i]
 	if w, b := &f.seen[i>>6], uint64(1)<<(i&63); *w&b == 0 {
 		*w |= b
 		c.nSeen++
 	}
 	if a.confirmed {
-		e.achieved += amount
+		f.achieved[i] += amount
 	} else {
-		e.pending += amount
+		f.pending[i] += amount
 	}
 }
 
@@ -619,16 +619,18 @@ func (f *folder) span(kind int, from, to date.Date) (int32, int32) {
 
 // cover makes the sums of c reach ordinal o: the agreement's span holds
 // every period an activity of it can count in; beyond it (a calendar
-// that breaks its own rules) they move to the end of the slab, grown.
+// that breaks its own rules) they move to the end of the arrays, grown.
 func (f *folder) cover(c *foldCommitment, o int32) {
 	lo, hi := o, o
 	if c.n > 0 {
 		lo, hi = min(c.base, o), max(c.base+c.n-1, o)
 	}
-	off := int32(len(f.slab))
-	f.slab = append(f.slab, make([]foldEntry, hi-lo+1)...)
-	copy(f.slab[off+c.base-lo:], f.slab[c.off:c.off+c.n])
-	for len(f.seen)*64 < len(f.slab) {
+	off := int32(len(f.achieved))
+	f.achieved = append(f.achieved, make([]decimal.D, hi-lo+1)...)
+	f.pending = append(f.pending, make([]decimal.D, hi-lo+1)...)
+	copy(f.achieved[off+c.base-lo:], f.achieved[c.off:c.off+c.n])
+	copy(f.pending[off+c.base-lo:], f.pending[c.off:c.off+c.n])
+	for len(f.seen)*64 < len(f.achieved) {
 		f.seen = append(f.seen, 0)
 	}
 	for k := int32(0); k < c.n; k++ {
@@ -687,7 +689,7 @@ func (f *folder) sums(ci int32, out []foldSum) []foldSum {
 		if c.kind < 3 {
 			pi = f.ordPeriod[c.kind].get(c.base + k)
 		}
-		out = append(out, foldSum{pi, f.slab[i]})
+		out = append(out, foldSum{pi, foldEntry{f.achieved[i], f.pending[i]}})
 	}
 	return out
 }
