@@ -165,31 +165,44 @@ func categoryBits() map[string]uint16 {
 	return out
 }
 
-// categoryCodes finds the index of a category code by its length first,
-// then among the few codes of that length: cheaper per row than hashing.
-type categoryCodes struct{ byLen [32][]categoryCode }
+// factCodes turns a row's text and dates into the numbers a foldFact
+// holds, at a cost per row that matters: it runs beside the stream, for
+// every activity of the programme.
+type factCodes struct {
+	// byLen finds the index of a category code by its length first, then
+	// among the few codes of that length: cheaper per row than hashing
+	byLen [32][]categoryCode
+	// monthStart[(y − MinYear)·12 + m − 1] is the day number of the
+	// month's first day: two loads instead of dayNum's divisions
+	monthStart []int32
+}
 
 type categoryCode struct {
 	code string
 	cat  uint8 // index +1
 }
 
-func newCategoryCodes() *categoryCodes {
-	cc := &categoryCodes{}
+func newFactCodes() *factCodes {
+	fc := &factCodes{monthStart: make([]int32, 0, (date.MaxYear-date.MinYear+1)*12)}
 	for i, c := range category.All() {
-		if len(c) < len(cc.byLen) {
-			cc.byLen[len(c)] = append(cc.byLen[len(c)], categoryCode{c, uint8(i + 1)})
+		if len(c) < len(fc.byLen) {
+			fc.byLen[len(c)] = append(fc.byLen[len(c)], categoryCode{c, uint8(i + 1)})
 		}
 	}
-	return cc
+	for y := date.MinYear; y <= date.MaxYear; y++ {
+		for m := time.January; m <= time.December; m++ {
+			fc.monthStart = append(fc.monthStart, int32(dayNum(date.New(y, m, 1))))
+		}
+	}
+	return fc
 }
 
 // index is the index +1 of code s, 0 when unknown.
-func (cc *categoryCodes) index(s string) uint8 {
-	if len(s) >= len(cc.byLen) {
+func (fc *factCodes) index(s string) uint8 {
+	if len(s) >= len(fc.byLen) {
 		return 0
 	}
-	for _, c := range cc.byLen[len(s)] {
+	for _, c := range fc.byLen[len(s)] {
 		if c.code == s {
 			return c.cat
 		}
@@ -197,15 +210,23 @@ func (cc *categoryCodes) index(s string) uint8 {
 	return 0
 }
 
+// day is dayNum(d).
+func (fc *factCodes) day(d date.Date) int32 {
+	if i := (d.Year()-date.MinYear)*12 + int(d.Month()) - 1; i >= 0 && i < len(fc.monthStart) {
+		return fc.monthStart[i] + int32(d.Day()) - 1
+	}
+	return int32(dayNum(d)) // outside the years a date may have: not from the database
+}
+
 // factOf turns a scanned row into a foldFact; ok is false for a row that
 // counts nowhere (neither confirmed nor pending).
-func factOf(cc *categoryCodes, a *activityFact) (foldFact, bool) {
+func factOf(fc *factCodes, a *activityFact) (foldFact, bool) {
 	confirmed := a.Status == "confirmed"
 	if !confirmed && a.Status != "pending" {
 		return foldFact{}, false
 	}
-	return foldFact{pair: a.PairID, occ: int32(dayNum(a.OccurredOn)), logged: int32(dayNum(a.LoggedOn)),
-		cat: cc.index(a.Category), confirmed: confirmed, imported: a.Imported, hours: a.Hours, persons: a.Persons}, true
+	return foldFact{pair: a.PairID, occ: fc.day(a.OccurredOn), logged: fc.day(a.LoggedOn),
+		cat: fc.index(a.Category), confirmed: confirmed, imported: a.Imported, hours: a.Hours, persons: a.Persons}, true
 }
 
 // newFolder builds a folder over agreements by pair (tests; the
@@ -477,29 +498,49 @@ func (f *folder) add(a *foldFact) {
 	f.addSpanned(a)
 }
 
-// addAll folds fs in, sorted first by pair (tmp, at least as long, is the
-// sort's scratch; fs is reordered). The rows arrive with their pairs at
-// random, and each then misses the cache twice — its commitment's record
-// and its sum, in arrays of tens of megabytes for a province: 170 ns a
-// row. In pair order the records and sums are read in the order they lie
-// in memory: 37 ns (BenchmarkFolderAddShuffled/-Sorted). A radix sort on
-// the span index, a byte per pass, costs a few ns a row.
-func (f *folder) addAll(fs, tmp []foldFact) {
+// addAll folds the rows of the batches in, sorted first by pair (a and
+// b, each at least as long as the rows, are the sort's scratch; the
+// batches keep their order). The rows arrive with their pairs at random,
+// and each then misses the cache twice — its commitment's record and its
+// sum, in arrays of tens of megabytes for a province. In pair order the
+// records and sums are read in the order they lie in memory
+// (BenchmarkFolderAddChunked). A radix sort on the span index, a byte per
+// pass, costs a few ns a row; its first pass reads the batches, so the
+// rows are not copied into one array first.
+func (f *folder) addAll(batches [][]foldFact, a, b []foldFact) {
 	var top int32
-	for i := range fs {
-		fs[i].span = f.spanOf(fs[i].pair)
-		top = max(top, fs[i].span)
+	var at [256]int
+	n := 0
+	for _, fs := range batches {
+		for i := range fs {
+			s := f.spanOf(fs[i].pair)
+			fs[i].span = s
+			top = max(top, s)
+			at[s&0xff]++
+		}
+		n += len(fs)
 	}
-	src, dst := fs, tmp[:len(fs)]
-	for shift := 0; shift < 32 && top>>shift > 0; shift += 8 {
-		var at [256]int
+	offsets := func() {
+		k := 0
+		for j := range at {
+			at[j], k = k, k+at[j]
+		}
+	}
+	offsets()
+	src, dst := a[:n], b[:n]
+	for _, fs := range batches {
+		for i := range fs {
+			k := fs[i].span & 0xff
+			src[at[k]] = fs[i]
+			at[k]++
+		}
+	}
+	for shift := 8; shift < 32 && top>>shift > 0; shift += 8 {
+		at = [256]int{}
 		for i := range src {
 			at[(src[i].span>>shift)&0xff]++
 		}
-		n := 0
-		for k := range at {
-			at[k], n = n, n+at[k]
-		}
+		offsets()
 		for i := range src {
 			k := (src[i].span >> shift) & 0xff
 			dst[at[k]] = src[i]

@@ -28,7 +28,7 @@ func foldBenchProvince(pairs int64, measure string, shuffled bool) (map[int64][]
 		}
 		byPair[p] = []Agreement{ag}
 	}
-	codes := newCategoryCodes()
+	codes := newFactCodes()
 	facts := make([]foldFact, 0, pairs*50)
 	for i := int64(0); i < pairs*50; i++ {
 		pair := 1 + i/50
@@ -77,21 +77,20 @@ func BenchmarkFolderAddShuffled(b *testing.B) {
 
 // BenchmarkFolderAddChunked: BenchmarkFolderAddShuffled's rows folded as
 // the recompute folds them, foldChunk at a time sorted by pair (the sort
-// included), and with smaller and larger chunks.
+// included), from batches of 1,024 rows, and with smaller and larger
+// chunks.
 func BenchmarkFolderAddChunked(b *testing.B) {
 	cal := demoCalendar()
 	byPair, facts := foldBenchProvince(50000, "hours", true)
 	for _, chunk := range []int{1 << 16, foldChunk(50000), 1 << 20} {
 		b.Run(fmt.Sprint(chunk), func(b *testing.B) {
-			work := make([]foldFact, len(facts))
-			tmp := make([]foldFact, chunk)
+			x, y := make([]foldFact, chunk), make([]foldFact, chunk)
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				fo := newFolder(defaultRules, cal, byPair)
-				copy(work, facts) // addAll reorders
 				b.StartTimer()
-				for lo := 0; lo < len(work); lo += chunk {
-					fo.addAll(work[lo:min(lo+chunk, len(work))], tmp)
+				for lo := 0; lo < len(facts); lo += chunk {
+					fo.addAll(batchesOf(facts[lo:min(lo+chunk, len(facts))], 1024), x, y)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(facts)), "ns/row")

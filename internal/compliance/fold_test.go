@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/twinning-platform/twinning/internal/calendar"
+	"github.com/twinning-platform/twinning/internal/date"
 	"github.com/twinning-platform/twinning/internal/decimal"
 )
 
@@ -46,7 +47,7 @@ func TestFolderMatchesContributions(t *testing.T) {
 		var facts []foldFact // for the recompute's way: addAll by chunk
 		want := map[TotalKey]Total{}
 		x := newContributor(defaultRules, cal)
-		codes := newCategoryCodes()
+		codes := newFactCodes()
 		statuses := []string{"confirmed", "pending", "disputed"}
 		for i := 0; i < 20000; i++ {
 			p := pairIDs[rng.Intn(len(pairIDs))]
@@ -92,14 +93,15 @@ func TestFolderMatchesContributions(t *testing.T) {
 		if tot.Len() != len(want) {
 			t.Fatalf("Totals: %d, contributions: %d", tot.Len(), len(want))
 		}
-		// sorted by pair a chunk at a time, as the recompute folds
+		// sorted by pair a chunk at a time, as the recompute folds: each
+		// chunk a list of batches (here of up to 7 rows)
 		chunked := map[int]Totals{}
 		for _, n := range []int{1, 997, len(facts)} {
 			fc := newFolder(defaultRules, cal, byPair)
-			tmp := make([]foldFact, n)
+			a, b := make([]foldFact, n), make([]foldFact, n)
 			work := append([]foldFact(nil), facts...)
 			for lo := 0; lo < len(work); lo += n {
-				fc.addAll(work[lo:min(lo+n, len(work))], tmp)
+				fc.addAll(batchesOf(work[lo:min(lo+n, len(work))], 7), a, b)
 			}
 			chunked[n] = fc.totals()
 			if chunked[n].Len() != len(want) {
@@ -131,6 +133,31 @@ func TestDateOfDayNum(t *testing.T) {
 	}
 }
 
+// batchesOf cuts fs into batches of up to n rows.
+func batchesOf(fs []foldFact, n int) [][]foldFact {
+	var out [][]foldFact
+	for lo := 0; lo < len(fs); lo += n {
+		out = append(out, fs[lo:min(lo+n, len(fs))])
+	}
+	return out
+}
+
+// TestFactCodesDay: the month table gives dayNum over every day the dates
+// allow, and dayNum itself outside them.
+func TestFactCodesDay(t *testing.T) {
+	fc := newFactCodes()
+	for day := date.New(date.MinYear, 1, 1); day.Year() <= date.MaxYear; day = day.AddDays(1) {
+		if got := fc.day(day); got != int32(dayNum(day)) {
+			t.Fatalf("%s: %d, dayNum %d", day, got, dayNum(day))
+		}
+	}
+	for _, day := range []date.Date{{}, date.New(date.MinYear-1, 12, 31), date.New(date.MaxYear+1, 1, 1)} {
+		if got := fc.day(day); got != int32(dayNum(day)) {
+			t.Fatalf("%v: %d, dayNum %d", day, got, dayNum(day))
+		}
+	}
+}
+
 // TestFolderCover: sums moved by cover (a period outside the agreement's
 // span, which a calendar that breaks its rules could yield) keep their
 // values and their marks.
@@ -138,7 +165,7 @@ func TestFolderCover(t *testing.T) {
 	ag := Agreement{ID: 1, PairID: 1, EffectiveFrom: d("2025-09-01"), EffectiveTo: d("2025-12-31"),
 		Commitments: []Commitment{{ID: 10, Categories: []string{"visit"}, Measure: "count", Period: calendar.Month}}}
 	fo := newFolder(defaultRules, demoCalendar(), map[int64][]Agreement{1: {ag}})
-	codes := newCategoryCodes()
+	codes := newFactCodes()
 	a := activityFact{PairID: 1, Category: "visit", OccurredOn: d("2025-10-03"), LoggedOn: d("2025-10-03"), Status: "confirmed"}
 	ff, _ := factOf(codes, &a)
 	fo.add(&ff)
@@ -167,7 +194,7 @@ func TestDenseTotals(t *testing.T) {
 			{ID: 22, Categories: []string{"visit"}, Measure: "count", Period: calendar.SchoolYear}}}
 	fo := newFolder(defaultRules, demoCalendar(), map[int64][]Agreement{1: {ag}})
 	a := activityFact{PairID: 1, Category: "visit", OccurredOn: d("2025-10-03"), LoggedOn: d("2025-10-03"), Status: "pending"}
-	ff, _ := factOf(newCategoryCodes(), &a)
+	ff, _ := factOf(newFactCodes(), &a)
 	fo.add(&ff)
 	tot := fo.totals()
 	if tot.dense == nil {

@@ -308,26 +308,30 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 		}
 		fo = buildFolder(l.rules, st.cal, st.src)
 		st = structure{} // the folder has what it needs: less for the collector to mark
-		// folded a chunk at a time, each sorted by pair (folder.addAll);
-		// grown as rows come, so a pair's rebuild holds a pair's rows
+		// folded a chunk at a time, each sorted by pair (folder.addAll),
+		// read from the batches as they came: a chunk is a list of them
 		size := foldChunk(len(fo.spans))
-		var chunk, tmp []foldFact
+		var chunk [][]foldFact
+		var rows int
+		var a, b []foldFact // the sort's scratch
 		fold := func() {
-			if cap(tmp) < len(chunk) {
-				tmp = make([]foldFact, len(chunk))
+			if cap(a) < rows {
+				a, b = make([]foldFact, rows), make([]foldFact, rows)
 			}
-			fo.addAll(chunk, tmp)
-			chunk = chunk[:0]
+			fo.addAll(chunk, a, b)
+			for _, fs := range chunk {
+				select {
+				case free <- fs[:0]:
+				default:
+				}
+			}
+			chunk, rows = chunk[:0], 0
 		}
 		for fs := range batches {
-			if len(chunk)+len(fs) > size {
+			if rows+len(fs) > size {
 				fold()
 			}
-			chunk = append(chunk, fs...)
-			select {
-			case free <- fs[:0]:
-			default:
-			}
+			chunk, rows = append(chunk, fs), rows+len(fs)
 		}
 		fold()
 		done <- nil
@@ -340,7 +344,7 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 			return make([]foldFact, 0, batch)
 		}
 	}
-	codes := newCategoryCodes()
+	codes := newFactCodes()
 	var scanErr error
 	fs := next()
 	var a activityFact
