@@ -291,7 +291,9 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 		return nil, err
 	}
 	defer rows.Close()
-	const batch = 1024
+	// 4,096 rows a batch: each hand-off may wake the folder's goroutine,
+	// and on two cores fewer wake-ups measured a little faster than 1,024
+	const batch = 4096
 	// room for the whole stream while the structure loads; the folder
 	// hands its batches back for reuse
 	batches := make(chan []foldFact, 1024)
