@@ -36,6 +36,7 @@ type folder struct {
 	// instead when the ids are too spread out for an array
 	pairLo int64
 	dense  []int32
+	at     []int32 // addAll's counts
 	sparse map[int64]int32
 	spans  []foldSpan
 	coms   []foldCommitment
@@ -498,58 +499,44 @@ func (f *folder) add(a *foldFact) {
 	f.addSpanned(a)
 }
 
-// addAll folds the rows of the batches in, sorted first by pair (a and
-// b, each at least as long as the rows, are the sort's scratch; the
-// batches keep their order). The rows arrive with their pairs at random,
-// and each then misses the cache twice — its commitment's record and its
-// sum, in arrays of tens of megabytes for a province. In pair order the
-// records and sums are read in the order they lie in memory
-// (BenchmarkFolderAddChunked). A radix sort on the span index, a byte per
-// pass, costs a few ns a row; its first pass reads the batches, so the
-// rows are not copied into one array first.
-func (f *folder) addAll(batches [][]foldFact, a, b []foldFact) {
-	var top int32
-	var at [256]int
+// addAll folds the rows of the batches in, sorted first by pair (into a,
+// at least as long as the rows; the batches keep their order). The rows
+// arrive with their pairs at random, and each then misses the cache twice
+// — its commitment's record and its sum, in arrays of tens of megabytes
+// for a province. In pair order the records and sums are read in the
+// order they lie in memory (BenchmarkFolderAddChunked). The sort counts
+// the rows of each pair and places each row once, straight from the
+// batches: a chunk holds a few rows a pair, so the counts are small
+// beside the rows, and one pass over 40-byte rows beat a radix sort's two
+// (57 against 66 ns a row for the whole fold at 50,000 pairs).
+func (f *folder) addAll(batches [][]foldFact, a []foldFact) {
+	if cap(f.at) < len(f.spans)+2 {
+		f.at = make([]int32, len(f.spans)+2)
+	}
+	at := f.at[:len(f.spans)+2]
+	clear(at)
 	n := 0
 	for _, fs := range batches {
 		for i := range fs {
 			s := f.spanOf(fs[i].pair)
 			fs[i].span = s
-			top = max(top, s)
-			at[s&0xff]++
+			at[s+1]++
 		}
 		n += len(fs)
 	}
-	offsets := func() {
-		k := 0
-		for j := range at {
-			at[j], k = k, k+at[j]
-		}
+	for j := 1; j < len(at); j++ {
+		at[j] += at[j-1]
 	}
-	offsets()
-	src, dst := a[:n], b[:n]
+	dst := a[:n]
 	for _, fs := range batches {
 		for i := range fs {
-			k := fs[i].span & 0xff
-			src[at[k]] = fs[i]
-			at[k]++
+			s := fs[i].span
+			dst[at[s]] = fs[i]
+			at[s]++
 		}
 	}
-	for shift := 8; shift < 32 && top>>shift > 0; shift += 8 {
-		at = [256]int{}
-		for i := range src {
-			at[(src[i].span>>shift)&0xff]++
-		}
-		offsets()
-		for i := range src {
-			k := (src[i].span >> shift) & 0xff
-			dst[at[k]] = src[i]
-			at[k]++
-		}
-		src, dst = dst, src
-	}
-	for i := range src {
-		f.addSpanned(&src[i])
+	for i := range dst {
+		f.addSpanned(&dst[i])
 	}
 }
 

@@ -77,20 +77,20 @@ func BenchmarkFolderAddShuffled(b *testing.B) {
 
 // BenchmarkFolderAddChunked: BenchmarkFolderAddShuffled's rows folded as
 // the recompute folds them, foldChunk at a time sorted by pair (the sort
-// included), from batches of 1,024 rows, and with smaller and larger
+// included), from batches of 4,096 rows, and with smaller and larger
 // chunks.
 func BenchmarkFolderAddChunked(b *testing.B) {
 	cal := demoCalendar()
 	byPair, facts := foldBenchProvince(50000, "hours", true)
 	for _, chunk := range []int{1 << 16, foldChunk(50000), 1 << 20} {
 		b.Run(fmt.Sprint(chunk), func(b *testing.B) {
-			x, y := make([]foldFact, chunk), make([]foldFact, chunk)
+			x := make([]foldFact, chunk)
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				fo := newFolder(defaultRules, cal, byPair)
 				b.StartTimer()
 				for lo := 0; lo < len(facts); lo += chunk {
-					fo.addAll(batchesOf(facts[lo:min(lo+chunk, len(facts))], 1024), x, y)
+					fo.addAll(batchesOf(facts[lo:min(lo+chunk, len(facts))], 4096), x)
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(facts)), "ns/row")

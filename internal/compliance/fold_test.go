@@ -98,10 +98,10 @@ func TestFolderMatchesContributions(t *testing.T) {
 		chunked := map[int]Totals{}
 		for _, n := range []int{1, 997, len(facts)} {
 			fc := newFolder(defaultRules, cal, byPair)
-			a, b := make([]foldFact, n), make([]foldFact, n)
+			a := make([]foldFact, n)
 			work := append([]foldFact(nil), facts...)
 			for lo := 0; lo < len(work); lo += n {
-				fc.addAll(batchesOf(work[lo:min(lo+n, len(work))], 7), a, b)
+				fc.addAll(batchesOf(work[lo:min(lo+n, len(work))], 7), a)
 			}
 			chunked[n] = fc.totals()
 			if chunked[n].Len() != len(want) {

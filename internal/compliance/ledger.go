@@ -315,12 +315,12 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 		size := foldChunk(len(fo.spans))
 		var chunk [][]foldFact
 		var rows int
-		var a, b []foldFact // the sort's scratch
+		var a []foldFact // the sort's scratch
 		fold := func() {
 			if cap(a) < rows {
-				a, b = make([]foldFact, rows), make([]foldFact, rows)
+				a = make([]foldFact, rows)
 			}
-			fo.addAll(chunk, a, b)
+			fo.addAll(chunk, a)
 			for _, fs := range chunk {
 				select {
 				case free <- fs[:0]:
@@ -378,12 +378,13 @@ func (l *Ledger) recompute(ctx context.Context, cond string, args ...any) (*fold
 // foldChunk is how many rows the recompute folds at once, sorted by pair,
 // for a folder of pairs pairs: about five rows per pair, which is where
 // the sort pays — the rows of a pair are then near each other, and the
-// folder's records and sums are read in the order they lie in memory (82
-// ns a row at 50,000 pairs, against 154 unsorted; BenchmarkFolderAddChunked).
+// folder's records and sums are read in the order they lie in memory (57
+// ns a row at 50,000 pairs, against 250-280 unsorted;
+// BenchmarkFolderAddChunked, BenchmarkFolderAddShuffled).
 // The fold overlaps the stream except for the last chunk, folded after the
 // last row: a chunk of 256k rows cost a 5,000-pair recompute a third more
 // than the stream, where five rows per pair (25k) leave a few ms. At most
-// 2^18 rows (10 MB, twice that with the sort's scratch).
+// 2^18 rows (10 MB, twice that with the sort's copy).
 func foldChunk(pairs int) int {
 	return min(max(5*pairs, 1<<12), 1<<18)
 }
