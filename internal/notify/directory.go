@@ -62,7 +62,7 @@ type directory struct {
 // loadDirectory reads the pairs and the users of their schools and of the
 // bureaus; beside runs reads that need no single instant between them
 // (Sweeper.beside).
-func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, beside func(context.Context, ...func(context.Context) error) error) (*directory, error) {
+func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, known map[int64]*pairInfo, beside func(context.Context, ...func(context.Context) error) error) (*directory, error) {
 	d := &directory{bySchool: map[int64][]recipient{}, byRegion: map[string][]recipient{}}
 	// More pairs than half an IN list can have more schools than one IN
 	// list holds (a reminder day of a province): then every school's
@@ -70,10 +70,23 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, beside
 	// that read needs nothing from the pairs' so it runs beside it.
 	all := len(pairIDs) > inList/2
 	var users []recipient
+	var unknown []int64
+	for _, id := range pairIDs {
+		if known[id] == nil {
+			unknown = append(unknown, id)
+		}
+	}
 	readPairs := func(ctx context.Context) error {
 		var err error
-		d.pairs, err = loadPairs(ctx, db, pairIDs)
-		return err
+		if d.pairs, err = loadPairs(ctx, db, unknown); err != nil {
+			return err
+		}
+		for _, id := range pairIDs {
+			if p := known[id]; p != nil {
+				d.pairs[id] = p
+			}
+		}
+		return nil
 	}
 	readUsers := func(ctx context.Context) error {
 		conn := db.Conn(ctx).Session(&gorm.Session{NewDB: true})
@@ -196,6 +209,25 @@ func loadPairs(ctx context.Context, db *database.DB, pairIDs []int64) (map[int64
 		for _, p := range ps {
 			out[p.ID] = &pairInfo{id: p.ID, supporting: p.SupportingSchoolID, supported: p.SupportedSchoolID,
 				supportingName: p.SupportingName, supportedName: p.SupportedName, supportingPath: p.SupportingPath, supportedPath: p.SupportedPath}
+		}
+	}
+	return out, nil
+}
+
+// regionPaths reads the paths of the regions ids.
+func regionPaths(ctx context.Context, db *database.DB, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	for chunk := range slices.Chunk(ids, inList) {
+		var rs []struct {
+			ID   int64
+			Path string
+		}
+		if err := db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("regions").Select("id, path").
+			Where("id IN ?", chunk).Find(&rs).Error; err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			out[r.ID] = r.Path
 		}
 	}
 	return out, nil

@@ -253,6 +253,9 @@ type plan struct {
 	breaches map[string]Breach
 	decided  []decidedAgreement
 	dir      *directory // the candidates' pairs and recipients
+	// the quota candidates' pairs, as the evaluation read them: the
+	// directory reads only the others'
+	known map[int64]*pairInfo
 }
 
 type decidedAgreement struct{ pair, id int64 }
@@ -265,7 +268,7 @@ func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
 	var confirms []candidate
 	quota := func(ctx context.Context) error {
 		var err error
-		if p.cands, p.breaches, p.decided, err = s.quotaCandidates(ctx, at); err != nil {
+		if p.cands, p.breaches, p.decided, p.known, err = s.quotaCandidates(ctx, at); err != nil {
 			return err
 		}
 		// the new ones only (insertNotices still skips a key another
@@ -294,7 +297,7 @@ func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
 	// who the messages go to, read once for all parts (which only read it)
 	if len(p.cands) > 0 {
 		var err error
-		if p.dir, err = loadDirectory(ctx, s.db, pairIDs(p.cands), s.beside); err != nil {
+		if p.dir, err = loadDirectory(ctx, s.db, pairIDs(p.cands), p.known, s.beside); err != nil {
 			return p, err
 		}
 	}
@@ -465,7 +468,7 @@ func ptr[T any](v T) *T { return &v }
 // quotaCandidates evaluates the active pairs over the periods the sweep
 // must look at and returns reminder and breach notices, the breach rows,
 // keyed by their notice's dedupe key, and the agreements it decided.
-func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []decidedAgreement, err error) {
+func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []candidate, breaches map[string]Breach, decided []decidedAgreement, known map[int64]*pairInfo, err error) {
 	// Only what can be due: a reminder is for a period with at most the
 	// largest milestone left, a breach for one that has ended. Periods
 	// ending later are neither loaded, graded nor read.
@@ -476,7 +479,7 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 	opt := compliance.Options{At: at, Mode: compliance.Undecided, EndsBy: at.AddDays(maxRem)}
 	sc, err := s.reader.LoadDue(ctx, opt, "pairs.status = ?", "active")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	// Per agreement: the running periods and those whose books closed
 	// after the last sweep that evaluated it (all of them for an agreement
@@ -485,7 +488,7 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 	// its agreements were left.
 	reports, err := s.reader.EvaluateScope(ctx, sc, opt)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	// recorded as decided through at: the agreements for which that
 	// changes what a later sweep evaluates (compliance.Decided)
@@ -519,7 +522,43 @@ func (s *Sweeper) quotaCandidates(ctx context.Context, at date.Date) (out []cand
 			}
 		}
 	}
-	return out, breaches, decided, nil
+	known, err = s.pairsOf(ctx, sc, out)
+	return out, breaches, decided, known, err
+}
+
+// pairsOf is the directory's description of the pairs of cands, from the
+// scope the evaluation read (plus the paths of their regions, one query):
+// on a reminder day of a province they are twenty thousand pairs, which
+// the directory would read again after the plan.
+func (s *Sweeper) pairsOf(ctx context.Context, sc compliance.Scope, cands []candidate) (map[int64]*pairInfo, error) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	want := make(map[int64]bool, len(cands))
+	for _, c := range cands {
+		want[*c.notice.PairID] = true
+	}
+	out := make(map[int64]*pairInfo, len(want))
+	regions := map[int64]string{}
+	for i := range sc.Pairs {
+		p := &sc.Pairs[i]
+		if !want[p.ID] {
+			continue
+		}
+		supported, supporting := sc.Regions(p.ID)
+		regions[supported], regions[supporting] = "", ""
+		out[p.ID] = &pairInfo{id: p.ID, supporting: p.SupportingSchoolID, supported: p.SupportedSchoolID,
+			supportingName: p.SupportingSchoolName, supportedName: p.SupportedSchoolName}
+	}
+	paths, err := regionPaths(ctx, s.db, keysOf(regions))
+	if err != nil {
+		return nil, err
+	}
+	for id, p := range out {
+		supported, supporting := sc.Regions(id)
+		p.supportedPath, p.supportingPath = paths[supported], paths[supporting]
+	}
+	return out, nil
 }
 
 // markDecided records, in the sweep's transaction, that the agreements
