@@ -59,6 +59,9 @@ type DB struct {
 	readyTO time.Duration
 	probe   *probePool
 	stats   *txStats
+	// returning: gorm's dialector inserts with RETURNING (MariaDB 10.5+,
+	// SQLite), so does IDs
+	returning bool
 }
 
 // Open connects and configures the pool. It does not migrate.
@@ -114,6 +117,9 @@ func Open(opt Options) (*DB, error) {
 	if opt.ConnMaxLifetime > 0 {
 		sqlDB.SetConnMaxLifetime(opt.ConnMaxLifetime)
 	}
+	// what gorm's dialector chose for this server, not a copy of its
+	// version test
+	returning := slices.Contains(g.Callback().Create().Clauses, "RETURNING")
 	if opt.Driver == MySQL {
 		var version string
 		var increment int64
@@ -121,9 +127,6 @@ func Open(opt Options) (*DB, error) {
 			sqlDB.Close()
 			return nil, fmt.Errorf("database: %w", err)
 		}
-		// what gorm's dialector chose for this server, not a copy of its
-		// version test
-		returning := slices.Contains(g.Callback().Create().Clauses, "RETURNING")
 		if err := insertIDsKnown(version, returning, increment); err != nil {
 			sqlDB.Close()
 			return nil, err
@@ -134,7 +137,7 @@ func Open(opt Options) (*DB, error) {
 		readyTO = 2 * time.Second
 	}
 	return &DB{gorm: g, sql: sqlDB, dialect: opt.Driver, dsn: driverDSN, retry: opt.Retry.withDefaults(),
-		galera: galera, readyTO: readyTO, probe: &probePool{}, stats: &txStats{}}, nil
+		galera: galera, readyTO: readyTO, probe: &probePool{}, stats: &txStats{}, returning: returning}, nil
 }
 
 // insertIDsKnown refuses a server on which a multi-row INSERT would not

@@ -266,4 +266,29 @@ func multiRowInsertIDs(t *testing.T, db *database.DB, idType string) {
 			t.Fatalf("row %d: gorm says %+v, the table holds %+v (all: %+v)", i, rows[i], stored[i], stored)
 		}
 	}
+	// and the ids of DB.IDs, the sweep's and the outbox's inserts, in a
+	// transaction as they run
+	more := []string{"f", "g", "h", "i"}
+	ins := database.Insert{Table: "ids_probe", Columns: []string{"name"},
+		Row: func(i int, a []any) []any { return append(a, more[i]) }}
+	var ids []int64
+	if err := db.WithTx(context.Background(), func(ctx context.Context) error {
+		var err error
+		ids, err = db.IDs(ctx, ins, len(more))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stored = nil
+	if err := db.Gorm().Table("ids_probe").Where("name IN ?", more).Order("id").Find(&stored).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != len(more) || len(stored) != len(more) {
+		t.Fatalf("ids %v for %d rows; the table holds %+v", ids, len(more), stored)
+	}
+	for i := range more {
+		if ids[i] != stored[i].ID || stored[i].Name != more[i] {
+			t.Fatalf("row %d: IDs says %d for %q, the table holds %+v (all: %+v)", i, ids[i], more[i], stored[i], stored)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package database_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/twinning-platform/twinning/internal/database"
@@ -16,5 +18,21 @@ func TestMultiRowInsertIDs(t *testing.T) {
 			idType = "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY"
 		}
 		multiRowInsertIDs(t, db, idType)
+	})
+}
+
+// An Insert whose Row gives fewer or more values than it has columns is
+// an error before anything is sent, not a misaligned row.
+func TestInsertRowMustFillItsColumns(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		ins := database.Insert{Table: "no_such_table", Columns: []string{"a", "b"},
+			Row: func(i int, a []any) []any { return append(a, i) }}
+		err := db.Exec(context.Background(), ins, 2)
+		if err == nil || !strings.Contains(err.Error(), "has 1 values for 2 columns") {
+			t.Fatalf("Exec: %v", err)
+		}
+		if _, err := db.IDs(context.Background(), ins, 2); err == nil || !strings.Contains(err.Error(), "has 1 values for 2 columns") {
+			t.Fatalf("IDs: %v", err)
+		}
 	})
 }

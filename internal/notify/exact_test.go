@@ -199,8 +199,10 @@ func TestConcurrentSweepsCountOnlyCommittedNotices(t *testing.T) {
 		var injected atomic.Int32
 		for _, h := range []*database.DB{db, db2} {
 			var once atomic.Bool
-			if err := h.Gorm().Callback().Create().After("gorm:create").Register("test:deadlock_once", func(tx *gorm.DB) {
-				if tx.Statement.Table == "outbox_messages" && tx.Error == nil && once.CompareAndSwap(false, true) {
+			// (the outbox inserts with RETURNING: a statement that
+			// returns rows)
+			if err := h.Gorm().Callback().Row().After("gorm:row").Register("test:deadlock_once", func(tx *gorm.DB) {
+				if strings.HasPrefix(tx.Statement.SQL.String(), "INSERT INTO outbox_messages") && tx.Error == nil && once.CompareAndSwap(false, true) {
 					injected.Add(1)
 					_ = tx.AddError(&mysqldriver.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock (injected by the test)"})
 				}

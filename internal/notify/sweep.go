@@ -775,7 +775,8 @@ func keysOf[K comparable, V any](m map[K]V) []K {
 }
 
 // insertNotices inserts the candidates, skipping dedupe keys that exist,
-// and returns exactly the ones this call inserted (read back by token).
+// and returns exactly the ones this call inserted (their ids as the
+// INSERT returns them; read back by token when a racing sweep had some).
 // Statements are batched: their number grows with the candidates by the
 // thousand, never one per pair.
 func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.Date, now time.Time, token string) ([]candidate, error) {
@@ -799,17 +800,35 @@ func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.
 		n.Details = string(details)
 		rows = append(rows, n)
 	}
-	if err := insertNew(conn, rows, noticeRows); err != nil {
-		return nil, err
-	}
 	// the ids and keys only: the rest is what this call inserted
-	var inserted []struct {
+	type idKey struct {
 		ID        int64
 		DedupeKey string
 	}
-	if err := conn.Session(&gorm.Session{NewDB: true}).Table("notices").Select("id, dedupe_key").
-		Where("run_token = ?", token).Order("id").Scan(&inserted).Error; err != nil {
-		return nil, err
+	inserted := make([]idKey, 0, len(rows))
+	raced := false
+	for chunk := range slices.Chunk(rows, noticeRows) {
+		ids, err := s.db.IDs(ctx, noticeInsert(chunk), len(chunk))
+		if database.IsDuplicate(err) {
+			// a sweep racing this one inserted some of the keys (the
+			// plan left out what existed): the others are inserted, and
+			// told apart by the token
+			raced = true
+			err = insertNew(conn, chunk, len(chunk))
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range ids {
+			inserted = append(inserted, idKey{id, chunk[i].DedupeKey})
+		}
+	}
+	if raced {
+		inserted = inserted[:0]
+		if err := conn.Session(&gorm.Session{NewDB: true}).Table("notices").Select("id, dedupe_key").
+			Where("run_token = ?", token).Order("id").Scan(&inserted).Error; err != nil {
+			return nil, err
+		}
 	}
 	out := make([]candidate, 0, len(inserted))
 	for _, n := range inserted {
@@ -819,6 +838,17 @@ func (s *Sweeper) insertNotices(ctx context.Context, cands []candidate, at date.
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// noticeInsert inserts rows, one statement (no reflection: a reminder day
+// of a province is 25,000 notices).
+func noticeInsert(rows []Notice) database.Insert {
+	return database.Insert{Table: "notices",
+		Columns: []string{"kind", "dedupe_key", "pair_id", "commitment_id", "activity_id", "user_id", "period_key", "as_of", "details", "run_token", "created_at"},
+		Row: func(i int, a []any) []any {
+			n := &rows[i]
+			return append(a, n.Kind, n.DedupeKey, n.PairID, n.CommitmentID, n.ActivityID, n.UserID, n.PeriodKey, n.AsOf, n.Details, n.RunToken, n.CreatedAt)
+		}}
 }
 
 // recordBreaches writes a Breach for every new breach notice.
@@ -1011,15 +1041,17 @@ func (s *Sweeper) enqueue(ctx context.Context, outs []*outgoing, now time.Time) 
 	if err := s.outbox.EnqueueTolerant(ctx, msgs, now); err != nil {
 		return nil, err
 	}
-	type link struct{ MessageID, NoticeID int64 }
-	var links []link
+	var links [][2]int64
 	for i, o := range outs {
 		for _, c := range o.notices {
-			links = append(links, link{msgs[i].ID, c.notice.ID})
+			links = append(links, [2]int64{msgs[i].ID, c.notice.ID})
 		}
 	}
-	if err := s.db.Conn(ctx).Table("message_notices").CreateInBatches(links, linkRows).Error; err != nil {
-		return nil, err
+	for chunk := range slices.Chunk(links, linkRows) {
+		if err := s.db.Exec(ctx, database.Insert{Table: "message_notices", Columns: []string{"message_id", "notice_id"},
+			Row: func(i int, a []any) []any { return append(a, chunk[i][0], chunk[i][1]) }}, len(chunk)); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.postRobots(ctx, outs, now); err != nil {
 		return nil, err
