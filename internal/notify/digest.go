@@ -109,7 +109,7 @@ func (s *Sweeper) Digest(ctx context.Context, at date.Date, now time.Time, dryRu
 			it.Required, it.Achieved, it.Pending, it.Status, it.DaysLeft = b.Required, b.Achieved, b.Pending, compliance.Breached, -1
 			add(it, b.RecordedOn)
 		}
-		dir, err := loadDirectory(ctx, s.db, ids, nil, s.beside)
+		dir, err := loadDirectory(ctx, s.db, ids, nil, nil, s.beside)
 		if err != nil {
 			return err
 		}

@@ -59,17 +59,46 @@ type directory struct {
 	bureauAll []recipient
 }
 
+// people are the users messages go to: the coordinators and principals
+// of schools, and every bureau user.
+type people struct {
+	school []recipient
+	bureau []recipient
+}
+
+// readPeople reads the school users of schools (nil: of every school) and
+// the bureau users.
+func readPeople(ctx context.Context, db *database.DB, schools []int64) (people, error) {
+	var p people
+	conn := db.Conn(ctx).Session(&gorm.Session{NewDB: true})
+	if schools == nil || len(schools) > 0 {
+		q := conn.Table("users").Select("id, name, email, role, school_id, locale").
+			Where("active = ? AND role IN ?", true, []string{"coordinator", "principal"})
+		if schools != nil {
+			q = q.Where("school_id IN ?", schools)
+		}
+		var err error
+		if p.school, err = scanUsers(q.Order("id")); err != nil {
+			return p, err
+		}
+	}
+	err := conn.Table("users").Select("users.id, users.name, users.email, users.role, users.locale, regions.path AS path, regions.name AS region_name").
+		Joins("JOIN regions ON regions.id = users.region_id").
+		Where("users.active = ? AND users.role = ?", true, "bureau").Order("users.id").Find(&p.bureau).Error
+	return p, err
+}
+
 // loadDirectory reads the pairs and the users of their schools and of the
-// bureaus; beside runs reads that need no single instant between them
-// (Sweeper.beside).
-func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, known map[int64]*pairInfo, beside func(context.Context, ...func(context.Context) error) error) (*directory, error) {
+// bureaus — the users unless everyone holds them already (every school's:
+// Sweeper.plan read them beside the evaluation); beside runs reads that
+// need no single instant between them (Sweeper.beside).
+func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, known map[int64]*pairInfo, everyone *people, beside func(context.Context, ...func(context.Context) error) error) (*directory, error) {
 	d := &directory{bySchool: map[int64][]recipient{}, byRegion: map[string][]recipient{}}
 	// More pairs than half an IN list can have more schools than one IN
 	// list holds (a reminder day of a province): then every school's
 	// users are read at once, fewer rows to skip than ids to look up, and
 	// that read needs nothing from the pairs' so it runs beside it.
 	all := len(pairIDs) > inList/2
-	var users []recipient
 	var unknown []int64
 	for _, id := range pairIDs {
 		if known[id] == nil {
@@ -88,29 +117,27 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, known 
 		}
 		return nil
 	}
+	var them people
 	readUsers := func(ctx context.Context) error {
-		conn := db.Conn(ctx).Session(&gorm.Session{NewDB: true})
-		users = nil
-		if schools := d.schools(); all || len(schools) > 0 {
-			q := conn.Table("users").Select("id, name, email, role, school_id, locale").
-				Where("active = ? AND role IN ?", true, []string{"coordinator", "principal"})
-			if !all {
-				q = q.Where("school_id IN ?", schools)
-			}
-			var err error
-			if users, err = scanUsers(q.Order("id")); err != nil {
-				return err
+		var schools []int64
+		if !all {
+			schools = d.schools()
+			if schools == nil {
+				schools = []int64{}
 			}
 		}
-		d.bureauAll = nil
-		return conn.Table("users").Select("users.id, users.name, users.email, users.role, users.locale, regions.path AS path, regions.name AS region_name").
-			Joins("JOIN regions ON regions.id = users.region_id").
-			Where("users.active = ? AND users.role = ?", true, "bureau").Order("users.id").Find(&d.bureauAll).Error
+		var err error
+		them, err = readPeople(ctx, db, schools)
+		return err
 	}
 	var err error
-	if all {
+	switch {
+	case everyone != nil:
+		them = *everyone
+		err = beside(ctx, readPairs)
+	case all:
 		err = beside(ctx, readPairs, readUsers)
-	} else {
+	default:
 		err = beside(ctx, readPairs)
 		if err == nil {
 			err = beside(ctx, readUsers)
@@ -119,6 +146,8 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, known 
 	if err != nil {
 		return nil, err
 	}
+	users := them.school
+	d.bureauAll = them.bureau
 	schools := map[int64]bool{}
 	for _, id := range d.schools() {
 		schools[id] = true

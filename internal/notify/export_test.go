@@ -3,8 +3,9 @@ package notify
 import "gorm.io/gorm"
 
 // SetSplit makes s write every sweep of at least least candidates in parts
-// (Sweeper.writeParts), as a province's reminder day is.
-func SetSplit(s *Sweeper, least int) { s.splitMin = least }
+// (Sweeper.writeParts), as a province's reminder day is, and read every
+// school's users beside the plan, as a province's sweep does.
+func SetSplit(s *Sweeper, least int) { s.splitMin, s.everyoneMin = least, 1 }
 
 // InsertNew is insertNew for notices (a sweep's insert of the notices it
 // planned), in statements of n rows.

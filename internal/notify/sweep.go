@@ -81,6 +81,9 @@ type Sweeper struct {
 	robots RobotQueue // robots.go; nil: no robot posts
 	// splitMin overrides the default splitMin (tests: split every sweep)
 	splitMin int
+	// everyoneMin overrides the active pairs from which the plan reads
+	// every school's users (tests: every sweep)
+	everyoneMin int
 }
 
 // NewSweeper wires the sweeper and registers its Composer with outbox.
@@ -208,6 +211,15 @@ func (s *Sweeper) splits(p plan) bool {
 	return len(p.cands) >= least
 }
 
+// everyoneFrom is the number of active pairs from which the plan reads
+// every school's users.
+func (s *Sweeper) everyoneFrom() int64 {
+	if s.everyoneMin > 0 {
+		return int64(s.everyoneMin)
+	}
+	return inList/2 + 1
+}
+
 // writeParts writes p in splitParts parts at once, adding what each part
 // committed to res. A part that fails does not stop the others; its error
 // is returned with what the others committed.
@@ -290,14 +302,31 @@ func (s *Sweeper) plan(ctx context.Context, at date.Date) (plan, error) {
 		// with their activities described
 		return s.describeActivities(ctx, confirms)
 	}
-	if err := s.beside(ctx, quota, confirm); err != nil {
+	// A programme of more active pairs than half an IN list reads every
+	// school's users for a reminder day's messages (loadDirectory): beside
+	// the evaluation, which leaves a core to spare, rather than after it
+	// (50k pairs: 107,000 users). An ordinary day's few messages do not
+	// need them, but that read then costs a core that was idle.
+	var everyone *people
+	users := func(ctx context.Context) error {
+		everyone = nil
+		var active int64
+		if err := s.db.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table("pairs").
+			Where("status = ?", "active").Count(&active).Error; err != nil || active < s.everyoneFrom() {
+			return err
+		}
+		them, err := readPeople(ctx, s.db, nil)
+		everyone = &them
+		return err
+	}
+	if err := s.beside(ctx, quota, confirm, users); err != nil {
 		return p, err
 	}
 	p.cands = append(p.cands, confirms...)
 	// who the messages go to, read once for all parts (which only read it)
 	if len(p.cands) > 0 {
 		var err error
-		if p.dir, err = loadDirectory(ctx, s.db, pairIDs(p.cands), p.known, s.beside); err != nil {
+		if p.dir, err = loadDirectory(ctx, s.db, pairIDs(p.cands), p.known, everyone, s.beside); err != nil {
 			return p, err
 		}
 	}
