@@ -119,12 +119,11 @@ func loadDirectory(ctx context.Context, db *database.DB, pairIDs []int64, known 
 	}
 	var them people
 	readUsers := func(ctx context.Context) error {
-		var schools []int64
+		var schools []int64 // nil: every school's
 		if !all {
-			schools = d.schools()
-			if schools == nil {
-				schools = []int64{}
-			}
+			// the pairs' schools; none (no pair found) reads no school
+			// user, only the bureaus
+			schools = append([]int64{}, d.schools()...)
 		}
 		var err error
 		them, err = readPeople(ctx, db, schools)
