@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -25,11 +26,11 @@ func (d *DB) Exec(ctx context.Context, ins Insert, n int) error {
 	if n == 0 {
 		return nil
 	}
-	q, args, err := ins.build(n, "")
+	tx, err := d.insert(ctx, ins, n, "")
 	if err != nil {
 		return err
 	}
-	return d.Conn(ctx).Session(&gorm.Session{NewDB: true}).Exec(q, args...).Error
+	return tx.Callback().Raw().Execute(tx).Error
 }
 
 // IDs inserts n rows and returns their auto-increment ids, in order:
@@ -40,17 +41,16 @@ func (d *DB) IDs(ctx context.Context, ins Insert, n int) ([]int64, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	conn := d.Conn(ctx).Session(&gorm.Session{NewDB: true})
 	if !d.returning {
-		q, args, err := ins.build(n, "")
+		tx, err := d.insert(ctx, ins, n, "")
 		if err != nil {
 			return nil, err
 		}
-		res, err := conn.Statement.ConnPool.ExecContext(ctx, q, args...)
-		if err != nil {
+		tx.Statement.Result = gorm.WithResult()
+		if err := tx.Callback().Raw().Execute(tx).Error; err != nil {
 			return nil, err
 		}
-		first, err := res.LastInsertId()
+		first, err := tx.Statement.Result.Result.LastInsertId()
 		if err != nil {
 			return nil, err
 		}
@@ -60,16 +60,21 @@ func (d *DB) IDs(ctx context.Context, ins Insert, n int) ([]int64, error) {
 		}
 		return ids, nil
 	}
-	q, args, err := ins.build(n, " RETURNING id")
+	tx, err := d.insert(ctx, ins, n, " RETURNING id")
 	if err != nil {
 		return nil, err
 	}
-	rows, err := conn.Raw(q, args...).Rows()
-	if err != nil {
+	tx.Statement.Settings.Store("rows", true) // as Rows() asks GORM's row callback for *sql.Rows
+	tx = tx.Callback().Row().Execute(tx)
+	rows, _ := tx.Statement.Dest.(*sql.Rows)
+	if tx.Error != nil {
 		if rows != nil {
 			rows.Close() // gorm hands back both when a callback failed
 		}
-		return nil, err
+		return nil, tx.Error
+	}
+	if rows == nil {
+		return nil, fmt.Errorf("database: insert into %s returned no rows", ins.Table)
 	}
 	defer rows.Close()
 	ids := make([]int64, 0, n)
@@ -89,27 +94,64 @@ func (d *DB) IDs(ctx context.Context, ins Insert, n int) ([]int64, error) {
 	return ids, nil
 }
 
-func (ins Insert) build(n int, suffix string) (string, []any, error) {
-	var b strings.Builder
-	tuple := "(" + strings.Repeat("?,", len(ins.Columns)-1) + "?)"
-	b.Grow(len(ins.Table) + 32 + 24*len(ins.Columns) + n*(len(tuple)+1) + len(suffix))
-	b.WriteString("INSERT INTO ")
-	b.WriteString(ins.Table)
-	b.WriteString(" (")
-	b.WriteString(strings.Join(ins.Columns, ", "))
-	b.WriteString(") VALUES ")
-	args := make([]any, 0, n*len(ins.Columns))
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(tuple)
-		before := len(args)
-		args = ins.Row(i, args)
-		if len(args)-before != len(ins.Columns) {
-			return "", nil, fmt.Errorf("database: row %d of %s has %d values for %d columns", i, ins.Table, len(args)-before, len(ins.Columns))
-		}
+// insert is the statement of ins for n rows, ready for one of GORM's
+// processors (whose callbacks, the query counter's among them, see it as
+// they see any other): built here rather than by Exec or Raw, which would
+// read a statement of megabytes byte by byte for placeholders, re-bind
+// every value and, wherever an address put an "@" in it, look for named
+// parameters. On MySQL the values are written into the statement as
+// literals (appendLiteral); on SQLite they are bound, one "?" each.
+func (d *DB) insert(ctx context.Context, ins Insert, n int, suffix string) (*gorm.DB, error) {
+	if len(ins.Columns) == 0 {
+		return nil, fmt.Errorf("database: insert into %s names no columns", ins.Table)
 	}
-	b.WriteString(suffix)
-	return b.String(), args, nil
+	literal := d.dialect == MySQL
+	// a statement of its own (Table starts one) whose SQL is written here,
+	// in place: the processors send a statement that has SQL as it is
+	tx := d.Conn(ctx).Session(&gorm.Session{NewDB: true}).Table(ins.Table)
+	q := &tx.Statement.SQL
+	head := "INSERT INTO " + ins.Table + " (" + strings.Join(ins.Columns, ", ") + ") VALUES "
+	tuple := "(" + strings.Repeat("?,", len(ins.Columns)-1) + "?)"
+	if !literal {
+		q.Grow(len(head) + n*(len(tuple)+1) + len(suffix))
+	}
+	q.WriteString(head)
+	args := make([]any, 0, len(ins.Columns))
+	var vars []any
+	var row []byte // one row's literals
+	for i := range n {
+		args = ins.Row(i, args[:0])
+		if len(args) != len(ins.Columns) {
+			return nil, fmt.Errorf("database: row %d of %s has %d values for %d columns", i, ins.Table, len(args), len(ins.Columns))
+		}
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		if !literal {
+			q.WriteString(tuple)
+			vars = append(vars, args...)
+			continue
+		}
+		row = append(row[:0], '(')
+		for j, v := range args {
+			if j > 0 {
+				row = append(row, ',')
+			}
+			var err error
+			if row, err = appendLiteral(row, v); err != nil {
+				return nil, fmt.Errorf("database: row %d of %s, %s: %w", i, ins.Table, ins.Columns[j], err)
+			}
+		}
+		row = append(row, ')')
+		if i == 0 {
+			// the rest like the first, and a quarter to spare: a
+			// statement of megabytes grown by doubling would leave
+			// garbage of its own size
+			q.Grow((n-1)*(len(row)+1)*5/4 + len(row) + len(suffix))
+		}
+		q.Write(row)
+	}
+	q.WriteString(suffix)
+	tx.Statement.Vars = vars
+	return tx, nil
 }

@@ -17,13 +17,14 @@ import (
 const DefaultMaxAttempts = 8
 
 // Limits of one INSERT: rows (1,000 rows of 20 columns stay below
-// SQLite's 32,766 variables) and bytes of bodies (half MariaDB's default
-// max_allowed_packet of 16 MiB, leaving room for escaping). A sweep's
-// thousands of messages take ceil(rows / 1,000) or ceil(bytes / 8 MiB)
-// INSERTs, whichever is more.
+// SQLite's 32,766 variables) and bytes of bodies (7 MiB: a text with a
+// backslash is written in hex, twice its size (database.appendLiteral),
+// and the statement must stay below MariaDB's default max_allowed_packet
+// of 16 MiB). A sweep's thousands of messages take ceil(rows / 1,000) or
+// ceil(bytes / 7 MiB) INSERTs, whichever is more.
 const (
 	insertRows  = 1000
-	insertBytes = 8 << 20
+	insertBytes = 7 << 20
 )
 
 // Outbox stores outgoing messages. Its methods are safe for concurrent use.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	netmail "net/mail"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,6 +39,30 @@ func TestEnqueueBatchesStatements(t *testing.T) {
 			if row.Status != mail.StatusQueued || row.MaxAttempts != 5 || row.NextAttemptAt != t0.UnixMilli() ||
 				!row.CreatedAt.Equal(t0) || row.Subject != msgs[i].Subject || row.BodyText != msgs[i].BodyText {
 				t.Fatalf("row %d: %+v", i, row)
+			}
+		}
+	})
+}
+
+// Bodies of megabytes, each with backslashes (written in hex on MySQL,
+// twice their size), are split over statements that each stay within
+// the server's max_allowed_packet, and are stored exactly.
+func TestEnqueueLargeBodiesWithinThePacket(t *testing.T) {
+	testutil.EachDB(t, func(t *testing.T, db *database.DB) {
+		ob := mail.NewOutbox(db, "twinning.test", 0)
+		msgs := testMessages(4)
+		for i, m := range msgs {
+			m.BodyText = strings.Repeat(`C:\学校\`, (3<<20)/len(`C:\学校\`)) + strconv.Itoa(i)
+			m.BodyHTML = "<p>" + m.BodyText + "</p>"
+		}
+		enqueue(t, ob, msgs, t0)
+		got := rows(t, db)
+		if len(got) != len(msgs) {
+			t.Fatalf("%d rows", len(got))
+		}
+		for i, row := range got {
+			if row.BodyText != msgs[i].BodyText || row.BodyHTML != msgs[i].BodyHTML {
+				t.Fatalf("row %d: the body came back different (%d bytes, want %d)", i, len(row.BodyText), len(msgs[i].BodyText))
 			}
 		}
 	})

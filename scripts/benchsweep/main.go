@@ -46,16 +46,17 @@ func main() {
 	recomputeProfile := flag.String("recompute-cpuprofile", "", "write a CPU profile of the full recomputes (not the floor) to this file")
 	floorProfile := flag.String("floor-cpuprofile", "", "write a CPU profile of the floor's streams to this file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first daily sweep to this file")
+	memprofile := flag.String("memprofile", "", "write what the first daily sweep allocated to this file (an allocs profile; FILE.base holds the profile before it, for go tool pprof -base)")
 	trace := flag.Bool("trace", false, "print the daily sweeps' SQL statements by total time")
 	flag.Parse()
-	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *recomputeOnly, *trace, *cpuprofile, *recomputeProfile, *floorProfile); err != nil {
+	if err := run(*driver, *dsn, strings.Split(*dates, ","), *runs, *skipRebuild, *recomputeOnly, *trace, *cpuprofile, *memprofile, *recomputeProfile, *floorProfile); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "benchsweep:", err)
 		os.Exit(1)
 	}
 }
 
-func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnly, trace bool, cpuprofile, recomputeProfile, floorProfile string) error {
+func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnly, trace bool, cpuprofile, memprofile, recomputeProfile, floorProfile string) error {
 	var profile *os.File
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
@@ -72,20 +73,26 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 	}
 	defer db.Close()
 	tracing := false
-	spent := map[string]*[2]float64{} // statement → count, seconds
+	spent := map[string]*[3]float64{} // statement → count, seconds, bytes
 	counter := database.WatchQueries(db, func(e database.QueryEvent) {
 		if !trace || !tracing {
 			return
 		}
 		k := e.SQL
+		// a multi-row INSERT's values are written into it: one line for
+		// all of a table's
+		if i := strings.Index(k, ") VALUES ("); i >= 0 {
+			k = k[:i+len(") VALUES")]
+		}
 		if len(k) > 100 {
 			k = k[:100]
 		}
 		if spent[k] == nil {
-			spent[k] = &[2]float64{}
+			spent[k] = &[3]float64{}
 		}
 		spent[k][0]++
 		spent[k][1] += e.Elapsed.Seconds()
+		spent[k][2] += float64(len(e.SQL))
 	})
 	defer printSpent(spent)
 	cfg, err := config.Load("", []string{"TWINNING_DATA_DIR=" + os.TempDir() + "/benchsweep", "TWINNING_SECRET_KEY=benchmark-secret-key-of-32-characters!"})
@@ -252,6 +259,11 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 			if profile != nil {
 				_ = pprof.StartCPUProfile(profile)
 			}
+			if memprofile != "" && i == 0 {
+				if err := writeAllocs(memprofile + ".base"); err != nil {
+					return err
+				}
+			}
 			before, beforeSQL := counter.Queries(), counter.Elapsed()
 			c0 := cpuNow(serverPID())
 			start := time.Now()
@@ -263,6 +275,12 @@ func run(driver, dsn string, dates []string, runs int, skipRebuild, recomputeOnl
 			if profile != nil {
 				pprof.StopCPUProfile()
 				profile = nil // the first daily sweep only
+			}
+			if memprofile != "" && i == 0 {
+				if err := writeAllocs(memprofile); err != nil {
+					return err
+				}
+				memprofile = ""
 			}
 			if err != nil {
 				return err
@@ -482,14 +500,14 @@ func medianF(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func printSpent(spent map[string]*[2]float64) {
+func printSpent(spent map[string]*[3]float64) {
 	keys := make([]string, 0, len(spent))
 	for k := range spent {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return spent[keys[i]][1] > spent[keys[j]][1] })
 	for _, k := range keys {
-		fmt.Printf("%7.0f ms %5.0fx  %s\n", spent[k][1]*1000, spent[k][0], k)
+		fmt.Printf("%7.0f ms %5.0fx %8.0f kB  %s\n", spent[k][1]*1000, spent[k][0], spent[k][2]/1000, k)
 	}
 }
 
@@ -541,4 +559,18 @@ func measure(runs int, f func() error) timing {
 		}
 	}
 	return timing{best: ds[0], median: ds[len(ds)/2]}
+}
+
+// writeAllocs writes the allocs profile so far (every allocation sampled
+// since the start) to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
