@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -14,8 +15,8 @@ import (
 // hundred thousand rows of a dozen values, and binding them as parameters
 // cost more client CPU than the rest of the write — GORM re-reads the
 // statement for its placeholders and copies every value, database/sql
-// converts each, the driver interpolates them again, and half of the
-// sweep's 1.4 GB of garbage was those copies.
+// converts each, the driver interpolates them again, and a third of the
+// sweep's 1.45 GB of allocations were those copies.
 //
 // A string is written '…' with quotes doubled, which reads the same
 // whether or not the server's sql_mode has NO_BACKSLASH_ESCAPES — unless
@@ -36,18 +37,11 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(b, v, 10), nil
 	case int:
 		return strconv.AppendInt(b, int64(v), 10), nil
-	case int32:
-		return strconv.AppendInt(b, int64(v), 10), nil
 	case *int64:
 		if v == nil {
 			return append(b, "NULL"...), nil
 		}
 		return strconv.AppendInt(b, *v, 10), nil
-	case *string:
-		if v == nil {
-			return append(b, "NULL"...), nil
-		}
-		return appendString(b, *v), nil
 	case bool:
 		if v {
 			return append(b, '1'), nil
@@ -60,14 +54,12 @@ func appendLiteral(b []byte, v any) ([]byte, error) {
 			return append(b, "NULL"...), nil
 		}
 		return appendTime(b, *v)
-	case []byte:
-		if v == nil {
+	case driver.Valuer:
+		// a nil pointer to a type whose Value has a value receiver would
+		// panic: it is NULL, as database/sql binds it
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
 			return append(b, "NULL"...), nil
 		}
-		b = append(b, "X'"...)
-		b = hex.AppendEncode(b, v)
-		return append(b, '\''), nil
-	case driver.Valuer:
 		dv, err := v.Value()
 		if err != nil {
 			return b, err
