@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	netmail "net/mail"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -158,27 +159,43 @@ func unparsed(raw string, max int) string {
 	return truncate(strings.Join(strings.FieldsFunc(raw, func(r rune) bool { return unicode.IsControl(r) }), " "), max)
 }
 
+// field names a message's field in errors: "subject" when a call has one
+// message, "messages[3].subject" when it has several. The name is built
+// only for an error: a sweep prepares 65,000 valid messages.
+type field struct {
+	index int
+	many  bool
+}
+
+func (p field) name(s string) string {
+	if !p.many {
+		return s
+	}
+	return "messages[" + strconv.Itoa(p.index) + "]." + s
+}
+
 // prepare validates m and normalizes its addresses (addrs remembers the
-// To addresses normalized so far); f collects errors under field names
-// prefixed by prefix. With tolerant, an address that does not
-// parse is kept as given (see unparsed) instead of being an error, and a
-// display name too long for the column is dropped.
-func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool, addrs map[string]string) {
+// To and Cc values normalized so far: a sweep's messages go to far fewer
+// addresses than there are messages); f collects errors under the names
+// p gives. With tolerant, an address that does not parse is kept as given
+// (see unparsed) instead of being an error, and a display name too long
+// for the column is dropped.
+func (m *Message) prepare(f errs.Fields, p field, tolerant bool, addrs *addressCache) {
 	if m.Kind == "" || utf8.RuneCountInString(m.Kind) > maxKind {
-		f.Add(prefix+"kind", fmt.Sprintf("is required, at most %d characters", maxKind))
+		f.Add(p.name("kind"), fmt.Sprintf("is required, at most %d characters", maxKind))
 	}
 	if m.Locale == "" {
 		m.Locale = "zh-CN"
 	}
 	if utf8.RuneCountInString(m.Locale) > maxLocale {
-		f.Add(prefix+"locale", fmt.Sprintf("at most %d characters", maxLocale))
+		f.Add(p.name("locale"), fmt.Sprintf("at most %d characters", maxLocale))
 	}
-	to, known := addrs[m.To]
+	to, known := addrs.to[m.To]
 	var err error
 	if !known {
 		raw := m.To
 		if to, err = normalizeAddress(raw); err == nil {
-			addrs[raw] = to
+			addrs.to[raw] = to
 		}
 	}
 	if err == nil && len(to) > maxTo && tolerant {
@@ -191,41 +208,53 @@ func (m *Message) prepare(f errs.Fields, prefix string, tolerant bool, addrs map
 	case err != nil && tolerant:
 		m.To = unparsed(m.To, maxTo)
 	case err != nil:
-		f.Add(prefix+"to_addr", "is not a valid address: "+err.Error())
+		f.Add(p.name("to_addr"), "is not a valid address: "+err.Error())
 	case len(to) > maxTo:
-		f.Add(prefix+"to_addr", fmt.Sprintf("at most %d characters", maxTo))
+		f.Add(p.name("to_addr"), fmt.Sprintf("at most %d characters", maxTo))
 	default:
 		m.To = to
 	}
-	if strings.TrimSpace(m.Cc) != "" {
+	if cc, known := addrs.cc[m.Cc]; known {
+		m.Cc = cc
+	} else if strings.TrimSpace(m.Cc) != "" {
+		raw := m.Cc
 		list, err := netmail.ParseAddressList(m.Cc)
 		switch {
 		case err != nil && tolerant:
 			m.Cc = unparsed(m.Cc, maxCc)
 		case err != nil:
-			f.Add(prefix+"cc_addrs", "is not a valid list of addresses: "+err.Error())
+			f.Add(p.name("cc_addrs"), "is not a valid list of addresses: "+err.Error())
 		default:
 			cc := make([]string, len(list))
 			for i, a := range list {
 				cc[i] = formatAddress(a)
 			}
 			m.Cc = strings.Join(cc, ", ")
+			addrs.cc[raw] = m.Cc
 		}
 	} else {
 		m.Cc = ""
 	}
 	if len(m.Cc) > maxCc {
-		f.Add(prefix+"cc_addrs", fmt.Sprintf("at most %d characters", maxCc))
+		f.Add(p.name("cc_addrs"), fmt.Sprintf("at most %d characters", maxCc))
 	}
 	if strings.TrimSpace(m.Subject) == "" || utf8.RuneCountInString(m.Subject) > maxSubject {
-		f.Add(prefix+"subject", fmt.Sprintf("is required, at most %d characters", maxSubject))
+		f.Add(p.name("subject"), fmt.Sprintf("is required, at most %d characters", maxSubject))
 	}
 	if m.BodyText == "" && m.BodyHTML == "" && m.Composer == "" {
-		f.Add(prefix+"body_text", "a text or an HTML body is required")
+		f.Add(p.name("body_text"), "a text or an HTML body is required")
 	}
 	if len(m.Composer) > maxComposer {
-		f.Add(prefix+"composer", fmt.Sprintf("at most %d characters", maxComposer))
+		f.Add(p.name("composer"), fmt.Sprintf("at most %d characters", maxComposer))
 	}
+}
+
+// addressCache holds the To and Cc values one enqueue has normalized,
+// by their given form.
+type addressCache struct{ to, cc map[string]string }
+
+func newAddressCache() *addressCache {
+	return &addressCache{to: map[string]string{}, cc: map[string]string{}}
 }
 
 // truncate cuts s to at most n characters, on a rune boundary.

@@ -106,13 +106,9 @@ func (o *Outbox) enqueue(ctx context.Context, msgs []*Message, now time.Time, to
 	at := dbTime(now)
 	// a reminder day's 65,000 messages go to fewer addresses: each is
 	// parsed once
-	addrs := map[string]string{}
+	addrs := newAddressCache()
 	for i, m := range msgs {
-		prefix := ""
-		if len(msgs) > 1 {
-			prefix = fmt.Sprintf("messages[%d].", i)
-		}
-		m.prepare(f, prefix, tolerant, addrs)
+		m.prepare(f, field{index: i, many: len(msgs) > 1}, tolerant, addrs)
 		m.ID = 0
 		m.MessageID = ""
 		m.Status = StatusQueued

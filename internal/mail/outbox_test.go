@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	netmail "net/mail"
 	"strconv"
 	"strings"
@@ -120,6 +121,40 @@ func TestEnqueueValidates(t *testing.T) {
 	}
 	if rcpts, err := good.Recipients(); err != nil || strings.Join(rcpts, " ") != "chief@edu.example.cn a@b.cn c@d.cn" {
 		t.Errorf("recipients %v %v", rcpts, err)
+	}
+}
+
+// Errors in a batch name the message they are in, and a Cc shared by many
+// messages (normalized once) is stored the same on each.
+func TestEnqueueBatchFieldsAndSharedCc(t *testing.T) {
+	db := testutil.SQLite(t)
+	ob := mail.NewOutbox(db, "twinning.test", 0)
+	batch := func() []*mail.Message {
+		var msgs []*mail.Message
+		for i := range 4 {
+			msgs = append(msgs, &mail.Message{Kind: "reminder", To: fmt.Sprintf("u%d@b.cn", i),
+				Cc: "\"Doe, John\" <c@d.cn>,  王校长 <w@d.cn>", Subject: "s", BodyText: "b"})
+		}
+		return msgs
+	}
+	bad := batch()
+	bad[2].Cc = "ok@b.cn, not-an-address"
+	bad[3].Subject = ""
+	err := ob.Enqueue(context.Background(), bad, t0)
+	e, ok := errs.As(err)
+	if !ok || len(e.Fields) != 2 || e.Fields["messages[2].cc_addrs"] == "" || e.Fields["messages[3].subject"] == "" {
+		t.Fatalf("want the errors of messages 2 and 3 by name, got %v", err)
+	}
+	if n := len(rows(t, db)); n != 0 {
+		t.Fatalf("%d messages of an invalid batch stored", n)
+	}
+	good := batch()
+	enqueue(t, ob, good, t0)
+	want := "=?utf-8?b?RG9lLCBKb2hu?= <c@d.cn>, =?utf-8?q?=E7=8E=8B=E6=A0=A1=E9=95=BF?= <w@d.cn>"
+	for i, m := range good {
+		if m.Cc != want {
+			t.Errorf("message %d: cc %q, want %q", i, m.Cc, want)
+		}
 	}
 }
 
